@@ -1,0 +1,1 @@
+"""Drone photo QC for telecom tower sites."""

@@ -1,0 +1,1 @@
+"""The outside world: SFTP servers, local folders, the result cache."""

@@ -1,0 +1,1 @@
+"""SFTP through paramiko: connections, the pool, pipelined reads."""

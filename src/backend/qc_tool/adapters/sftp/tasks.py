@@ -1,0 +1,55 @@
+"""SFTP tasks for the engine: read one image's EXIF header, list one folder."""
+
+from __future__ import annotations
+
+import stat
+from typing import Any
+
+from paramiko.sftp_attr import SFTPAttributes
+
+from qc_tool.adapters.sftp.engine import Open, OpenDir, Read, ReadDir, Task
+from qc_tool.domain.exif_reader import ExifBlock, read_exif_block
+
+# OpenSSH answers READDIR with ~100 names; a folder bigger than this is not a site folder.
+MAX_ENTRIES = 100_000
+# READDIRs sent at once on one handle. Servers answer them in order (the protocol
+# requires in-order processing per handle), so a 500-image folder lists in two round trips.
+READDIR_AHEAD = 6
+
+
+def header_task(path: str, size: int) -> Task[ExifBlock]:
+    """Open ``path`` and run the EXIF read program on it; every batch is sent at once."""
+    (handle,) = yield [Open(path)]
+    program = read_exif_block(size)
+    try:
+        want = next(program)
+        while True:
+            data = yield [Read(handle, off, length) for off, length in want]
+            want = program.send(data)
+    except StopIteration as stop:
+        block: ExifBlock = stop.value
+        return block
+
+
+def listing_task(path: str) -> Task[list[SFTPAttributes]]:
+    """List a directory with attributes (READDIR returns size and mtime with each name)."""
+    (handle,) = yield [OpenDir(path)]
+    entries: list[SFTPAttributes] = []
+    while len(entries) < MAX_ENTRIES:
+        batches = yield [ReadDir(handle) for _ in range(READDIR_AHEAD)]
+        for batch in batches:
+            if batch is not None:
+                entries.extend(e for e in batch if e.filename not in (".", ".."))
+        if any(batch is None for batch in batches):
+            break
+    return entries
+
+
+def is_dir(attr: Any) -> bool:
+    mode = getattr(attr, "st_mode", None)
+    return mode is not None and stat.S_ISDIR(mode)
+
+
+def is_file(attr: Any) -> bool:
+    mode = getattr(attr, "st_mode", None)
+    return mode is not None and stat.S_ISREG(mode)

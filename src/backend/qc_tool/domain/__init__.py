@@ -1,0 +1,1 @@
+"""Pure code, no I/O: models, JPEG/EXIF header reading, GPS validation, checks."""

@@ -1,0 +1,238 @@
+"""The read program that fetches just the EXIF bytes GPS, time and camera need.
+
+Instead of downloading the EXIF APP1 segment whole (up to 64 KB, most of it a
+MakerNote and a thumbnail), it walks the JPEG segment headers, then the TIFF
+IFDs, and fetches only IFD0, the EXIF IFD, the GPS IFD and the values of the few
+tags it keeps. A typical DJI photo costs two reads of a few KB in total.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from qc_tool.domain.sparse import Range, ReadProgram, SparseBytes, fetch
+from qc_tool.errors import UnreadableImage
+
+# First read: SOI, APP0/APP1 headers and, for most cameras, IFD0 and the EXIF IFD.
+FIRST_READ = 4096
+# How much to read at a sub-IFD's offset before its entry count is known:
+# enough for ~40 entries and their values, which is what cameras write.
+IFD_WINDOW = 1024
+MAX_SEGMENTS = 64  # segment headers walked before giving up on finding EXIF
+MAX_IFD_ENTRIES = 1024  # more than any camera writes; guards against garbage counts
+TAIL_READ = 16  # end-of-file bytes fetched to see whether the file was truncated
+
+# TIFF tags the reader follows or keeps (IFD0 / EXIF IFD / GPS IFD).
+TAG_MAKE, TAG_MODEL = 0x010F, 0x0110
+TAG_EXIF_IFD, TAG_GPS_IFD = 0x8769, 0x8825
+TAG_DATETIME_ORIGINAL = 0x9003
+GPS_TAGS = frozenset(range(7))  # version, lat ref, lat, lon ref, lon, alt ref, alt
+
+TYPE_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8}
+
+
+@dataclass(frozen=True, slots=True)
+class ExifBlock:
+    """The TIFF body of the EXIF segment, with only the fetched ranges filled in (zeros elsewhere)."""
+
+    tiff: bytes | None  # None when the JPEG has no EXIF segment
+    truncated: bool  # the file does not end with an end-of-image marker
+    bytes_read: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    tag: int
+    type: int
+    count: int
+    value_at: int  # TIFF offset of the value: inline in the entry, or where it points
+
+    @property
+    def nbytes(self) -> int:
+        return TYPE_SIZES.get(self.type, 1) * self.count
+
+
+def read_exif_block(size: int) -> ReadProgram[ExifBlock]:
+    """Read program: locate the EXIF segment of a JPEG of ``size`` bytes and fetch what GPS needs."""
+    if size <= 0:
+        raise UnreadableImage("empty file (0 bytes)")
+    buf = SparseBytes(size)
+    yield from fetch(buf, [(0, FIRST_READ), (max(0, size - TAIL_READ), TAIL_READ)])
+    head = buf.get(0, min(buf.size, 12)) or b""
+    if not head.startswith(b"\xff\xd8"):
+        raise UnreadableImage(_not_jpeg_reason(head))
+    truncated = not _ends_with_eoi(buf)
+    segment = yield from _find_exif_segment(buf)
+    if segment is None:
+        return ExifBlock(None, truncated, buf.bytes_read)
+    base, length = segment
+    tiff = yield from _fetch_tiff_parts(buf, base, length)
+    return ExifBlock(tiff, truncated, buf.bytes_read)
+
+
+def _not_jpeg_reason(head: bytes) -> str:
+    kinds = {
+        b"\x89PNG": "PNG",
+        b"GIF8": "GIF",
+        b"II*\x00": "TIFF",
+        b"MM\x00*": "TIFF",
+        b"RIFF": "RIFF/WebP",
+        b"BM": "BMP",
+    }
+    for magic, kind in kinds.items():
+        if head.startswith(magic):
+            return f"not a JPEG: the file is a {kind} image"
+    if head[4:8] == b"ftyp":
+        return "not a JPEG: the file is a HEIC/ISO media file"
+    if head and all(32 <= b < 127 or b in b"\r\n\t" for b in head):
+        return "not a JPEG: the file is text"
+    return "not a JPEG: no start-of-image marker"
+
+
+def _ends_with_eoi(buf: SparseBytes) -> bool:
+    start = max(0, buf.size - TAIL_READ)
+    tail = buf.get(start, buf.size - start) or b""
+    # Some writers pad after EOI; JPEG scan data can never contain FF D9, so this is exact.
+    return tail.rstrip(b"\x00").endswith(b"\xff\xd9")
+
+
+def _find_exif_segment(buf: SparseBytes) -> ReadProgram[tuple[int, int] | None]:
+    """Walk segment headers from SOI; return (TIFF start, TIFF length) of the EXIF APP1."""
+    pos = 2
+    for _ in range(MAX_SEGMENTS):
+        if not buf.has(pos, 4):
+            # Read the next header and what follows, so a small segment costs no extra trip.
+            yield from fetch(buf, [(pos, FIRST_READ)])
+        header = buf.get(pos, 4)
+        if header is None:
+            raise UnreadableImage("truncated: the file ends inside the JPEG header")
+        marker, length = header[1], struct.unpack(">H", header[2:4])[0]
+        if header[0] != 0xFF:
+            raise UnreadableImage(f"corrupt JPEG header: no segment marker at byte {pos}")
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker in (0xDA, 0xD9):  # start of scan / end of image: no EXIF before the pixels
+            return None
+        if length < 2:
+            raise UnreadableImage(f"corrupt JPEG header: segment at byte {pos} has length {length}")
+        if marker == 0xE1:
+            if not buf.has(pos + 4, 6):
+                yield from fetch(buf, [(pos + 4, 6)])
+            if buf.get(pos + 4, 6) == b"Exif\x00\x00":
+                tiff_len = length - 8
+                if pos + 2 + length > buf.size:
+                    raise UnreadableImage(
+                        f"truncated: the EXIF segment claims {length} bytes but the file "
+                        f"ends {buf.size - pos - 2} bytes after its start"
+                    )
+                return pos + 10, tiff_len
+        pos += 2 + length
+    raise UnreadableImage(f"corrupt JPEG header: no image data after {MAX_SEGMENTS} segments")
+
+
+def _fetch_tiff_parts(buf: SparseBytes, base: int, length: int) -> ReadProgram[bytes]:
+    """Fetch IFD0, the EXIF and GPS IFDs and their kept values; return the sparse TIFF body."""
+    yield from fetch(buf, [(base, 8)])
+    header = buf.get(base, 8)
+    if header is None or length < 8:
+        raise UnreadableImage("truncated: the EXIF header is cut short")
+    order = {b"II": "<", b"MM": ">"}.get(header[:2])
+    if order is None or struct.unpack(order + "H", header[2:4])[0] != 42:
+        raise UnreadableImage("corrupt EXIF: bad TIFF header")
+    ifd0 = struct.unpack(order + "I", header[4:8])[0]
+    tiff = _Tiff(buf, base, length, order)
+
+    (ifd0_entries,) = yield from tiff.read_ifds([ifd0], "IFD0")
+    pointers = {e.tag: e for e in ifd0_entries if e.tag in (TAG_EXIF_IFD, TAG_GPS_IFD)}
+    kept = [e for e in ifd0_entries if e.tag in (TAG_MAKE, TAG_MODEL)]
+    subs = [
+        (tiff.pointer(pointers[tag]), name)
+        for tag, name in ((TAG_EXIF_IFD, "EXIF IFD"), (TAG_GPS_IFD, "GPS IFD"))
+        if tag in pointers
+    ]
+    # The sub-IFD windows and IFD0's values go out in one batch: one round trip.
+    yield from tiff.fetch_values(kept, extra=[(off, IFD_WINDOW) for off, _ in subs])
+    names = [name for _, name in subs]
+    sub_entries = yield from tiff.read_ifds([off for off, _ in subs], *names)
+    by_name = dict(zip(names, sub_entries, strict=True))
+    values = [e for e in by_name.get("EXIF IFD", []) if e.tag == TAG_DATETIME_ORIGINAL]
+    values += [e for e in by_name.get("GPS IFD", []) if e.tag in GPS_TAGS]
+    yield from tiff.fetch_values(values)
+    # IFD0's link to IFD1 (the thumbnail) is cut: nothing downstream needs it.
+    return tiff.sparse_body(cut_next_of=ifd0, ifd0_count=len(ifd0_entries))
+
+
+class _Tiff:
+    """Offsets inside one EXIF TIFF body, checked against its bounds."""
+
+    def __init__(self, buf: SparseBytes, base: int, length: int, order: str) -> None:
+        self.buf, self.base, self.length, self.order = buf, base, length, order
+
+    def _check(self, offset: int, nbytes: int, what: str) -> None:
+        if offset < 8 or offset + nbytes > self.length:
+            raise UnreadableImage(f"corrupt EXIF: {what} lies outside the EXIF segment")
+
+    def pointer(self, entry: _Entry) -> int:
+        raw = self.buf.get(self.base + entry.value_at, 4)
+        assert raw is not None  # inline in an entry that was fetched
+        return int(struct.unpack(self.order + "I", raw)[0])
+
+    def read_ifds(self, offsets: list[int], *names: str) -> ReadProgram[list[list[_Entry]]]:
+        """Fetch and decode the entries of several IFDs, in as few round trips as the data allows."""
+        for off, name in zip(offsets, names, strict=True):
+            self._check(off, 2, name)
+        yield from fetch(self.buf, [(self.base + off, 2) for off in offsets])
+        counts = []
+        for off, name in zip(offsets, names, strict=True):
+            raw = self.buf.get(self.base + off, 2)
+            if raw is None:
+                raise UnreadableImage(f"truncated: {name} is cut short")
+            count = struct.unpack(self.order + "H", raw)[0]
+            if count > MAX_IFD_ENTRIES:
+                raise UnreadableImage(f"corrupt EXIF: {name} claims {count} entries")
+            self._check(off, 2 + 12 * count + 4, name)
+            counts.append(count)
+        yield from fetch(
+            self.buf, [(self.base + off + 2, 12 * n + 4) for off, n in zip(offsets, counts)]
+        )
+        return [self._decode(off, n) for off, n in zip(offsets, counts, strict=True)]
+
+    def _decode(self, off: int, count: int) -> list[_Entry]:
+        raw = self.buf.get(self.base + off + 2, 12 * count)
+        if raw is None:
+            raise UnreadableImage("truncated: an EXIF directory is cut short")
+        entries = []
+        for i in range(count):
+            tag, typ, n = struct.unpack(self.order + "HHI", raw[12 * i : 12 * i + 8])
+            inline_at = off + 2 + 12 * i + 8
+            size = TYPE_SIZES.get(typ, 1) * n
+            if size > 4:
+                value_at = int(struct.unpack(self.order + "I", raw[12 * i + 8 : 12 * i + 12])[0])
+            else:
+                value_at = inline_at
+            entries.append(_Entry(tag, typ, n, value_at))
+        return entries
+
+    def fetch_values(self, entries: list[_Entry], extra: Sequence[Range] = ()) -> ReadProgram[None]:
+        ranges = list(extra)
+        for e in entries:
+            if e.nbytes > 4:
+                self._check(e.value_at, e.nbytes, f"the value of tag 0x{e.tag:04X}")
+                ranges.append((e.value_at, e.nbytes))
+        clamped = [
+            (self.base + off, min(n, self.length - off)) for off, n in ranges if off < self.length
+        ]
+        yield from fetch(self.buf, clamped)
+
+    def sparse_body(self, cut_next_of: int, ifd0_count: int) -> bytes:
+        body = bytearray(self.length)
+        for start, data in self.buf.chunks():
+            lo, hi = max(start, self.base), min(start + len(data), self.base + self.length)
+            if lo < hi:
+                body[lo - self.base : hi - self.base] = data[lo - start : hi - start]
+        next_at = cut_next_of + 2 + 12 * ifd0_count
+        body[next_at : next_at + 4] = b"\x00\x00\x00\x00"
+        return bytes(body)

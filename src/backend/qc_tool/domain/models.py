@@ -1,0 +1,145 @@
+"""The values that flow through a scan: files seen on the server, per-image results, totals."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteFile:
+    """One image as listed on the server: its path inside the site, size and mtime."""
+
+    path: str  # "<folder>/<file>", always with forward slashes
+    size: int
+    mtime: int
+
+    @property
+    def folder(self) -> str:
+        return self.path.split("/", 1)[0]
+
+
+@dataclass(frozen=True, slots=True)
+class ExifSummary:
+    """What the header reader extracts from one image; GPS fields are None when missing."""
+
+    lat: float | None = None
+    lon: float | None = None
+    alt: float | None = None
+    taken: str | None = None  # DateTimeOriginal as ISO 8601, no zone (cameras record none)
+    camera: str | None = None  # "Make Model"
+    gps_note: str | None = None  # why there is no position: no tags, 0/0, out of range
+
+
+@dataclass(frozen=True, slots=True)
+class ImageResult:
+    """The scan result of one image, as it appears in the result document."""
+
+    path: str
+    size: int
+    mtime: int
+    lat: float | None = None
+    lon: float | None = None
+    alt: float | None = None
+    taken: str | None = None
+    camera: str | None = None
+    error: str | None = None  # the image could not be read: why
+    gps_note: str | None = None  # the image was read but has no usable position: why
+    bytes_read: int = 0
+    cached: bool = False
+
+    @property
+    def folder(self) -> str:
+        return self.path.split("/", 1)[0]
+
+    @property
+    def has_gps(self) -> bool:
+        return self.lat is not None and self.lon is not None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "lat": self.lat,
+            "lon": self.lon,
+            "alt": self.alt,
+            "taken": self.taken,
+            "camera": self.camera,
+            "error": self.error,
+            "gps_note": self.gps_note,
+            "size": self.size,
+            "cached": self.cached,
+        }
+
+
+@dataclass(slots=True)
+class FolderSummary:
+    name: str
+    images: int = 0
+    gps_points: int = 0
+    missing_gps: int = 0
+    errors: int = 0
+
+    def add(self, image: ImageResult) -> None:
+        self.images += 1
+        if image.error is not None:
+            self.errors += 1
+        elif image.has_gps:
+            self.gps_points += 1
+        else:
+            self.missing_gps += 1
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(slots=True)
+class ScanStats:
+    seconds: float = 0.0
+    images_per_s: float = 0.0
+    bytes_read: int = 0
+    connections: int = 0
+    cached: int = 0
+    files_opened: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(slots=True)
+class ScanResult:
+    site: str
+    folders: list[FolderSummary] = field(default_factory=list)
+    images: list[ImageResult] = field(default_factory=list)
+    stats: ScanStats = field(default_factory=ScanStats)
+
+    @property
+    def gps_points(self) -> int:
+        return sum(f.gps_points for f in self.folders)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "site": self.site,
+            "folders": [f.to_json() for f in self.folders],
+            "images": [i.to_json() for i in self.images],
+            "stats": self.stats.to_json(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SiteInfo:
+    name: str
+    folders: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "folders": self.folders}
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """A progress report during a scan: counts so far, and the image just finished."""
+
+    done: int
+    total: int
+    gps_points: int
+    folder: str | None = None
+    image: ImageResult | None = None

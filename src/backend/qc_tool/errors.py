@@ -1,0 +1,84 @@
+"""One exception tree for the whole tool; each error knows its HTTP status.
+
+Third-party errors (paramiko, socket, exifread) are translated into these at
+the adapter boundary, so nothing above ``adapters/`` sees a library exception.
+"""
+
+from __future__ import annotations
+
+
+class QCError(Exception):
+    """Base of every error the tool reports to a user."""
+
+    status: int = 500
+    code: str = "error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class BadRequest(QCError):
+    status = 400
+    code = "bad_request"
+
+
+class PathRejected(BadRequest):
+    """A site or folder name that would leave the sites root."""
+
+    code = "path_rejected"
+
+
+class NotLoggedIn(QCError):
+    status = 401
+    code = "not_logged_in"
+
+
+class AuthFailed(QCError):
+    """The SFTP server refused the username or password (one attempt was made)."""
+
+    status = 401
+    code = "auth_failed"
+
+
+class Forbidden(QCError):
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(QCError):
+    status = 404
+    code = "not_found"
+
+
+class TooManyRequests(QCError):
+    status = 429
+    code = "too_many_requests"
+
+
+class HostKeyRejected(QCError):
+    """The server's host key is unknown or has changed; no password was sent."""
+
+    status = 502
+    code = "host_key_rejected"
+
+
+class RemoteUnavailable(QCError):
+    """The SFTP server could not be reached, or dropped the connection."""
+
+    status = 503
+    code = "remote_unavailable"
+
+
+class RemoteError(QCError):
+    """The SFTP server answered, but an operation on it failed (no such folder, permission)."""
+
+    status = 502
+    code = "remote_error"
+
+
+class UnreadableImage(QCError):
+    """One image could not be read or parsed; costs that image's result only."""
+
+    status = 422
+    code = "unreadable_image"

@@ -1,0 +1,1 @@
+"""The use cases: scan a site, run jobs, hold sessions."""

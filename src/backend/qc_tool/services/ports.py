@@ -1,0 +1,81 @@
+"""The small interfaces services need from the outside world; adapters and fakes implement them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Protocol
+
+from qc_tool.domain.exif_reader import ExifBlock
+from qc_tool.domain.models import ImageResult, RemoteFile, SiteInfo
+
+# (file, block or None, error or None): exactly one of block/error is set.
+HeaderCallback = Callable[[RemoteFile, ExifBlock | None, str | None], None]
+
+
+class SiteConnection(Protocol):
+    """One authenticated connection to where the sites live; used by one thread at a time."""
+
+    def list_sites(self) -> list[SiteInfo]: ...
+
+    def list_folders(self, site: str) -> list[str]: ...
+
+    def list_images(self, site: str, folders: Sequence[str]) -> dict[str, list[RemoteFile]]: ...
+
+    def read_headers(
+        self,
+        site: str,
+        files: Sequence[RemoteFile],
+        on_result: HeaderCallback,
+        *,
+        pipelined: bool = True,
+    ) -> None:
+        """Read each file's EXIF block, reporting each as it finishes.
+
+        Raises RemoteUnavailable if the connection fails; files reported before that are final.
+        """
+        ...
+
+    @property
+    def files_opened(self) -> int: ...
+
+    def release(self) -> None:
+        """Let another thread take the connection over (never two at once)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class Connector(Protocol):
+    """Opens connections for one user; each ``connect`` is exactly one login attempt."""
+
+    @property
+    def server_id(self) -> str: ...
+
+    def connect(self) -> SiteConnection: ...
+
+
+class ResultCache(Protocol):
+    """Per-file scan results keyed by (server, path, size, mtime)."""
+
+    def get_many(
+        self, server: str, files: Sequence[RemoteFile], prefix: str
+    ) -> Mapping[str, ImageResult]: ...
+
+    def put_many(self, server: str, results: Sequence[ImageResult], prefix: str) -> None: ...
+
+    def prune(self, server: str, prefix: str, keep: Sequence[str]) -> int: ...
+
+
+class NoCache:
+    """The cache used with --no-cache: remembers nothing."""
+
+    def get_many(
+        self, server: str, files: Sequence[RemoteFile], prefix: str
+    ) -> Mapping[str, ImageResult]:
+        return {}
+
+    def put_many(self, server: str, results: Sequence[ImageResult], prefix: str) -> None:
+        return None
+
+    def prune(self, server: str, prefix: str, keep: Sequence[str]) -> int:
+        return 0

@@ -1,0 +1,288 @@
+"""Scan one site: list it, take what the cache knows, read the rest over a pool of connections.
+
+Images of each folder are assigned round-robin to that folder's connections
+(1 for 10 or fewer images, else min(4, max(2, n // 50))); each connection is
+driven by one worker thread, which keeps many requests in flight on it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+
+from qc_tool.domain.exif import summarize
+from qc_tool.domain.exif_reader import ExifBlock
+from qc_tool.domain.models import FolderSummary, ImageResult, Progress, RemoteFile, ScanResult
+from qc_tool.domain.paths import safe_name
+from qc_tool.errors import QCError
+from qc_tool.services.pool import ConnectionPool, pool_size
+from qc_tool.services.ports import Connector, ResultCache
+
+log = logging.getLogger("qc_tool.scan")
+
+ProgressCallback = Callable[[Progress], None]
+PROGRESS_EVERY = 20
+
+
+class Cancelled(QCError):
+    status = 409
+    code = "cancelled"
+
+
+@dataclass(frozen=True, slots=True)
+class ScanOptions:
+    max_connections: int = 4
+    pipelined: bool = True  # False: one request at a time, the reference path for tests
+
+
+def scan_site(
+    connector: Connector,
+    cache: ResultCache,
+    site: str,
+    *,
+    options: ScanOptions = ScanOptions(),
+    on_progress: ProgressCallback | None = None,
+    cancelled: Callable[[], bool] = lambda: False,
+) -> ScanResult:
+    """Scan ``site`` and return every image's GPS result; the first login error is raised."""
+    site = safe_name(site, "site")
+    started = time.perf_counter()
+    first = connector.connect()  # the one login attempt; errors go straight to the caller
+    pool = ConnectionPool(connector, first)
+    try:
+        folders = first.list_folders(site)
+        listing = first.list_images(site, folders)
+        first.release()  # a worker thread takes it over for reading
+        run = _Run(site, listing, on_progress)
+        prefix = f"/{site}"
+        cached = cache.get_many(connector.server_id, run.all_files, prefix)
+        run.take_cached(cached)
+        misses = run.misses(cached)
+        plan = _plan(misses, options.max_connections)
+        pool.grow(max((len(slots) for slots in plan.values()), default=1))
+        _read_all(pool, site, plan, run, options, cancelled)
+        if cancelled():
+            raise Cancelled("the scan was cancelled")
+        reading = any(plan.values())
+        result = run.result(time.perf_counter() - started, pool.size if reading else 1)
+        result.stats.files_opened = run.files_opened
+        cache.put_many(connector.server_id, [r for r in result.images if not r.cached], prefix)
+        cache.prune(connector.server_id, prefix, [f.path for f in run.all_files])
+    finally:
+        pool.close()
+    _log_site(result)
+    return result
+
+
+def _plan(misses: dict[str, list[RemoteFile]], cap: int) -> dict[str, list[list[RemoteFile]]]:
+    """Per folder, the images of each connection slot, assigned round-robin."""
+    plan: dict[str, list[list[RemoteFile]]] = {}
+    for folder, files in misses.items():
+        if not files:
+            continue
+        workers = pool_size(len(files), max(1, cap))
+        if workers > 1:
+            log.info("Folder %s: %d images. Using %d parallel workers", folder, len(files), workers)
+        else:
+            log.info("Folder %s: %d images. Using sequential mode", folder, len(files))
+        slots: list[list[RemoteFile]] = [[] for _ in range(workers)]
+        for i, f in enumerate(files):
+            slots[i % workers].append(f)
+        plan[folder] = slots
+    return plan
+
+
+def _read_all(
+    pool: ConnectionPool,
+    site: str,
+    plan: dict[str, list[list[RemoteFile]]],
+    run: _Run,
+    options: ScanOptions,
+    cancelled: Callable[[], bool],
+) -> None:
+    width = max((len(slots) for slots in plan.values()), default=0)
+    streams: list[list[RemoteFile]] = [[] for _ in range(width)]
+    for slots in plan.values():
+        for index, files in enumerate(slots):
+            streams[index].extend(files)
+    if not width:
+        return
+    with ThreadPoolExecutor(max_workers=width, thread_name_prefix="qc-sftp") as executor:
+        futures = [
+            executor.submit(_work, pool, i, streams[i], site, run, options, cancelled)
+            for i in range(width)
+        ]
+        leftovers = [f for fut in futures for f in fut.result()]
+    if leftovers and not cancelled():
+        # A pool connection could not open: its share goes to the first connection.
+        log.warning("reading %d images on the first connection instead", len(leftovers))
+        _work(pool, 0, leftovers, site, run, options, cancelled)
+
+
+def _work(
+    pool: ConnectionPool,
+    index: int,
+    files: list[RemoteFile],
+    site: str,
+    run: _Run,
+    options: ScanOptions,
+    cancelled: Callable[[], bool],
+) -> list[RemoteFile]:
+    """Read one connection's share; return the files left unread if the connection never came."""
+    conn = pool.get(index, cancelled)
+    if conn is None:
+        return [] if cancelled() else files
+    todo = (f for f in files if not cancelled())
+    try:
+        conn.read_headers(site, list(todo), run.record, pipelined=options.pipelined)
+    finally:
+        run.add_opened(conn.files_opened)
+        conn.release()
+    return []
+
+
+class _Run:
+    """The shared state of one scan: results so far, counts, progress and log lines."""
+
+    def __init__(
+        self, site: str, listing: dict[str, list[RemoteFile]], on_progress: ProgressCallback | None
+    ) -> None:
+        self.site = site
+        self.listing = listing
+        self.all_files = [f for files in listing.values() for f in files]
+        self.total = len(self.all_files)
+        self._results: dict[str, ImageResult] = {}
+        self._remaining = {folder: len(files) for folder, files in listing.items()}
+        self._folder_started = {folder: time.perf_counter() for folder in listing}
+        self._gps = 0
+        self._opened_counts: list[int] = []
+        self._lock = threading.Lock()
+        self._on_progress = on_progress
+        self.started = time.perf_counter()
+
+    @property
+    def files_opened(self) -> int:
+        return sum(self._opened_counts)
+
+    def add_opened(self, count: int) -> None:
+        with self._lock:
+            self._opened_counts.append(count)
+
+    def take_cached(self, cached: Mapping[str, ImageResult]) -> None:
+        for result in cached.values():
+            self._add(replace(result, cached=True))
+
+    def misses(self, cached: Mapping[str, ImageResult]) -> dict[str, list[RemoteFile]]:
+        return {
+            folder: [f for f in files if f.path not in cached]
+            for folder, files in self.listing.items()
+        }
+
+    def record(self, f: RemoteFile, block: ExifBlock | None, error: str | None) -> None:
+        """Turn one finished read into a result (parsing happens here, in the reader's thread)."""
+        if block is None:
+            self._add(ImageResult(f.path, f.size, f.mtime, error=error or "unreadable"))
+            return
+        try:
+            facts = summarize(block)
+        except QCError as exc:
+            self._add(
+                ImageResult(f.path, f.size, f.mtime, error=exc.message, bytes_read=block.bytes_read)
+            )
+            return
+        self._add(
+            ImageResult(
+                f.path,
+                f.size,
+                f.mtime,
+                lat=facts.lat,
+                lon=facts.lon,
+                alt=facts.alt,
+                taken=facts.taken,
+                camera=facts.camera,
+                error="truncated: the file ends before its end-of-image marker"
+                if block.truncated
+                else None,
+                gps_note=facts.gps_note,
+                bytes_read=block.bytes_read,
+            )
+        )
+
+    def _add(self, result: ImageResult) -> None:
+        with self._lock:
+            if result.path in self._results:
+                return  # a retried image reported twice counts once
+            self._results[result.path] = result
+            if result.has_gps and result.error is None:
+                self._gps += 1
+            done = len(self._results)
+            folder = result.folder
+            self._remaining[folder] -= 1
+            folder_done = self._remaining[folder] == 0
+            gps = self._gps
+        if done % PROGRESS_EVERY == 0 or done == self.total:
+            log.info("Progress: %d/%d images processed, %d GPS points found", done, self.total, gps)
+        if folder_done:
+            self._log_folder(folder)
+        if self._on_progress is not None:
+            self._on_progress(Progress(done, self.total, gps, folder, result))
+
+    def _log_folder(self, folder: str) -> None:
+        summary = FolderSummary(folder)
+        with self._lock:
+            for f in self.listing[folder]:
+                summary.add(self._results[f.path])
+        seconds = time.perf_counter() - self._folder_started[folder]
+        log.info(
+            "Folder %s done: %d images, %d GPS points, %d missing GPS, %d errors in %.2f s (%.1f images/s)",
+            folder,
+            summary.images,
+            summary.gps_points,
+            summary.missing_gps,
+            summary.errors,
+            seconds,
+            summary.images / seconds if seconds > 0 else 0.0,
+        )
+
+    def result(self, seconds: float, connections: int) -> ScanResult:
+        out = ScanResult(self.site)
+        for folder, files in self.listing.items():
+            summary = FolderSummary(folder)
+            for f in files:
+                image = self._results.get(f.path)
+                if image is None:  # never happens unless cancelled; keep the document whole
+                    image = ImageResult(f.path, f.size, f.mtime, error="not read (scan cancelled)")
+                    self._results[f.path] = image
+                summary.add(image)
+                out.images.append(image)
+            out.folders.append(summary)
+        out.stats.seconds = round(seconds, 3)
+        out.stats.images_per_s = round(len(out.images) / seconds, 1) if seconds > 0 else 0.0
+        out.stats.bytes_read = sum(i.bytes_read for i in out.images if not i.cached)
+        out.stats.connections = connections
+        out.stats.cached = sum(1 for i in out.images if i.cached)
+        return out
+
+
+def _log_site(result: ScanResult) -> None:
+    s = result.stats
+    log.info(
+        "Site %s done: %d images, %d GPS points in %.2f s (%.1f images/s), %d from cache, "
+        "%d bytes read over %d connections",
+        result.site,
+        len(result.images),
+        result.gps_points,
+        s.seconds,
+        s.images_per_s,
+        s.cached,
+        s.bytes_read,
+        s.connections,
+    )
+
+
+def images_without_gps(result: ScanResult) -> Sequence[ImageResult]:
+    return [i for i in result.images if i.error is not None or not i.has_gps]
