@@ -1,0 +1,117 @@
+"""A local folder laid out like the sites root, for `qc-tool scan LOCAL_DIR` and for tests."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from qc_tool.domain.exif_reader import read_exif_block
+from qc_tool.domain.models import RemoteFile, SiteInfo
+from qc_tool.domain.paths import is_image_name, safe_name
+from qc_tool.domain.sparse import run_program
+from qc_tool.errors import NotFound, QCError, RemoteError
+from qc_tool.services.ports import HeaderCallback
+
+
+class LocalConnector:
+    """Connections to a local directory whose subfolders are sites."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root.resolve()
+
+    @property
+    def server_id(self) -> str:
+        return f"file://{self.root}"
+
+    def connect(self) -> LocalConnection:
+        if not self.root.is_dir():
+            raise NotFound(f"no such folder: {self.root}")
+        return LocalConnection(self.root)
+
+
+class LocalConnection:
+    """Reads headers with the same read program as SFTP, through pread."""
+
+    def __init__(self, root: Path) -> None:
+        self._root = root
+        self._opened = 0
+
+    @property
+    def files_opened(self) -> int:
+        return self._opened
+
+    def list_sites(self) -> list[SiteInfo]:
+        sites = _subdirs(self._root)
+        return [SiteInfo(s, len(_subdirs(self._root / s))) for s in sites]
+
+    def list_folders(self, site: str) -> list[str]:
+        path = self._root / safe_name(site, "site")
+        if not path.is_dir():
+            raise NotFound(f"no such site: {site}")
+        return _subdirs(path)
+
+    def list_images(self, site: str, folders: Sequence[str]) -> dict[str, list[RemoteFile]]:
+        out: dict[str, list[RemoteFile]] = {}
+        for folder in folders:
+            path = self._root / safe_name(site, "site") / safe_name(folder, "folder")
+            files = []
+            with os.scandir(path) as entries:
+                for e in entries:
+                    if e.is_file(follow_symlinks=False) and is_image_name(e.name):
+                        st = e.stat(follow_symlinks=False)
+                        files.append(RemoteFile(f"{folder}/{e.name}", st.st_size, int(st.st_mtime)))
+            out[folder] = sorted(files, key=lambda f: f.path)
+        return out
+
+    def read_headers(
+        self,
+        site: str,
+        files: Sequence[RemoteFile],
+        on_result: HeaderCallback,
+        *,
+        pipelined: bool = True,
+    ) -> None:
+        base = self._root / safe_name(site, "site")
+        for f in files:
+            try:
+                fd = os.open(base / f.path, os.O_RDONLY)
+            except OSError as exc:
+                on_result(f, None, f"cannot open: {exc.strerror}")
+                continue
+            self._opened += 1
+            try:
+                block = run_program(read_exif_block(f.size), _reader(fd))
+            except QCError as exc:
+                on_result(f, None, exc.message)
+            except OSError as exc:
+                on_result(f, None, f"read error: {exc.strerror}")
+            else:
+                on_result(f, block, None)
+            finally:
+                os.close(fd)
+
+    def release(self) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+
+def _subdirs(path: Path) -> list[str]:
+    try:
+        with os.scandir(path) as entries:
+            return sorted(
+                e.name
+                for e in entries
+                if e.is_dir(follow_symlinks=False) and not e.name.startswith(".")
+            )
+    except OSError as exc:
+        raise RemoteError(f"cannot list {path}: {exc.strerror}") from exc
+
+
+def _reader(fd: int) -> Callable[[int, int], bytes]:
+    def read_at(offset: int, length: int) -> bytes:
+        return os.pread(fd, length, offset)
+
+    return read_at

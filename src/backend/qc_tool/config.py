@@ -1,0 +1,122 @@
+"""Every setting in one table: name, default, help. Read from the environment once, at start-up.
+
+docs/configuration.md is checked against this table by a test, so a setting
+cannot be added without being documented.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    name: str
+    default: str
+    help: str
+    kind: type = str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "QC_SFTP_HOST",
+        "",
+        "SFTP server host. Empty: start_qc_tool.sh runs the built-in demo server.",
+    ),
+    Setting("QC_SFTP_PORT", "22", "SFTP server port.", int),
+    Setting(
+        "QC_SITES_ROOT",
+        "/sites",
+        "Absolute path of the folder holding the sites on the SFTP server.",
+    ),
+    Setting(
+        "QC_KNOWN_HOSTS",
+        "",
+        "known_hosts file with the SFTP server's host key; unknown or changed keys are refused.",
+    ),
+    Setting(
+        "QC_SECRET_KEY",
+        "",
+        "Key signing session cookies. Required in production; a random one is made per process otherwise.",
+    ),
+    Setting("QC_HTTP_HOST", "127.0.0.1", "Address the web server listens on.", str),
+    Setting("QC_PORT", "8080", "Port the web server listens on.", int),
+    Setting(
+        "QC_MAX_CONNECTIONS",
+        "4",
+        "Most SSH connections one scan opens (the pool is 2-4 by folder size).",
+        int,
+    ),
+    Setting(
+        "QC_CACHE_DIR",
+        "",
+        "Folder of the per-file result cache (SQLite). Empty: ~/.cache/qc-tool.",
+        str,
+    ),
+    Setting(
+        "QC_TILE_URL",
+        "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+        "Map tile URL template; points and paths draw without tiles.",
+    ),
+    Setting(
+        "QC_TILE_ATTRIBUTION",
+        "&copy; OpenStreetMap contributors",
+        "Attribution shown for the map tiles.",
+    ),
+    Setting(
+        "QC_SESSION_HOURS",
+        "8",
+        "Hours a login stays valid without use; then its password is wiped.",
+        float,
+    ),
+    Setting(
+        "QC_CONNECT_TIMEOUT", "10", "Seconds to connect and authenticate to the SFTP server.", float
+    ),
+    Setting(
+        "QC_OP_TIMEOUT",
+        "30",
+        "Seconds an SFTP operation may wait for a reply before the connection is dropped.",
+        float,
+    ),
+    Setting("QC_MAX_JOBS", "4", "Scans that may run at once; more wait in a queue.", int),
+    Setting(
+        "QC_PRODUCTION",
+        "0",
+        "1 in production: refuse to start without QC_SECRET_KEY, mark cookies Secure.",
+        int,
+    ),
+    Setting("QC_LOG_LEVEL", "INFO", "Log level of the tool's own messages."),
+)
+
+_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+def load(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Settings from the environment (or ``environ``), typed, with defaults filled in."""
+    env = os.environ if environ is None else environ
+    out: dict[str, Any] = {}
+    for setting in SETTINGS:
+        raw = env.get(setting.name, setting.default)
+        try:
+            out[setting.name] = setting.kind(raw) if raw != "" or setting.kind is str else None
+        except ValueError as exc:
+            raise ValueError(
+                f"{setting.name}={raw!r} is not a valid {setting.kind.__name__}"
+            ) from exc
+    return out
+
+
+def cache_dir(settings: Mapping[str, Any]) -> Path:
+    configured = settings.get("QC_CACHE_DIR")
+    if configured:
+        return Path(configured)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "qc-tool"
+
+
+def describe(name: str) -> Setting:
+    return _BY_NAME[name]
