@@ -62,12 +62,12 @@ def scan_site(
         cached = cache.get_many(connector.server_id, run.all_files, prefix)
         run.take_cached(cached)
         misses = run.misses(cached)
-        plan = _plan(misses, options.max_connections)
-        pool.grow(max((len(slots) for slots in plan.values()), default=1))
-        _read_all(pool, site, plan, run, options, cancelled)
+        streams = _plan(misses, options.max_connections)
+        pool.grow(len(streams))
+        _read_all(pool, site, streams, run, options, cancelled)
         if cancelled():
             raise Cancelled("the scan was cancelled")
-        reading = any(plan.values())
+        reading = bool(streams)
         result = run.result(time.perf_counter() - started, pool.size if reading else 1)
         result.stats.files_opened = run.files_opened
         cache.put_many(connector.server_id, [r for r in result.images if not r.cached], prefix)
@@ -78,37 +78,36 @@ def scan_site(
     return result
 
 
-def _plan(misses: dict[str, list[RemoteFile]], cap: int) -> dict[str, list[list[RemoteFile]]]:
-    """Per folder, the images of each connection slot, assigned round-robin."""
-    plan: dict[str, list[list[RemoteFile]]] = {}
-    for folder, files in misses.items():
-        if not files:
-            continue
-        workers = pool_size(len(files), max(1, cap))
+def _plan(misses: dict[str, list[RemoteFile]], cap: int) -> list[list[RemoteFile]]:
+    """The images each pool connection reads: per folder, round-robin over that folder's workers.
+
+    A folder's workers are the least-loaded connections of the pool, so the small
+    folders do not all pile onto the first connection.
+    """
+    sizes = {folder: pool_size(len(files), max(1, cap)) for folder, files in misses.items() if files}
+    width = max(sizes.values(), default=0)
+    streams: list[list[RemoteFile]] = [[] for _ in range(width)]
+    for folder, workers in sizes.items():
+        files = misses[folder]
         if workers > 1:
             log.info("Folder %s: %d images. Using %d parallel workers", folder, len(files), workers)
         else:
             log.info("Folder %s: %d images. Using sequential mode", folder, len(files))
-        slots: list[list[RemoteFile]] = [[] for _ in range(workers)]
-        for i, f in enumerate(files):
-            slots[i % workers].append(f)
-        plan[folder] = slots
-    return plan
+        chosen = sorted(range(width), key=lambda i: (len(streams[i]), i))[:workers]
+        for n, f in enumerate(files):
+            streams[chosen[n % workers]].append(f)
+    return streams
 
 
 def _read_all(
     pool: ConnectionPool,
     site: str,
-    plan: dict[str, list[list[RemoteFile]]],
+    streams: list[list[RemoteFile]],
     run: _Run,
     options: ScanOptions,
     cancelled: Callable[[], bool],
 ) -> None:
-    width = max((len(slots) for slots in plan.values()), default=0)
-    streams: list[list[RemoteFile]] = [[] for _ in range(width)]
-    for slots in plan.values():
-        for index, files in enumerate(slots):
-            streams[index].extend(files)
+    width = len(streams)
     if not width:
         return
     with ThreadPoolExecutor(max_workers=width, thread_name_prefix="qc-sftp") as executor:

@@ -1,0 +1,96 @@
+"""Pool sizing and the sequential fallback, with fake connections (no network)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+
+from qc_tool.domain.exif_reader import ExifBlock
+from qc_tool.domain.models import RemoteFile, SiteInfo
+from qc_tool.errors import RemoteUnavailable
+from qc_tool.services.pool import pool_size
+from qc_tool.services.ports import HeaderCallback, NoCache
+from qc_tool.services.site_analysis_service import scan_site
+
+
+@pytest.mark.parametrize(
+    ("images", "workers"), [(5, 1), (10, 1), (11, 2), (50, 2), (150, 3), (200, 4), (513, 4)]
+)
+def test_pool_size_follows_the_design(images: int, workers: int) -> None:
+    assert pool_size(images, cap=4) == workers
+
+
+def test_pool_size_is_capped_by_the_setting() -> None:
+    assert pool_size(513, cap=2) == 2
+    assert pool_size(513, cap=1) == 1
+
+
+class FakeConnection:
+    def __init__(self, folders: dict[str, int]) -> None:
+        self.folders = folders
+        self.read: list[str] = []
+
+    files_opened = 0
+
+    def list_sites(self) -> list[SiteInfo]:
+        return [SiteInfo("s", len(self.folders))]
+
+    def list_folders(self, site: str) -> list[str]:
+        return sorted(self.folders)
+
+    def list_images(self, site: str, folders: Sequence[str]) -> dict[str, list[RemoteFile]]:
+        return {f: [RemoteFile(f"{f}/{i:04d}.JPG", 100, 1) for i in range(self.folders[f])] for f in folders}
+
+    def read_headers(self, site: str, files: Sequence[RemoteFile], on_result: HeaderCallback, *, pipelined: bool = True) -> None:
+        for f in files:
+            self.read.append(f.path)
+            on_result(f, ExifBlock(None, False, 10), None)
+
+    def release(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class FakeConnector:
+    """The first connect works; later ones fail as a server at its MaxStartups limit would."""
+
+    def __init__(self, folders: dict[str, int], working: int) -> None:
+        self.folders, self.working, self.attempts = folders, working, 0
+        self.connections: list[FakeConnection] = []
+
+    @property
+    def server_id(self) -> str:
+        return "fake://"
+
+    def connect(self) -> Any:
+        self.attempts += 1
+        if self.attempts > self.working:
+            raise RemoteUnavailable("connection refused")
+        conn = FakeConnection(self.folders)
+        self.connections.append(conn)
+        return conn
+
+
+def test_pool_that_cannot_grow_falls_back_to_sequential(caplog: pytest.LogCaptureFixture) -> None:
+    connector = FakeConnector({"big": 513, "small": 5}, working=1)
+    with caplog.at_level(logging.WARNING):
+        result = scan_site(connector, NoCache(), "s")
+    assert len(result.images) == 518
+    assert result.stats.connections == 1
+    assert len(connector.connections[0].read) == 518
+    assert "could not open" in caplog.text
+
+
+def test_small_folders_use_one_connection_and_big_ones_the_pool() -> None:
+    connector = FakeConnector({"small": 5}, working=4)
+    result = scan_site(connector, NoCache(), "s")
+    assert connector.attempts == 1 and result.stats.connections == 1
+    connector = FakeConnector({"big": 150}, working=4)
+    scan_site(connector, NoCache(), "s")
+    assert connector.attempts == 3
+    assert [len(c.read) for c in connector.connections] == [50, 50, 50]
