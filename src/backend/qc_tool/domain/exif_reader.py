@@ -69,6 +69,8 @@ def read_exif_block(size: int) -> ReadProgram[ExifBlock]:
         return ExifBlock(None, truncated, buf.bytes_read)
     base, length = segment
     tiff = yield from _fetch_tiff_parts(buf, base, length)
+    # A file that stops right after its EXIF segment may end in the thumbnail's own EOI.
+    truncated = truncated or buf.size <= base + length
     return ExifBlock(tiff, truncated, buf.bytes_read)
 
 

@@ -1,0 +1,1 @@
+"""Demo and test support shipped in the package: synthetic DJI-like images, sites and servers."""

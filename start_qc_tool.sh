@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Start the QC tool. With QC_SFTP_HOST unset, a built-in demo SFTP server on 127.0.0.1
+# with a generated sample site is started first, so the whole flow works in one command.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")"
+source scripts/ensure_venv.sh
+ensure_venv
+
+export QC_HTTP_HOST="${QC_HTTP_HOST:-127.0.0.1}"
+export QC_PORT="${QC_PORT:-8080}"
+demo_pid=""
+cleanup() { [[ -n "$demo_pid" ]] && kill "$demo_pid" 2>/dev/null || true; }
+trap cleanup EXIT INT TERM
+
+if [[ -z "${QC_SFTP_HOST:-}" ]]; then
+    data="${QC_DEMO_DIR:-$PWD/var/demo}"
+    mkdir -p "$data"
+    env_file="$data/server.env"
+    rm -f "$env_file"
+    echo "==> QC_SFTP_HOST is not set: starting the demo SFTP server (data in $data)"
+    .venv/bin/python -m qc_tool.demo --data-dir "$data" --env-file "$env_file" &
+    demo_pid=$!
+    for _ in $(seq 1 600); do
+        [[ -s "$env_file" ]] && break
+        kill -0 "$demo_pid" 2>/dev/null || { echo "the demo server failed to start" >&2; exit 1; }
+        sleep 0.1
+    done
+    [[ -s "$env_file" ]] || { echo "the demo server did not start in 60 s" >&2; exit 1; }
+    # shellcheck disable=SC1090
+    source "$env_file"
+    # shellcheck disable=SC1091
+    source "$data/demo-login.txt"
+    export QC_CACHE_DIR="${QC_CACHE_DIR:-$data/cache}"
+    echo
+    echo "    Open http://$QC_HTTP_HOST:$QC_PORT/ and log in as"
+    echo "        username: $QC_DEMO_USER"
+    echo "        password: $QC_DEMO_PASSWORD"
+    echo
+fi
+
+# One worker process: logins and jobs live in this process's memory (passwords are
+# never written anywhere), so requests must reach the process that holds them.
+.venv/bin/gunicorn "qc_tool:create_app()" \
+    --bind "$QC_HTTP_HOST:$QC_PORT" --workers 1 --threads 16 --timeout 120 \
+    --access-logfile - --error-logfile - &
+web_pid=$!
+trap 'kill $web_pid 2>/dev/null || true; cleanup' EXIT INT TERM
+wait "$web_pid"
