@@ -1,0 +1,168 @@
+"""The JSON API: sites, starting a scan, polling it, cancelling it; only for its owner."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from qc_tool.demo.sftp_server import SftpServerHandle
+
+from web.support import OTHER_PASSWORD, OTHER_USERNAME, api_token, context, log_in, wait_for_job
+
+
+def start_scan(client: FlaskClient, site: str) -> str:
+    response = client.post(f"/api/sites/{site}/qc", headers={"X-CSRFToken": api_token(client)})
+    assert response.status_code == 202, response.get_data(as_text=True)
+    job_id: str = response.get_json()["job"]
+    assert response.headers["Location"] == f"/api/jobs/{job_id}"
+    return job_id
+
+
+def by_path(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {image["path"]: image for image in result["images"]}
+
+
+@pytest.mark.parametrize("path", ["/api/sites", "/api/jobs/abc"])
+def test_api_needs_a_login(client: FlaskClient, path: str) -> None:
+    response = client.get(path)
+    assert response.status_code == 401
+    assert response.get_json() == {"error": "not_logged_in", "message": "please log in"}
+
+
+def test_sites_are_listed_with_their_folder_counts(logged_in: FlaskClient) -> None:
+    response = logged_in.get("/api/sites")
+    assert response.status_code == 200
+    assert response.get_json() == [
+        {"name": "SITE-A", "folders": 2},
+        {"name": "SITE-B", "folders": 1},
+    ]
+
+
+def test_a_scan_runs_to_done_with_exact_counts(logged_in: FlaskClient) -> None:
+    job = wait_for_job(logged_in, start_scan(logged_in, "SITE-A"))
+    assert job["state"] == "done", job
+    assert (job["done"], job["total"], job["gps_points"], job["error"]) == (7, 7, 5, None)
+    result = job["result"]
+    assert result["site"] == "SITE-A"
+    assert result["folders"] == [
+        {"name": "Antenna A", "images": 3, "gps_points": 3, "missing_gps": 0, "errors": 0},
+        {"name": "Tower base", "images": 4, "gps_points": 2, "missing_gps": 1, "errors": 1},
+    ]
+    images = by_path(result)
+    assert len(images) == 7 and "Tower base/notes.txt" not in images
+    first = images["Antenna A/DJI_0001.JPG"]
+    assert first["lat"] == pytest.approx(48.1, abs=1e-6)
+    assert first["lon"] == pytest.approx(11.5, abs=1e-6)
+    assert first["taken"] == "2024-05-01T10:00:02"
+    assert images["Tower base/DJI_0102.JPG"]["gps_note"] == "no GPS tags"
+    assert images["Tower base/DJI_0103.JPG"]["error"].startswith("not a JPEG")
+    assert result["stats"]["cached"] == 0
+
+
+def test_a_second_scan_comes_from_the_cache(logged_in: FlaskClient) -> None:
+    first = wait_for_job(logged_in, start_scan(logged_in, "SITE-A"))
+    second = wait_for_job(logged_in, start_scan(logged_in, "SITE-A"))
+    assert second["state"] == "done"
+    assert second["result"]["stats"]["cached"] == 7
+    assert second["result"]["folders"] == first["result"]["folders"]
+
+
+def test_starting_a_scan_needs_the_csrf_header(
+    logged_in: FlaskClient, server: SftpServerHandle
+) -> None:
+    before = server.connections
+    response = logged_in.post("/api/sites/SITE-A/qc")
+    assert response.status_code == 400
+    assert response.get_json()["error"] == "csrf_failed"
+    assert server.connections == before
+
+
+def test_a_missing_site_fails_the_job_not_the_app(logged_in: FlaskClient) -> None:
+    job = wait_for_job(logged_in, start_scan(logged_in, "NO-SUCH-SITE"))
+    assert job["state"] == "failed"
+    assert "NO-SUCH-SITE" in job["error"]
+    assert job["result"] is None
+
+
+@pytest.mark.parametrize(
+    "site",
+    [
+        "..",
+        "%2e%2e",
+        "%2E%2E",
+        ".ssh",
+        "..%5C..%5Cetc",  # backslashes
+        "a%5Cb",
+        "%00",
+        "SITE-A%00",
+        "%2Fetc",  # an encoded absolute path
+        "..%2F..%2Fetc",
+        "/etc",  # "//etc" after the prefix
+        "%2e%2e%2f",
+    ],
+)
+def test_path_traversal_is_refused_before_the_server(
+    app: Flask, logged_in: FlaskClient, server: SftpServerHandle, site: str
+) -> None:
+    token = api_token(logged_in)
+    before = (server.connections, server.files_opened)
+    for path in (f"/api/sites/{site}/qc", f"/sites/{site}/qc"):
+        response = logged_in.post(path, headers={"X-CSRFToken": token})
+        assert response.status_code in (400, 404), (path, response.status_code)
+    assert logged_in.get(f"/sites/{site}/qc/abc").status_code in (400, 404)
+    assert (server.connections, server.files_opened) == before
+    assert logged_in.get("/api/sites").status_code == 200  # still logged in and working
+
+
+def test_a_rejected_site_name_says_why(logged_in: FlaskClient) -> None:
+    response = logged_in.post("/api/sites/%2e%2e/qc", headers={"X-CSRFToken": api_token(logged_in)})
+    assert response.status_code == 400
+    assert response.get_json()["error"] == "path_rejected"
+
+
+def test_another_users_job_is_not_found(app: Flask, logged_in: FlaskClient) -> None:
+    job_id = start_scan(logged_in, "SITE-B")
+    wait_for_job(logged_in, job_id)
+    other = app.test_client()
+    assert log_in(other, OTHER_USERNAME, OTHER_PASSWORD).status_code == 303
+    token = api_token(other)
+    assert other.get(f"/api/jobs/{job_id}").status_code == 404
+    assert (
+        other.post(f"/api/jobs/{job_id}/cancel", headers={"X-CSRFToken": token}).status_code == 404
+    )
+    assert other.get(f"/sites/SITE-B/qc/{job_id}").status_code == 404
+    assert logged_in.get(f"/api/jobs/{job_id}").status_code == 200  # still its owner's
+
+
+def test_unknown_job_is_not_found(logged_in: FlaskClient) -> None:
+    response = logged_in.get("/api/jobs/does-not-exist")
+    assert response.status_code == 404
+    assert response.get_json()["error"] == "not_found"
+
+
+def test_cancel_marks_the_job_cancelled(app: Flask, logged_in: FlaskClient) -> None:
+    job_id = start_scan(logged_in, "SITE-A")
+    response = logged_in.post(
+        f"/api/jobs/{job_id}/cancel", headers={"X-CSRFToken": api_token(logged_in)}
+    )
+    assert response.status_code == 200
+    assert response.get_json()["id"] == job_id
+    final = wait_for_job(logged_in, job_id)
+    # A tiny scan may finish before the cancel lands; either way it ends and the flag is set.
+    assert final["state"] in ("cancelled", "done")
+    assert _job(app, logged_in, job_id).cancelled()
+
+
+def _job(app: Flask, client: FlaskClient, job_id: str) -> Any:
+    serializer = app.session_interface.get_signing_serializer(app)  # type: ignore[attr-defined]
+    cookie = client.get_cookie(app.config["SESSION_COOKIE_NAME"])
+    assert cookie is not None
+    return context(app).jobs.get(job_id, serializer.loads(cookie.value)["sid"])
+
+
+def test_unknown_api_paths_answer_json(logged_in: FlaskClient) -> None:
+    response = logged_in.get("/api/nothing-here")
+    assert response.status_code == 404
+    assert response.get_json()["error"] == "not_found"
