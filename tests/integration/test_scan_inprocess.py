@@ -203,3 +203,31 @@ def test_warm_rescan_opens_no_file_and_follows_changes(seed: Any, tmp_path: Path
         assert not paths[f"Tower-Scans/{changed.name}"].cached
         assert not paths["Tower-Scans/DJI_9999.JPG"].cached
         assert again.stats.cached == len(again.images) - 2
+
+
+def test_pipelined_reader_equals_a_plain_whole_file_read(server: SftpServerHandle, seed: Any) -> None:
+    """Independent reference: download each file with paramiko's plain file API, parse locally."""
+    from qc_tool.adapters.sftp.connect import open_sftp, open_transport
+    from qc_tool.domain.exif import summarize
+    from qc_tool.domain.exif_reader import read_exif_block
+    from qc_tool.domain.sparse import run_program
+    from qc_tool.errors import UnreadableImage
+
+    conn = _connector(server)
+    result = scan_site(conn, NoCache(), SOUTH_WEST_SITE)
+    transport = open_transport(conn.endpoint, USER, PASSWORD)
+    try:
+        sftp = open_sftp(transport, conn.endpoint)
+        for image in result.images:
+            with sftp.open(f"/sites/{SOUTH_WEST_SITE}/{image.path}", "rb") as fh:
+                data = fh.read()
+            try:
+                block = run_program(read_exif_block(len(data)), lambda o, n, d=data: d[o : o + n])
+                facts = summarize(block)
+                expected = (facts.lat, facts.lon, facts.alt, facts.taken, facts.camera)
+            except UnreadableImage as exc:
+                assert image.error == exc.message
+                expected = (None, None, None, None, None)
+            assert (image.lat, image.lon, image.alt, image.taken, image.camera) == expected, image.path
+    finally:
+        transport.close()
