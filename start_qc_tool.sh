@@ -38,11 +38,9 @@ if [[ -z "${QC_SFTP_HOST:-}" ]]; then
     echo
 fi
 
-# One worker process: logins and jobs live in this process's memory (passwords are
-# never written anywhere), so requests must reach the process that holds them.
-.venv/bin/gunicorn "qc_tool:create_app()" \
-    --bind "$QC_HTTP_HOST:$QC_PORT" --workers 1 --threads 16 --timeout 120 \
-    --access-logfile - --error-logfile - &
+# One worker with threads (see qc_tool/web/gunicorn_conf.py for why).
+.venv/bin/gunicorn "qc_tool:create_app()" --config python:qc_tool.web.gunicorn_conf \
+    --bind "$QC_HTTP_HOST:$QC_PORT" &
 web_pid=$!
 trap 'kill $web_pid 2>/dev/null || true; cleanup' EXIT INT TERM
 wait "$web_pid"

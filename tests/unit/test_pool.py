@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
@@ -13,7 +13,7 @@ from qc_tool.domain.models import RemoteFile, SiteInfo
 from qc_tool.errors import RemoteUnavailable
 from qc_tool.services.pool import pool_size
 from qc_tool.services.ports import HeaderCallback, NoCache
-from qc_tool.services.site_analysis_service import scan_site
+from qc_tool.services.site_analysis_service import Cancelled, scan_site
 
 
 @pytest.mark.parametrize(
@@ -42,10 +42,23 @@ class FakeConnection:
         return sorted(self.folders)
 
     def list_images(self, site: str, folders: Sequence[str]) -> dict[str, list[RemoteFile]]:
-        return {f: [RemoteFile(f"{f}/{i:04d}.JPG", 100, 1) for i in range(self.folders[f])] for f in folders}
+        return {
+            f: [RemoteFile(f"{f}/{i:04d}.JPG", 100, 1) for i in range(self.folders[f])]
+            for f in folders
+        }
 
-    def read_headers(self, site: str, files: Sequence[RemoteFile], on_result: HeaderCallback, *, pipelined: bool = True) -> None:
+    def read_headers(
+        self,
+        site: str,
+        files: Sequence[RemoteFile],
+        on_result: HeaderCallback,
+        *,
+        pipelined: bool = True,
+        cancelled: Callable[[], bool] = lambda: False,
+    ) -> None:
         for f in files:
+            if cancelled():
+                return
             self.read.append(f.path)
             on_result(f, ExifBlock(None, False, 10), None)
 
@@ -53,7 +66,9 @@ class FakeConnection:
         pass
 
     def close(self) -> None:
-        pass
+        self.closed = True
+
+    closed = False
 
 
 class FakeConnector:
@@ -94,3 +109,13 @@ def test_small_folders_use_one_connection_and_big_ones_the_pool() -> None:
     scan_site(connector, NoCache(), "s")
     assert connector.attempts == 3
     assert [len(c.read) for c in connector.connections] == [50, 50, 50]
+
+
+def test_a_cancelled_scan_stops_reading_and_closes_its_connections() -> None:
+    connector = FakeConnector({"big": 513}, working=4)
+    seen: list[int] = []
+    with pytest.raises(Cancelled):
+        scan_site(connector, NoCache(), "s", on_progress=lambda p: seen.append(p.done),
+                  cancelled=lambda: len(seen) >= 40)
+    assert sum(len(c.read) for c in connector.connections) < 60
+    assert all(c.closed for c in connector.connections)

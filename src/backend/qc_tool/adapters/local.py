@@ -71,9 +71,12 @@ class LocalConnection:
         on_result: HeaderCallback,
         *,
         pipelined: bool = True,
+        cancelled: Callable[[], bool] = lambda: False,
     ) -> None:
         base = self._root / safe_name(site, "site")
         for f in files:
+            if cancelled():
+                return
             try:
                 fd = os.open(base / f.path, os.O_RDONLY)
             except OSError as exc:

@@ -28,6 +28,7 @@ class SiteConnection(Protocol):
         on_result: HeaderCallback,
         *,
         pipelined: bool = True,
+        cancelled: Callable[[], bool] = lambda: False,
     ) -> None:
         """Read each file's EXIF block, reporting each as it finishes.
 

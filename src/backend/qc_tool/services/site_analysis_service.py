@@ -84,7 +84,9 @@ def _plan(misses: dict[str, list[RemoteFile]], cap: int) -> list[list[RemoteFile
     A folder's workers are the least-loaded connections of the pool, so the small
     folders do not all pile onto the first connection.
     """
-    sizes = {folder: pool_size(len(files), max(1, cap)) for folder, files in misses.items() if files}
+    sizes = {
+        folder: pool_size(len(files), max(1, cap)) for folder, files in misses.items() if files
+    }
     width = max(sizes.values(), default=0)
     streams: list[list[RemoteFile]] = [[] for _ in range(width)]
     for folder, workers in sizes.items():
@@ -135,9 +137,8 @@ def _work(
     conn = pool.get(index, cancelled)
     if conn is None:
         return [] if cancelled() else files
-    todo = (f for f in files if not cancelled())
     try:
-        conn.read_headers(site, list(todo), run.record, pipelined=options.pipelined)
+        conn.read_headers(site, files, run.record, pipelined=options.pipelined, cancelled=cancelled)
     finally:
         run.add_opened(conn.files_opened)
         conn.release()

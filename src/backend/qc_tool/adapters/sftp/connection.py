@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -103,11 +103,14 @@ class SftpConnection:
         on_result: HeaderCallback,
         *,
         pipelined: bool = True,
+        cancelled: Callable[[], bool] = lambda: False,
     ) -> None:
         site_path = join_remote(self._root, safe_name(site, "site"))
 
         def tasks() -> Iterator[tuple[RemoteFile, Task[Any]]]:
             for f in files:
+                if cancelled():
+                    return
                 yield f, header_task(f"{site_path}/{f.path}", f.size)
 
         def done(f: RemoteFile, block: ExifBlock | None, error: str | None) -> None:

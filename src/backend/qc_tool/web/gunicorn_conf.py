@@ -1,0 +1,22 @@
+"""gunicorn settings for start_qc_tool.sh (``--config python:qc_tool.web.gunicorn_conf``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+# One worker process: logins and jobs live in this process's memory (passwords are
+# never written anywhere), so every request must reach the process that holds them.
+workers = 1
+threads = 16
+worker_class = "gthread"
+timeout = 120
+accesslog = "-"
+errorlog = "-"
+
+
+def worker_exit(server: Any, worker: Any) -> None:
+    """Cancel running scans and close their connections when the worker stops."""
+    app = getattr(worker, "wsgi", None)
+    context = getattr(app, "extensions", {}).get("qc")
+    if context is not None:
+        context.close()
