@@ -48,6 +48,7 @@ class _Entry:
     type: int
     count: int
     value_at: int  # TIFF offset of the value: inline in the entry, or where it points
+    raw: bytes  # the 12 bytes of the entry as stored
 
     @property
     def nbytes(self) -> int:
@@ -163,8 +164,21 @@ def _fetch_tiff_parts(buf: SparseBytes, base: int, length: int) -> ReadProgram[b
     values = [e for e in by_name.get("EXIF IFD", []) if e.tag == TAG_DATETIME_ORIGINAL]
     values += [e for e in by_name.get("GPS IFD", []) if e.tag in GPS_TAGS]
     yield from tiff.fetch_values(values)
-    # IFD0's link to IFD1 (the thumbnail) is cut: nothing downstream needs it.
-    return tiff.sparse_body(cut_next_of=ifd0, ifd0_count=len(ifd0_entries))
+    # exifread is handed only the entries kept (its per-tag cost dominates a scan's CPU),
+    # and IFD0's link to the thumbnail IFD is cut: nothing downstream follows it.
+    keep = {ifd0: kept + list(pointers.values())}
+    keep.update(
+        (
+            off,
+            [
+                e
+                for e in by_name[name]
+                if e.tag == TAG_DATETIME_ORIGINAL or (name == "GPS IFD" and e.tag in GPS_TAGS)
+            ],
+        )
+        for off, name in subs
+    )
+    return tiff.sparse_body(keep)
 
 
 class _Tiff:
@@ -215,7 +229,7 @@ class _Tiff:
                 value_at = int(struct.unpack(self.order + "I", raw[12 * i + 8 : 12 * i + 12])[0])
             else:
                 value_at = inline_at
-            entries.append(_Entry(tag, typ, n, value_at))
+            entries.append(_Entry(tag, typ, n, value_at, raw[12 * i : 12 * i + 12]))
         return entries
 
     def fetch_values(self, entries: list[_Entry], extra: Sequence[Range] = ()) -> ReadProgram[None]:
@@ -229,12 +243,17 @@ class _Tiff:
         ]
         yield from fetch(self.buf, clamped)
 
-    def sparse_body(self, cut_next_of: int, ifd0_count: int) -> bytes:
+    def sparse_body(self, keep: dict[int, list[_Entry]]) -> bytes:
+        """The TIFF body with fetched bytes in place and each IFD rewritten to the kept entries."""
         body = bytearray(self.length)
         for start, data in self.buf.chunks():
             lo, hi = max(start, self.base), min(start + len(data), self.base + self.length)
             if lo < hi:
                 body[lo - self.base : hi - self.base] = data[lo - start : hi - start]
-        next_at = cut_next_of + 2 + 12 * ifd0_count
-        body[next_at : next_at + 4] = b"\x00\x00\x00\x00"
+        pack = struct.Struct(self.order + "H").pack
+        for offset, entries in keep.items():
+            # Entries hold absolute value offsets, so they can move within their IFD.
+            ordered = sorted(entries, key=lambda e: e.tag)
+            block = pack(len(ordered)) + b"".join(e.raw for e in ordered) + bytes(4)
+            body[offset : offset + len(block)] = block
         return bytes(body)

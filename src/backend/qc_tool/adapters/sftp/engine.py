@@ -152,9 +152,11 @@ class Engine:
                     active += 1
                     if self._advance(running, None, on_done):
                         active -= 1
+                if exhausted and active == 0:
+                    # Replies to the last CLOSEs are left in flight rather than waited for:
+                    # whoever reads this channel next drops them (they are registered to us).
+                    return
                 if not self._pending:
-                    if exhausted:
-                        return
                     continue
                 finished = self._read_one()
                 active -= finished

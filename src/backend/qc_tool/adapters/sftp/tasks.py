@@ -13,8 +13,8 @@ from qc_tool.domain.exif_reader import ExifBlock, read_exif_block
 # OpenSSH answers READDIR with ~100 names; a folder bigger than this is not a site folder.
 MAX_ENTRIES = 100_000
 # READDIRs sent at once on one handle. Servers answer them in order (the protocol
-# requires in-order processing per handle), so a 500-image folder lists in two round trips.
-READDIR_AHEAD = 6
+# requires in-order processing per handle), so a 700-image folder lists in two round trips (OpenSSH sends 100 names a reply).
+READDIR_AHEAD = 8
 
 
 def header_task(path: str, size: int) -> Task[ExifBlock]:
