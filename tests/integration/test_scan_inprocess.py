@@ -184,9 +184,10 @@ def test_warm_rescan_opens_no_file_and_follows_changes(seed: Any, tmp_path: Path
         srv.write_known_hosts(tmp_path / "kh")
         conn = connector(srv.host, srv.port, tmp_path / "kh", "/sites", USER, PASSWORD)
         cold = scan_site(conn, cache, SOUTH_WEST_SITE)
-        opened = srv.files_opened
+        opened, logins = srv.files_opened, srv.connections
         warm = scan_site(conn, cache, SOUTH_WEST_SITE)
         assert srv.files_opened == opened
+        assert srv.connections == logins + 1  # a warm rescan needs no pool
         assert warm.stats.cached == len(warm.images) == len(cold.images)
         assert [i.to_json() | {"cached": False} for i in warm.images] == [i.to_json() for i in cold.images]
 

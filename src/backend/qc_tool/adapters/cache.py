@@ -104,6 +104,14 @@ class SqliteCache:
             db.execute("COMMIT")
         return len(paths)
 
+    def known(self, server: str, prefix: str) -> int:
+        with self._db() as db:
+            row = db.execute(
+                "SELECT COUNT(*) FROM images WHERE server = ? AND path >= ? AND path < ?",
+                (server, prefix + "/", prefix + "0"),
+            ).fetchone()
+        return int(row[0])
+
     def clear(self) -> int:
         with self._db() as db:
             count = int(db.execute("SELECT COUNT(*) FROM images").fetchone()[0])

@@ -44,37 +44,43 @@ class ConnectionPool:
             return self._failed_from if self._failed_from is not None else len(self._ready)
 
     def grow(self, target: int) -> None:
-        """Start opening connections up to ``target`` in a background thread, one after another."""
+        """Open connections up to ``target`` in a background thread, one after another."""
         with self._lock:
-            first_new = len(self._ready)
-            if target <= first_new or self._opener is not None:
+            if self._closed or self._failed_from is not None or target <= len(self._ready):
                 return
-            self._ready.extend(threading.Event() for _ in range(target - first_new))
-        self._opener = threading.Thread(
-            target=self._open_rest, args=(first_new, target), name="qc-pool-opener", daemon=True
-        )
-        self._opener.start()
+            self._ready.extend(threading.Event() for _ in range(target - len(self._ready)))
+            if self._opener is not None:
+                return  # the running opener picks up the new target
+            self._opener = threading.Thread(
+                target=self._open_rest, name="qc-pool-opener", daemon=True
+            )
+            self._opener.start()
 
-    def _open_rest(self, start: int, target: int) -> None:
-        for i in range(start, target):
+    def _open_rest(self) -> None:
+        while True:
+            with self._lock:
+                i = len(self._conns)
+                if self._closed or i >= len(self._ready) or self._failed_from is not None:
+                    self._opener = None
+                    return
             try:
                 conn = self._connector.connect()
             except (AuthFailed, HostKeyRejected) as exc:
                 # The first connection worked with these credentials; stop, never retry.
                 log.warning("pool connection %d refused (%s); continuing with %d", i + 1, exc, i)
                 self._fail_from(i)
-                return
+                continue
             except QCError as exc:
                 log.warning(
                     "pool connection %d could not open (%s); continuing with %d", i + 1, exc, i
                 )
                 self._fail_from(i)
-                return
+                continue
             with self._lock:
                 if self._closed:
                     conn.close()
                     self._fail_from_locked(i)
-                    return
+                    continue
                 self._conns.append(conn)
             self._ready[i].set()
 
@@ -102,8 +108,9 @@ class ConnectionPool:
         with self._lock:
             self._closed = True
             conns, self._conns = self._conns, []
-        if self._opener is not None:
-            self._opener.join(timeout=60)
+        opener = self._opener
+        if opener is not None:
+            opener.join(timeout=60)
         with self._lock:
             conns += self._conns
             self._conns = []

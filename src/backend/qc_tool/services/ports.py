@@ -66,6 +66,10 @@ class ResultCache(Protocol):
 
     def prune(self, server: str, prefix: str, keep: Sequence[str]) -> int: ...
 
+    def known(self, server: str, prefix: str) -> int:
+        """How many results are cached for this site, whatever their freshness."""
+        ...
+
 
 class NoCache:
     """The cache used with --no-cache: remembers nothing."""
@@ -79,4 +83,7 @@ class NoCache:
         return None
 
     def prune(self, server: str, prefix: str, keep: Sequence[str]) -> int:
+        return 0
+
+    def known(self, server: str, prefix: str) -> int:
         return 0

@@ -53,12 +53,16 @@ def scan_site(
     started = time.perf_counter()
     first = connector.connect()  # the one login attempt; errors go straight to the caller
     pool = ConnectionPool(connector, first)
+    prefix = f"/{site}"
     try:
+        if options.max_connections > 1 and cache.known(connector.server_id, prefix) == 0:
+            # Nothing cached: a cold scan of a real site needs a pool, so the second
+            # connection opens while the first lists (the size is settled after listing).
+            pool.grow(2)
         folders = first.list_folders(site)
         listing = first.list_images(site, folders)
         first.release()  # a worker thread takes it over for reading
         run = _Run(site, listing, on_progress)
-        prefix = f"/{site}"
         cached = cache.get_many(connector.server_id, run.all_files, prefix)
         run.take_cached(cached)
         misses = run.misses(cached)
@@ -68,7 +72,8 @@ def scan_site(
         if cancelled():
             raise Cancelled("the scan was cancelled")
         reading = bool(streams)
-        result = run.result(time.perf_counter() - started, pool.size if reading else 1)
+        used = min(len(streams), pool.size) if reading else 1
+        result = run.result(time.perf_counter() - started, used)
         result.stats.files_opened = run.files_opened
         cache.put_many(connector.server_id, [r for r in result.images if not r.cached], prefix)
         cache.prune(connector.server_id, prefix, [f.path for f in run.all_files])
