@@ -29,6 +29,8 @@ TAG_MAKE, TAG_MODEL = 0x010F, 0x0110
 TAG_EXIF_IFD, TAG_GPS_IFD = 0x8769, 0x8825
 TAG_DATETIME_ORIGINAL = 0x9003
 GPS_TAGS = frozenset(range(7))  # version, lat ref, lat, lon ref, lon, alt ref, alt
+IFD0_TAGS = frozenset((TAG_MAKE, TAG_MODEL, TAG_EXIF_IFD, TAG_GPS_IFD))
+EXIF_TAGS = frozenset((TAG_DATETIME_ORIGINAL,))
 
 TYPE_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8}
 
@@ -148,36 +150,26 @@ def _fetch_tiff_parts(buf: SparseBytes, base: int, length: int) -> ReadProgram[b
     ifd0 = struct.unpack(order + "I", header[4:8])[0]
     tiff = _Tiff(buf, base, length, order)
 
-    (ifd0_entries,) = yield from tiff.read_ifds([ifd0], "IFD0")
-    pointers = {e.tag: e for e in ifd0_entries if e.tag in (TAG_EXIF_IFD, TAG_GPS_IFD)}
-    kept = [e for e in ifd0_entries if e.tag in (TAG_MAKE, TAG_MODEL)]
+    (ifd0_entries,) = yield from tiff.read_ifds([(ifd0, "IFD0", IFD0_TAGS)])
+    pointers = {
+        e.tag: tiff.pointer(e) for e in ifd0_entries if e.tag in (TAG_EXIF_IFD, TAG_GPS_IFD)
+    }
     subs = [
-        (tiff.pointer(pointers[tag]), name)
-        for tag, name in ((TAG_EXIF_IFD, "EXIF IFD"), (TAG_GPS_IFD, "GPS IFD"))
+        (pointers[tag], name, wanted)
+        for tag, name, wanted in (
+            (TAG_EXIF_IFD, "EXIF IFD", EXIF_TAGS),
+            (TAG_GPS_IFD, "GPS IFD", GPS_TAGS),
+        )
         if tag in pointers
     ]
     # The sub-IFD windows and IFD0's values go out in one batch: one round trip.
-    yield from tiff.fetch_values(kept, extra=[(off, IFD_WINDOW) for off, _ in subs])
-    names = [name for _, name in subs]
-    sub_entries = yield from tiff.read_ifds([off for off, _ in subs], *names)
-    by_name = dict(zip(names, sub_entries, strict=True))
-    values = [e for e in by_name.get("EXIF IFD", []) if e.tag == TAG_DATETIME_ORIGINAL]
-    values += [e for e in by_name.get("GPS IFD", []) if e.tag in GPS_TAGS]
-    yield from tiff.fetch_values(values)
+    yield from tiff.fetch_values(ifd0_entries, extra=[(off, IFD_WINDOW) for off, _, _ in subs])
+    sub_entries = yield from tiff.read_ifds(subs)
+    yield from tiff.fetch_values([e for entries in sub_entries for e in entries])
     # exifread is handed only the entries kept (its per-tag cost dominates a scan's CPU),
     # and IFD0's link to the thumbnail IFD is cut: nothing downstream follows it.
-    keep = {ifd0: kept + list(pointers.values())}
-    keep.update(
-        (
-            off,
-            [
-                e
-                for e in by_name[name]
-                if e.tag == TAG_DATETIME_ORIGINAL or (name == "GPS IFD" and e.tag in GPS_TAGS)
-            ],
-        )
-        for off, name in subs
-    )
+    keep = {ifd0: ifd0_entries}
+    keep.update((off, entries) for (off, _, _), entries in zip(subs, sub_entries, strict=True))
     return tiff.sparse_body(keep)
 
 
@@ -196,13 +188,15 @@ class _Tiff:
         assert raw is not None  # inline in an entry that was fetched
         return int(struct.unpack(self.order + "I", raw)[0])
 
-    def read_ifds(self, offsets: list[int], *names: str) -> ReadProgram[list[list[_Entry]]]:
-        """Fetch and decode the entries of several IFDs, in as few round trips as the data allows."""
-        for off, name in zip(offsets, names, strict=True):
+    def read_ifds(
+        self, ifds: list[tuple[int, str, frozenset[int]]]
+    ) -> ReadProgram[list[list[_Entry]]]:
+        """Fetch several IFDs at once; return, per IFD, its entries whose tags are wanted."""
+        for off, name, _ in ifds:
             self._check(off, 2, name)
-        yield from fetch(self.buf, [(self.base + off, 2) for off in offsets])
+        yield from fetch(self.buf, [(self.base + off, 2) for off, _, _ in ifds])
         counts = []
-        for off, name in zip(offsets, names, strict=True):
+        for off, name, _ in ifds:
             raw = self.buf.get(self.base + off, 2)
             if raw is None:
                 raise UnreadableImage(f"truncated: {name} is cut short")
@@ -212,30 +206,31 @@ class _Tiff:
             self._check(off, 2 + 12 * count + 4, name)
             counts.append(count)
         yield from fetch(
-            self.buf, [(self.base + off + 2, 12 * n + 4) for off, n in zip(offsets, counts)]
+            self.buf, [(self.base + off + 2, 12 * n + 4) for (off, _, _), n in zip(ifds, counts)]
         )
-        return [self._decode(off, n) for off, n in zip(offsets, counts, strict=True)]
+        return [
+            self._decode(off, n, wanted) for (off, _, wanted), n in zip(ifds, counts, strict=True)
+        ]
 
-    def _decode(self, off: int, count: int) -> list[_Entry]:
+    def _decode(self, off: int, count: int, wanted: frozenset[int]) -> list[_Entry]:
         raw = self.buf.get(self.base + off + 2, 12 * count)
         if raw is None:
             raise UnreadableImage("truncated: an EXIF directory is cut short")
         entries = []
+        unpack = struct.Struct(self.order + "HHII").unpack_from
         for i in range(count):
-            tag, typ, n = struct.unpack(self.order + "HHI", raw[12 * i : 12 * i + 8])
-            inline_at = off + 2 + 12 * i + 8
-            size = TYPE_SIZES.get(typ, 1) * n
-            if size > 4:
-                value_at = int(struct.unpack(self.order + "I", raw[12 * i + 8 : 12 * i + 12])[0])
-            else:
-                value_at = inline_at
+            tag, typ, n, pointer = unpack(raw, 12 * i)
+            if tag not in wanted:
+                continue
+            inline = TYPE_SIZES.get(typ, 1) * n <= 4
+            value_at = off + 2 + 12 * i + 8 if inline else pointer
             entries.append(_Entry(tag, typ, n, value_at, raw[12 * i : 12 * i + 12]))
         return entries
 
     def fetch_values(self, entries: list[_Entry], extra: Sequence[Range] = ()) -> ReadProgram[None]:
         ranges = list(extra)
         for e in entries:
-            if e.nbytes > 4:
+            if e.nbytes > 4 and e.tag not in (TAG_EXIF_IFD, TAG_GPS_IFD):
                 self._check(e.value_at, e.nbytes, f"the value of tag 0x{e.tag:04X}")
                 ranges.append((e.value_at, e.nbytes))
         clamped = [

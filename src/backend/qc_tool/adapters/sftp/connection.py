@@ -13,6 +13,7 @@ import paramiko
 from qc_tool.adapters.sftp.connect import SftpEndpoint, open_sftp, open_transport
 from qc_tool.adapters.sftp.engine import Engine, Task
 from qc_tool.adapters.sftp.tasks import header_task, is_dir, is_file, listing_task
+from qc_tool.adapters.sftp.wire import Wire
 from qc_tool.domain.exif_reader import ExifBlock
 from qc_tool.domain.models import RemoteFile, SiteInfo
 from qc_tool.domain.paths import is_image_name, join_remote, safe_name
@@ -60,6 +61,7 @@ class SftpConnection:
         self._transport = transport
         self._sftp = sftp
         self._root = root
+        self._wire = Wire(sftp)  # all SFTP traffic of this connection goes through it
         self._owner: int | None = None
         self._opened = 0
 
@@ -137,7 +139,7 @@ class SftpConnection:
             # Two threads on one SFTPClient interleave packets ("Garbage packet received").
             raise RuntimeError("an SFTP connection is owned by another thread")
         self._owner = me
-        return Engine(self._sftp, max_tasks=max_tasks, max_requests=MAX_REQUESTS_IN_FLIGHT)
+        return Engine(self._wire, max_tasks=max_tasks, max_requests=MAX_REQUESTS_IN_FLIGHT)
 
     def release(self) -> None:
         """Hand the connection to another thread (the pool does this between folders)."""

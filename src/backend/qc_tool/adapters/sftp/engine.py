@@ -7,9 +7,8 @@ every operation a task asks for, reads replies as they come, and resumes each
 task when its batch is complete. Round trips overlap across hundreds of files,
 so a scan costs a handful of round trips per wave instead of several per image.
 
-It uses paramiko's request plumbing (``_async_request``/``_read_response``, the
-same calls SFTPFile.prefetch uses); that is pinned by requirements.txt and
-covered by the integration tests against OpenSSH and the in-process server.
+The bytes go through ``wire.Wire``, which batches requests into few SSH packets;
+paramiko still owns the SSH transport, the channel and its encryption.
 """
 
 from __future__ import annotations
@@ -22,26 +21,18 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 import paramiko
-from paramiko.message import Message
 from paramiko.sftp import (
-    CMD_CLOSE,
     CMD_DATA,
     CMD_HANDLE,
     CMD_NAME,
-    CMD_OPEN,
-    CMD_OPENDIR,
-    CMD_READ,
-    CMD_READDIR,
     CMD_STATUS,
     SFTP_EOF,
-    SFTP_FLAG_READ,
     SFTP_NO_SUCH_FILE,
     SFTP_OK,
     SFTP_PERMISSION_DENIED,
-    int64,
 )
-from paramiko.sftp_attr import SFTPAttributes
 
+from qc_tool.adapters.sftp.wire import Reply, Wire
 from qc_tool.errors import QCError, RemoteUnavailable, UnreadableImage
 
 log = logging.getLogger(__name__)
@@ -117,15 +108,13 @@ OnDone = Callable[[K, Any, "str | None"], None]
 
 
 class Engine:
-    """Runs tasks over one SFTPClient; only the owning thread may call ``run``."""
+    """Runs tasks over one SFTP channel's wire; only the owning thread may call ``run``."""
 
-    def __init__(self, sftp: paramiko.SFTPClient, *, max_tasks: int = 64, max_requests: int = 256):
-        self._sftp = sftp
+    def __init__(self, wire: Wire, *, max_tasks: int = 64, max_requests: int = 256):
+        self._wire = wire
         self._max_tasks = max_tasks
         self._max_requests = max_requests
         self._pending: dict[int, tuple[_Running[Any] | None, int]] = {}
-        self._finished = 0
-        self._on_done: OnDone[Any] = _ignore
         self.stats = EngineStats()
 
     def run(self, tasks: Iterator[tuple[K, Task[Any]]], on_done: OnDone[K]) -> None:
@@ -136,7 +125,6 @@ class Engine:
         """
         active = 0
         exhausted = False
-        self._on_done = on_done
         try:
             while True:
                 while (
@@ -148,46 +136,36 @@ class Engine:
                     if item is None:
                         exhausted = True
                         break
-                    running = _Running(item[0], item[1])
                     active += 1
-                    if self._advance(running, None, on_done):
+                    if self._advance(_Running(item[0], item[1]), None, on_done):
                         active -= 1
+                self._wire.flush()
                 if exhausted and active == 0:
-                    # Replies to the last CLOSEs are left in flight rather than waited for:
-                    # whoever reads this channel next drops them (they are registered to us).
+                    # Replies to the last CLOSEs stay in flight rather than be waited for;
+                    # the next run on this wire reads and drops them.
                     return
-                if not self._pending:
-                    continue
-                finished = self._read_one()
-                active -= finished
+                for reply in self._wire.receive(block=True):
+                    active -= self._dispatch(reply, on_done)
         except (OSError, EOFError, paramiko.SSHException) as exc:
             raise _connection_error(exc) from exc
 
-    def _read_one(self) -> int:
-        """Read one reply; return how many tasks finished because of it."""
-        self._finished = 0
-        self._sftp._read_response()  # dispatches to self._async_response
-        return self._finished
-
-    # paramiko calls this (from _read_response, in our thread) for each reply.
-    def _async_response(self, t: int, msg: Message, num: int) -> None:
-        entry = self._pending.pop(num, None)
-        if entry is None:
-            return
-        running, slot = entry
-        if running is None:  # a CLOSE: nothing waits on it
-            return
+    def _dispatch(self, reply: Reply, on_done: OnDone[Any]) -> int:
+        """Hand one reply to its task; return 1 if that finished the task."""
+        running, slot = self._pending.pop(reply.id, (None, 0))
+        if running is None:
+            return 0  # a CLOSE, or a reply left over from an earlier run
         try:
-            running.replies[slot] = self._decode(running.ops[slot], t, msg, running)
+            running.replies[slot] = self._decode(running.ops[slot], reply, running)
         except SftpStatus as exc:
             running.failure = running.failure or exc
         running.waiting -= 1
-        if running.waiting == 0 and self._advance(running, running.replies, self._on_done):
-            self._finished += 1
+        if running.waiting == 0 and self._advance(running, running.replies, on_done):
+            return 1
+        return 0
 
-    def _decode(self, op: Op, t: int, msg: Message, running: _Running[Any]) -> Any:
-        if t == CMD_STATUS:
-            code, text = msg.get_int(), msg.get_text()
+    def _decode(self, op: Op, reply: Reply, running: _Running[Any]) -> Any:
+        if reply.type == CMD_STATUS:
+            code, text = reply.status()
             if code == SFTP_EOF and isinstance(op, Read):
                 return b""
             if code == SFTP_EOF and isinstance(op, ReadDir):
@@ -195,24 +173,20 @@ class Engine:
             if code != SFTP_OK:
                 raise SftpStatus(code, text)
             return None
-        if t == CMD_HANDLE and isinstance(op, (Open, OpenDir)):
-            handle = msg.get_binary()
+        if reply.type == CMD_HANDLE and isinstance(op, (Open, OpenDir)):
+            handle = reply.string()
             running.handles.append(handle)
             return handle
-        if t == CMD_DATA and isinstance(op, Read):
-            data = msg.get_string()
+        if reply.type == CMD_DATA and isinstance(op, Read):
+            data = reply.string()
             self.stats.bytes_read += len(data)
             return data
-        if t == CMD_NAME and isinstance(op, ReadDir):
-            entries = []
-            for _ in range(msg.get_int()):
-                name, longname = msg.get_text(), msg.get_text()
-                entries.append(SFTPAttributes._from_msg(msg, name, longname))
-            return entries
-        raise SftpStatus(-1, f"unexpected reply type {t} to {type(op).__name__}")
+        if reply.type == CMD_NAME and isinstance(op, ReadDir):
+            return reply.names()
+        raise SftpStatus(-1, f"unexpected reply type {reply.type} to {type(op).__name__}")
 
     def _advance(self, running: _Running[K], replies: list[Any] | None, on_done: OnDone[K]) -> bool:
-        """Resume a task with its replies; send its next batch. True when the task ended."""
+        """Resume a task with its replies; queue its next batch. True when the task ended."""
         try:
             if replies is None:
                 ops = next(running.task)
@@ -242,37 +216,25 @@ class Engine:
             raise UnreadableImage("internal error: a task asked for nothing")
         running.ops, running.replies, running.waiting = ops, [None] * len(ops), len(ops)
         for slot, op in enumerate(ops):
-            num = self._send(running, op)
-            self._pending[num] = (running, slot)
+            self._pending[self._send(op)] = (running, slot)
         return False
 
-    def _send(self, running: _Running[Any] | None, op: Op) -> int:
-        sftp = self._sftp
+    def _send(self, op: Op) -> int:
         self.stats.requests += 1
         if isinstance(op, Read):
-            return int(sftp._async_request(self, CMD_READ, op.handle, int64(op.offset), op.length))
+            return self._wire.read(op.handle, op.offset, op.length)
         if isinstance(op, Open):
             self.stats.files_opened += 1
-            return int(
-                sftp._async_request(
-                    self, CMD_OPEN, op.path.encode(), SFTP_FLAG_READ, SFTPAttributes()
-                )
-            )
+            return self._wire.open(op.path)
         if isinstance(op, OpenDir):
-            return int(sftp._async_request(self, CMD_OPENDIR, op.path.encode()))
-        return int(sftp._async_request(self, CMD_READDIR, op.handle))
+            return self._wire.opendir(op.path)
+        return self._wire.readdir(op.handle)
 
     def _close_handles(self, running: _Running[Any]) -> None:
-        # Fire-and-forget: the reply is read (and dropped) by the loop, keeping the channel clean.
         for handle in running.handles:
             self.stats.requests += 1
-            num = int(self._sftp._async_request(self, CMD_CLOSE, handle))
-            self._pending[num] = (None, 0)
+            self._pending[self._wire.close(handle)] = (None, 0)
         running.handles.clear()
-
-
-def _ignore(key: Any, value: Any, error: str | None) -> None:
-    """Placeholder callback before ``run`` installs the real one."""
 
 
 def _connection_error(exc: BaseException) -> RemoteUnavailable:
