@@ -121,3 +121,11 @@ def test_a_cancelled_scan_stops_reading_and_closes_its_connections() -> None:
                   cancelled=lambda: len(seen) >= 40)
     assert sum(len(c.read) for c in connector.connections) < 60
     assert all(c.closed for c in connector.connections)
+
+
+def test_a_pool_that_fails_while_growing_early_still_finishes(caplog: pytest.LogCaptureFixture) -> None:
+    """The speculative second connection fails before the pool's real size is known."""
+    for _ in range(20):  # the opener thread races the listing; try both orders
+        connector = FakeConnector({"big": 513}, working=1)
+        result = scan_site(connector, NoCache(), "s")
+        assert len(result.images) == 513 and result.stats.connections == 1

@@ -96,8 +96,12 @@ class ConnectionPool:
     def get(
         self, index: int, cancelled: Callable[[], bool] = lambda: False
     ) -> SiteConnection | None:
-        """Wait for connection ``index``; None if it could not be opened."""
-        while not self._ready[index].wait(0.1):
+        """Wait for connection ``index``; None if it could not be (or will never be) opened."""
+        with self._lock:
+            if index >= len(self._ready):
+                return None  # the pool stopped growing before reaching this size
+            ready = self._ready[index]
+        while not ready.wait(0.1):
             if cancelled():
                 return None
         with self._lock:
