@@ -232,3 +232,15 @@ def test_pipelined_reader_equals_a_plain_whole_file_read(server: SftpServerHandl
             assert (image.lat, image.lon, image.alt, image.taken, image.camera) == expected, image.path
     finally:
         transport.close()
+
+
+def test_parsing_in_worker_processes_gives_the_same_document(server: SftpServerHandle) -> None:
+    from qc_tool.services.parsing import ProcessParser
+
+    parser = ProcessParser(2)
+    try:
+        pooled = scan_site(_connector(server), NoCache(), SOUTH_WEST_SITE, parser=parser)
+    finally:
+        parser.close()
+    inline = scan_site(_connector(server), NoCache(), SOUTH_WEST_SITE)
+    assert [i.to_json() for i in pooled.images] == [i.to_json() for i in inline.images]

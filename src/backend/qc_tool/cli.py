@@ -20,6 +20,7 @@ from qc_tool.adapters.sftp.connect import SftpEndpoint
 from qc_tool.adapters.sftp.connection import SftpConnector
 from qc_tool.domain.models import Progress, ScanResult
 from qc_tool.errors import BadRequest, QCError
+from qc_tool.services.parsing import ProcessParser, workers_setting
 from qc_tool.services.ports import Connector, NoCache, ResultCache
 from qc_tool.services.site_analysis_service import ScanOptions, scan_site
 
@@ -91,9 +92,21 @@ def _scan(args: argparse.Namespace, settings: dict[str, object]) -> int:
     cache: ResultCache = NoCache() if args.no_cache else SqliteCache(_cache_dir(args, settings))
     cap = args.max_connections or int(str(settings["QC_MAX_CONNECTIONS"]))
     bar = _ProgressBar(sys.stderr)
-    result = scan_site(
-        connector, cache, site, options=ScanOptions(max_connections=cap), on_progress=bar.update
-    )
+    workers = workers_setting(settings.get("QC_PARSE_WORKERS"))
+    # Local folders are read from disk in one thread; the parsing pool pays off over SFTP.
+    parser = ProcessParser(workers) if workers and args.target.startswith("sftp://") else None
+    try:
+        result = scan_site(
+            connector,
+            cache,
+            site,
+            options=ScanOptions(max_connections=cap),
+            on_progress=bar.update,
+            parser=parser,
+        )
+    finally:
+        if parser is not None:
+            parser.close()
     bar.finish()
     _print_table(result, sys.stdout if args.json_out != "-" else sys.stderr)
     if args.json_out:

@@ -82,6 +82,12 @@ SETTINGS: tuple[Setting, ...] = (
         "Seconds an SFTP operation may wait for a reply before the connection is dropped.",
         float,
     ),
+    Setting(
+        "QC_PARSE_WORKERS",
+        "",
+        "Processes parsing EXIF while the scan reads. Empty: cores - 1; 0: parse in the scan's own thread.",
+        str,
+    ),
     Setting("QC_MAX_JOBS", "4", "Scans that may run at once; more wait in a queue.", int),
     Setting(
         "QC_PRODUCTION",

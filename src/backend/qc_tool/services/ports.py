@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
 from typing import Protocol
 
 from qc_tool.domain.exif_reader import ExifBlock
-from qc_tool.domain.models import ImageResult, RemoteFile, SiteInfo
+from qc_tool.domain.models import ExifSummary, ImageResult, RemoteFile, SiteInfo
 
 # (file, block or None, error or None): exactly one of block/error is set.
 HeaderCallback = Callable[[RemoteFile, ExifBlock | None, str | None], None]
@@ -69,6 +70,12 @@ class ResultCache(Protocol):
     def known(self, server: str, prefix: str) -> int:
         """How many results are cached for this site, whatever their freshness."""
         ...
+
+
+class HeaderParser(Protocol):
+    """Parses EXIF blocks somewhere else (other processes); None in scan_site means inline."""
+
+    def submit(self, block: ExifBlock) -> Future[ExifSummary]: ...
 
 
 class NoCache:

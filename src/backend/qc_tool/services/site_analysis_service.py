@@ -11,16 +11,23 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 
 from qc_tool.domain.exif import summarize
 from qc_tool.domain.exif_reader import ExifBlock
-from qc_tool.domain.models import FolderSummary, ImageResult, Progress, RemoteFile, ScanResult
+from qc_tool.domain.models import (
+    ExifSummary,
+    FolderSummary,
+    ImageResult,
+    Progress,
+    RemoteFile,
+    ScanResult,
+)
 from qc_tool.domain.paths import safe_name
 from qc_tool.errors import QCError
 from qc_tool.services.pool import ConnectionPool, pool_size
-from qc_tool.services.ports import Connector, ResultCache
+from qc_tool.services.ports import Connector, HeaderParser, ResultCache
 
 log = logging.getLogger("qc_tool.scan")
 
@@ -47,8 +54,12 @@ def scan_site(
     options: ScanOptions = ScanOptions(),
     on_progress: ProgressCallback | None = None,
     cancelled: Callable[[], bool] = lambda: False,
+    parser: HeaderParser | None = None,
 ) -> ScanResult:
-    """Scan ``site`` and return every image's GPS result; the first login error is raised."""
+    """Scan ``site`` and return every image's GPS result; the first login error is raised.
+
+    With a ``parser``, EXIF blocks are parsed by it (other processes) while reading goes on.
+    """
     site = safe_name(site, "site")
     started = time.perf_counter()
     first = connector.connect()  # the one login attempt; errors go straight to the caller
@@ -62,13 +73,14 @@ def scan_site(
         folders = first.list_folders(site)
         listing = first.list_images(site, folders)
         first.release()  # a worker thread takes it over for reading
-        run = _Run(site, listing, on_progress)
+        run = _Run(site, listing, on_progress, parser)
         cached = cache.get_many(connector.server_id, run.all_files, prefix)
         run.take_cached(cached)
         misses = run.misses(cached)
         streams = _plan(misses, options.max_connections)
         pool.grow(len(streams))
         _read_all(pool, site, streams, run, options, cancelled)
+        run.wait_parsed()
         if cancelled():
             raise Cancelled("the scan was cancelled")
         reading = bool(streams)
@@ -154,8 +166,14 @@ class _Run:
     """The shared state of one scan: results so far, counts, progress and log lines."""
 
     def __init__(
-        self, site: str, listing: dict[str, list[RemoteFile]], on_progress: ProgressCallback | None
+        self,
+        site: str,
+        listing: dict[str, list[RemoteFile]],
+        on_progress: ProgressCallback | None,
+        parser: HeaderParser | None = None,
     ) -> None:
+        self._parser = parser
+        self._parsing: list[Future[ExifSummary]] = []
         self.site = site
         self.listing = listing
         self.all_files = [f for files in listing.values() for f in files]
@@ -188,17 +206,28 @@ class _Run:
         }
 
     def record(self, f: RemoteFile, block: ExifBlock | None, error: str | None) -> None:
-        """Turn one finished read into a result (parsing happens here, in the reader's thread)."""
+        """Turn one finished read into a result, parsing here or handing the block to the parser."""
         if block is None:
             self._add(ImageResult(f.path, f.size, f.mtime, error=error or "unreadable"))
-            return
+        elif self._parser is None:
+            self._parsed(f, block, lambda: summarize(block))
+        else:
+            future = self._parser.submit(block)
+            self._parsing.append(future)
+            future.add_done_callback(lambda done: self._parsed(f, block, done.result))
+
+    def wait_parsed(self) -> None:
+        wait(self._parsing)
+
+    def _parsed(self, f: RemoteFile, block: ExifBlock, outcome: Callable[[], ExifSummary]) -> None:
         try:
-            facts = summarize(block)
+            facts = outcome()
         except QCError as exc:
             self._add(
                 ImageResult(f.path, f.size, f.mtime, error=exc.message, bytes_read=block.bytes_read)
             )
             return
+        truncated = "truncated: the file ends before its end-of-image marker"
         self._add(
             ImageResult(
                 f.path,
@@ -209,9 +238,7 @@ class _Run:
                 alt=facts.alt,
                 taken=facts.taken,
                 camera=facts.camera,
-                error="truncated: the file ends before its end-of-image marker"
-                if block.truncated
-                else None,
+                error=truncated if block.truncated else None,
                 gps_note=facts.gps_note,
                 bytes_read=block.bytes_read,
             )

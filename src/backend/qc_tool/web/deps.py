@@ -20,6 +20,7 @@ from qc_tool.config import cache_dir
 from qc_tool.domain.models import ScanResult
 from qc_tool.errors import NotLoggedIn, RemoteUnavailable
 from qc_tool.services.jobs import Job, JobManager, JobRunner
+from qc_tool.services.parsing import LazyParser, workers_setting
 from qc_tool.services.sessions import Credentials, SessionStore
 from qc_tool.services.site_analysis_service import ScanOptions, scan_site
 
@@ -35,6 +36,7 @@ class QCContext:
     sessions: SessionStore
     jobs: JobManager
     cache: SqliteCache
+    parser: LazyParser | None  # EXIF parsing processes, started by the first scan
 
     @property
     def sites_root(self) -> str:
@@ -65,6 +67,7 @@ class QCContext:
                 options=options,
                 on_progress=job.progress,
                 cancelled=job.cancelled,
+                parser=self.parser,
             )
 
         return run
@@ -72,6 +75,8 @@ class QCContext:
     def close(self) -> None:
         """Cancel running scans and wait for their threads (tests and orderly shutdown)."""
         self.jobs.shutdown()
+        if self.parser is not None:
+            self.parser.close()
 
 
 def build_context(settings: Mapping[str, Any]) -> QCContext:
@@ -90,6 +95,9 @@ def build_context(settings: Mapping[str, Any]) -> QCContext:
         sessions=SessionStore(idle_seconds=float(settings["QC_SESSION_HOURS"]) * 3600),
         jobs=JobManager(max_jobs=int(settings["QC_MAX_JOBS"])),
         cache=SqliteCache(cache_dir(settings)),
+        parser=LazyParser(workers)
+        if (workers := workers_setting(settings.get("QC_PARSE_WORKERS")))
+        else None,
     )
 
 
