@@ -15,6 +15,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from qc_tool.domain.exif import summarize
 from qc_tool.domain.exif_reader import ExifBlock
 from qc_tool.domain.models import ExifSummary
+from qc_tool.errors import QCError
 
 
 def default_workers() -> int:
@@ -34,11 +35,23 @@ class ProcessParser:
         for warm in [self._executor.submit(_warm_up) for _ in range(count)]:
             warm.result(timeout=60)
 
-    def submit(self, block: ExifBlock) -> Future[ExifSummary]:
-        return self._executor.submit(summarize, block)
+    def submit(self, blocks: list[ExifBlock]) -> Future[list[ExifSummary | str]]:
+        """Parse a batch; each result is the facts, or the reason the block is unreadable."""
+        return self._executor.submit(summarize_many, blocks)
 
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+def summarize_many(blocks: list[ExifBlock]) -> list[ExifSummary | str]:
+    """Batches keep the cost of crossing processes (pickling, queues, wake-ups) per batch, not per image."""
+    out: list[ExifSummary | str] = []
+    for block in blocks:
+        try:
+            out.append(summarize(block))
+        except QCError as exc:
+            out.append(exc.message)
+    return out
 
 
 def _warm_up() -> bool:
@@ -53,12 +66,12 @@ class LazyParser:
         self._parser: ProcessParser | None = None
         self._lock = threading.Lock()
 
-    def submit(self, block: ExifBlock) -> Future[ExifSummary]:
+    def submit(self, blocks: list[ExifBlock]) -> Future[list[ExifSummary | str]]:
         with self._lock:
             if self._parser is None:
                 self._parser = ProcessParser(self._workers)
             parser = self._parser
-        return parser.submit(block)
+        return parser.submit(blocks)
 
     def close(self) -> None:
         with self._lock:

@@ -73,9 +73,12 @@ class ResultCache(Protocol):
 
 
 class HeaderParser(Protocol):
-    """Parses EXIF blocks somewhere else (other processes); None in scan_site means inline."""
+    """Parses batches of EXIF blocks elsewhere (other processes); None in scan_site means inline.
 
-    def submit(self, block: ExifBlock) -> Future[ExifSummary]: ...
+    Each result is the facts, or the reason the block could not be parsed.
+    """
+
+    def submit(self, blocks: list[ExifBlock]) -> Future[list[ExifSummary | str]]: ...
 
 
 class NoCache:

@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 from qc_tool.domain.exif import summarize
@@ -33,6 +33,7 @@ log = logging.getLogger("qc_tool.scan")
 
 ProgressCallback = Callable[[Progress], None]
 PROGRESS_EVERY = 20
+PARSE_BATCH = 32  # blocks per hand-over to the parsing processes
 
 
 class Cancelled(QCError):
@@ -173,7 +174,10 @@ class _Run:
         parser: HeaderParser | None = None,
     ) -> None:
         self._parser = parser
-        self._parsing: list[Future[ExifSummary]] = []
+        self._parsing: list[Future[list[ExifSummary | str]]] = []
+        self._batch: list[tuple[RemoteFile, ExifBlock]] = []
+        self._batches_open = 0
+        self._batches_done = threading.Condition()
         self.site = site
         self.listing = listing
         self.all_files = [f for files in listing.values() for f in files]
@@ -206,27 +210,55 @@ class _Run:
         }
 
     def record(self, f: RemoteFile, block: ExifBlock | None, error: str | None) -> None:
-        """Turn one finished read into a result, parsing here or handing the block to the parser."""
+        """Turn one finished read into a result, parsing here or batching the block for the parser."""
         if block is None:
             self._add(ImageResult(f.path, f.size, f.mtime, error=error or "unreadable"))
         elif self._parser is None:
-            self._parsed(f, block, lambda: summarize(block))
+            self._parsed(f, block, _inline(block))
         else:
-            future = self._parser.submit(block)
-            self._parsing.append(future)
-            future.add_done_callback(lambda done: self._parsed(f, block, done.result))
+            with self._lock:
+                self._batch.append((f, block))
+                full = len(self._batch) >= PARSE_BATCH
+            if full:
+                self._submit()
+
+    def _submit(self) -> None:
+        with self._lock:
+            batch, self._batch = self._batch, []
+        if not batch or self._parser is None:
+            return
+        with self._batches_done:
+            self._batches_open += 1
+        future = self._parser.submit([block for _, block in batch])
+        self._parsing.append(future)
+
+        def done(finished: Future[list[ExifSummary | str]]) -> None:
+            try:
+                if finished.exception() is None:
+                    for (f, block), outcome in zip(batch, finished.result(), strict=True):
+                        self._parsed(f, block, outcome)
+            finally:
+                with self._batches_done:
+                    self._batches_open -= 1
+                    self._batches_done.notify_all()
+
+        future.add_done_callback(done)
 
     def wait_parsed(self) -> None:
-        wait(self._parsing)
+        """Wait until every batch is parsed *and recorded* (callbacks run after a future resolves)."""
+        self._submit()
+        with self._batches_done:
+            self._batches_done.wait_for(lambda: self._batches_open == 0)
+        for future in self._parsing:
+            future.result()  # a parser that died must not pass for a finished scan
 
-    def _parsed(self, f: RemoteFile, block: ExifBlock, outcome: Callable[[], ExifSummary]) -> None:
-        try:
-            facts = outcome()
-        except QCError as exc:
+    def _parsed(self, f: RemoteFile, block: ExifBlock, outcome: ExifSummary | str) -> None:
+        if isinstance(outcome, str):
             self._add(
-                ImageResult(f.path, f.size, f.mtime, error=exc.message, bytes_read=block.bytes_read)
+                ImageResult(f.path, f.size, f.mtime, error=outcome, bytes_read=block.bytes_read)
             )
             return
+        facts = outcome
         truncated = "truncated: the file ends before its end-of-image marker"
         self._add(
             ImageResult(
@@ -314,6 +346,13 @@ def _log_site(result: ScanResult) -> None:
         s.bytes_read,
         s.connections,
     )
+
+
+def _inline(block: ExifBlock) -> ExifSummary | str:
+    try:
+        return summarize(block)
+    except QCError as exc:
+        return exc.message
 
 
 def images_without_gps(result: ScanResult) -> Sequence[ImageResult]:
