@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from qc_tool.domain.exif_reader import read_exif_block
@@ -67,7 +67,7 @@ class LocalConnection:
     def read_headers(
         self,
         site: str,
-        files: Sequence[RemoteFile],
+        files: Iterable[RemoteFile],
         on_result: HeaderCallback,
         *,
         pipelined: bool = True,

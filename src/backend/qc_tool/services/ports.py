@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from typing import Protocol
 
@@ -25,7 +25,7 @@ class SiteConnection(Protocol):
     def read_headers(
         self,
         site: str,
-        files: Sequence[RemoteFile],
+        files: Iterable[RemoteFile],
         on_result: HeaderCallback,
         *,
         pipelined: bool = True,

@@ -1,8 +1,8 @@
 """Scan one site: list it, take what the cache knows, read the rest over a pool of connections.
 
-Images of each folder are assigned round-robin to that folder's connections
-(1 for 10 or fewer images, else min(4, max(2, n // 50))); each connection is
-driven by one worker thread, which keeps many requests in flight on it.
+Images of each folder are dealt round-robin to that folder's connections (1 for
+10 or fewer images, else min(4, max(2, n // 50))); each connection is driven by
+one worker thread, which keeps many requests in flight on it.
 """
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
@@ -78,14 +79,13 @@ def scan_site(
         cached = cache.get_many(connector.server_id, run.all_files, prefix)
         run.take_cached(cached)
         misses = run.misses(cached)
-        streams = _plan(misses, options.max_connections)
-        pool.grow(len(streams))
-        _read_all(pool, site, streams, run, options, cancelled)
+        dealer = _Dealer(misses, options.max_connections)
+        pool.grow(dealer.width)
+        _read_all(pool, site, dealer, run, options, cancelled)
         run.wait_parsed()
         if cancelled():
             raise Cancelled("the scan was cancelled")
-        reading = bool(streams)
-        used = min(len(streams), pool.size) if reading else 1
+        used = min(dealer.width, pool.size) if dealer.width else 1
         result = run.result(time.perf_counter() - started, used)
         result.stats.files_opened = run.files_opened
         cache.put_many(connector.server_id, [r for r in result.images if not r.cached], prefix)
@@ -96,71 +96,94 @@ def scan_site(
     return result
 
 
-def _plan(misses: dict[str, list[RemoteFile]], cap: int) -> list[list[RemoteFile]]:
-    """The images each pool connection reads: per folder, round-robin over that folder's workers.
+class _Dealer:
+    """Deals each folder's images round-robin to that folder's workers, as each has room.
 
-    A folder's workers are the least-loaded connections of the pool, so the small
-    folders do not all pile onto the first connection.
+    A folder of n images gets ``pool_size(n)`` workers: pool connections 0..k-1. Each
+    connection takes the next image of the first folder it works on that has images
+    left, whenever its pipeline has room. Dealing at that moment rather than up front
+    keeps the rotation, but a connection that opened late (they open one after
+    another, ~0.5 s apart over a WAN) is not left holding a fixed share while the
+    others sit idle, and a connection that never opens leaves nothing behind.
     """
-    sizes = {
-        folder: pool_size(len(files), max(1, cap)) for folder, files in misses.items() if files
-    }
-    width = max(sizes.values(), default=0)
-    streams: list[list[RemoteFile]] = [[] for _ in range(width)]
-    for folder, workers in sizes.items():
-        files = misses[folder]
-        if workers > 1:
-            log.info("Folder %s: %d images. Using %d parallel workers", folder, len(files), workers)
-        else:
-            log.info("Folder %s: %d images. Using sequential mode", folder, len(files))
-        chosen = sorted(range(width), key=lambda i: (len(streams[i]), i))[:workers]
-        for n, f in enumerate(files):
-            streams[chosen[n % workers]].append(f)
-    return streams
+
+    def __init__(self, misses: dict[str, list[RemoteFile]], cap: int) -> None:
+        self._queues: list[tuple[int, deque[RemoteFile]]] = []
+        for folder, files in misses.items():
+            if not files:
+                continue
+            workers = pool_size(len(files), max(1, cap))
+            if workers > 1:
+                log.info(
+                    "Folder %s: %d images. Using %d parallel workers", folder, len(files), workers
+                )
+            else:
+                log.info("Folder %s: %d images. Using one connection (no pool)", folder, len(files))
+            self._queues.append((workers, deque(files)))
+        self.width = max((workers for workers, _ in self._queues), default=0)
+        self._lock = threading.Lock()
+
+    def files_for(self, index: int, cancelled: Callable[[], bool]) -> Iterator[RemoteFile]:
+        """The images connection ``index`` reads, one at a time, until none are left for it."""
+        while not cancelled():
+            with self._lock:
+                found = next((q for workers, q in self._queues if index < workers and q), None)
+                if found is None:
+                    return
+                f = found.popleft()
+            yield f
+
+    def left(self) -> int:
+        with self._lock:
+            return sum(len(q) for _, q in self._queues)
 
 
 def _read_all(
     pool: ConnectionPool,
     site: str,
-    streams: list[list[RemoteFile]],
+    dealer: _Dealer,
     run: _Run,
     options: ScanOptions,
     cancelled: Callable[[], bool],
 ) -> None:
-    width = len(streams)
-    if not width:
+    if not dealer.width:
         return
-    with ThreadPoolExecutor(max_workers=width, thread_name_prefix="qc-sftp") as executor:
+    with ThreadPoolExecutor(max_workers=dealer.width, thread_name_prefix="qc-sftp") as executor:
         futures = [
-            executor.submit(_work, pool, i, streams[i], site, run, options, cancelled)
-            for i in range(width)
+            executor.submit(_work, pool, i, dealer, site, run, options, cancelled)
+            for i in range(dealer.width)
         ]
-        leftovers = [f for fut in futures for f in fut.result()]
-    if leftovers and not cancelled():
-        # A pool connection could not open: its share goes to the first connection.
-        log.warning("reading %d images on the first connection instead", len(leftovers))
-        _work(pool, 0, leftovers, site, run, options, cancelled)
+        for future in futures:
+            future.result()
+    if dealer.left() and not cancelled():
+        # Only the first connection can be left when every pool connection failed to open.
+        _work(pool, 0, dealer, site, run, options, cancelled)
 
 
 def _work(
     pool: ConnectionPool,
     index: int,
-    files: list[RemoteFile],
+    dealer: _Dealer,
     site: str,
     run: _Run,
     options: ScanOptions,
     cancelled: Callable[[], bool],
-) -> list[RemoteFile]:
-    """Read one connection's share; return the files left unread if the connection never came."""
+) -> None:
+    """Read on connection ``index`` while the dealer has images for it; nothing if it never opens."""
     conn = pool.get(index, cancelled)
     if conn is None:
-        return [] if cancelled() else files
+        return
     try:
-        conn.read_headers(site, files, run.record, pipelined=options.pipelined, cancelled=cancelled)
+        conn.read_headers(
+            site,
+            dealer.files_for(index, cancelled),
+            run.record,
+            pipelined=options.pipelined,
+            cancelled=cancelled,
+        )
     finally:
         run.add_opened(conn.files_opened)
         conn.release()
-    return []
 
 
 class _Run:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,7 +101,7 @@ class SftpConnection:
     def read_headers(
         self,
         site: str,
-        files: Sequence[RemoteFile],
+        files: Iterable[RemoteFile],
         on_result: HeaderCallback,
         *,
         pipelined: bool = True,
