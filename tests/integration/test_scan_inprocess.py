@@ -48,7 +48,7 @@ def test_seed_site_gives_every_coordinate_exactly(server: SftpServerHandle, seed
     assert result.gps_points == 1332
     assert mismatches(result, truth) == []
     assert {f.name: f.images for f in result.folders} == truth.folders()
-    assert result.stats.connections == 4
+    assert 2 <= result.stats.connections <= 4  # a 4th login is skipped when nearly done
 
 
 def test_southern_western_site_and_broken_files(server: SftpServerHandle, seed: Any) -> None:
@@ -174,7 +174,9 @@ def test_each_connection_is_used_by_one_thread_at_a_time(server: SftpServerHandl
     result = scan_site(recording, NoCache(), SEED_SITE)
     assert len(result.images) == 1375
     assert recording.overlaps == 0
-    assert recording.connects == 4  # the 513-image folder asks for 4 workers
+    # The 513-image folder asks for 4 workers; a pool login is skipped once the open
+    # connections have nearly finished (on loopback they may finish before the 4th opens).
+    assert 2 <= recording.connects <= 4
     assert sum(recording.reads.values()) == 1375  # every image dealt exactly once
 
 

@@ -36,6 +36,7 @@ class ConnectionPool:
         self._opener: threading.Thread | None = None
         self._lock = threading.Lock()
         self._closed = False
+        self._needed: Callable[[], bool] = lambda: True
 
     @property
     def size(self) -> int:
@@ -43,9 +44,15 @@ class ConnectionPool:
         with self._lock:
             return self._failed_from if self._failed_from is not None else len(self._ready)
 
-    def grow(self, target: int) -> None:
-        """Open connections up to ``target`` in a background thread, one after another."""
+    def grow(self, target: int, needed: Callable[[], bool] | None = None) -> None:
+        """Open connections up to ``target`` in a background thread, one after another.
+
+        ``needed`` is asked before each new connection; once it says no (nothing is
+        left to read), no more logins are made.
+        """
         with self._lock:
+            if needed is not None:
+                self._needed = needed
             if self._closed or self._failed_from is not None or target <= len(self._ready):
                 return
             self._ready.extend(threading.Event() for _ in range(target - len(self._ready)))
@@ -60,7 +67,11 @@ class ConnectionPool:
         while True:
             with self._lock:
                 i = len(self._conns)
-                if self._closed or i >= len(self._ready) or self._failed_from is not None:
+                done = self._closed or i >= len(self._ready) or self._failed_from is not None
+                if not done and not self._needed():
+                    self._fail_from_locked(i)  # not failed: not wanted; waiters get None
+                    done = True
+                if done:
                     self._opener = None
                     return
             try:
@@ -114,6 +125,8 @@ class ConnectionPool:
             conns, self._conns = self._conns, []
         opener = self._opener
         if opener is not None:
+            # A login under way completes and is closed by the opener, before we return:
+            # no login of this scan may happen after the scan.
             opener.join(timeout=60)
         with self._lock:
             conns += self._conns
