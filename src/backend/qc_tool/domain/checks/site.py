@@ -1,0 +1,79 @@
+"""The site-level pass: combine each photo's measures with what the whole site says."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from .blur import blur_outcome, relative_blur_flags, site_focus_median
+from .duplicates import DuplicateCandidate, find_duplicates
+from .exposure import exposure_outcome
+from .geo import Point, position_outcome, site_centre
+from .integrity import IntegrityMeasure, integrity_outcome
+from .pixels import PixelMeasures
+from .result import CheckOutcome, ImageChecks, Source
+from .rules import CaptureFacts, CaptureProfile, check_rules
+from .settings import CheckSettings
+
+
+@dataclass(frozen=True, slots=True)
+class ImageEvidence:
+    """Everything measured about one photo before the site is judged (None: not measured)."""
+
+    name: str
+    source: Source
+    seconds: float = 0.0  # time spent measuring, reported as is
+    pixels: PixelMeasures | None = None
+    decode_error: str | None = None  # why analyse_pixels could not decode the image
+    integrity: IntegrityMeasure | None = None
+    digest: str | None = None
+    lat: float | None = None
+    lon: float | None = None
+    taken: datetime | str | None = None
+    capture: CaptureFacts | None = None
+
+    @property
+    def point(self) -> Point | None:
+        return None if self.lat is None or self.lon is None else (self.lat, self.lon)
+
+
+def judge_site(
+    evidence: Sequence[ImageEvidence],
+    settings: CheckSettings | None = None,
+    profile: CaptureProfile | None = None,
+) -> list[ImageChecks]:
+    """Every photo's checks, in input order, with the site-relative rules applied."""
+    s = settings or CheckSettings()
+    scores = [e.pixels.blur.score if e.pixels else None for e in evidence]
+    relative = relative_blur_flags(scores, s)
+    median = site_focus_median(scores)
+    centre = site_centre([e.point for e in evidence])
+    duplicates = find_duplicates(
+        [
+            DuplicateCandidate(
+                e.name, e.digest, e.pixels.phash if e.pixels else None, e.lat, e.lon, e.taken
+            )
+            for e in evidence
+        ],
+        s,
+    ).outcomes()
+    results = []
+    for e, flagged in zip(evidence, relative, strict=True):
+        outcomes: list[CheckOutcome] = []
+        if e.integrity is not None:
+            outcomes.append(integrity_outcome(e.integrity))
+        if e.decode_error is not None:
+            outcomes.append(CheckOutcome("decode", False, e.decode_error))
+        if e.pixels is not None:
+            outcomes.append(
+                blur_outcome(e.pixels.blur, s, site_median=median, relative_flag=flagged)
+            )
+            outcomes.append(exposure_outcome(e.pixels.exposure, s))
+        if centre is not None:
+            outcomes.append(position_outcome(e.point, centre, s.outside_site_m))
+        if profile is not None:
+            outcomes.extend(check_rules(profile, e.capture or CaptureFacts()))
+        outcomes.extend(duplicates.get(e.name, []))
+        results.append(ImageChecks.of(e.name, tuple(outcomes), e.source, e.seconds))
+    return results
