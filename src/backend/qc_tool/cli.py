@@ -6,9 +6,11 @@ import argparse
 import getpass
 import json
 import logging
+import multiprocessing
 import os
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import TextIO
 from urllib.parse import unquote, urlsplit
@@ -20,9 +22,11 @@ from qc_tool.adapters.sftp.connect import SftpEndpoint
 from qc_tool.adapters.sftp.connection import SftpConnector
 from qc_tool.domain.models import Progress, ScanResult
 from qc_tool.errors import BadRequest, QCError
+from qc_tool.services.check_report import checks_csv, load_profile, merge_checks, print_checks
 from qc_tool.services.parsing import ProcessParser, workers_setting
 from qc_tool.services.ports import Connector, NoCache, ResultCache
 from qc_tool.services.site_analysis_service import ScanOptions, scan_site
+from qc_tool.services.validation_service import CheckOptions, CheckReport, check_site
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,6 +81,27 @@ def _parser() -> argparse.ArgumentParser:
     scan.add_argument(
         "--max-connections", type=int, help="most SSH connections (default: QC_MAX_CONNECTIONS)"
     )
+    scan.add_argument(
+        "--checks",
+        action="store_true",
+        help="also check the photos: integrity, blur, exposure, duplicates, position, rules",
+    )
+    scan.add_argument(
+        "--profile",
+        type=Path,
+        help="capture-rule profile, JSON: max_iso, min_shutter, gimbal_pitch_range, allowed_models",
+    )
+    scan.add_argument(
+        "--whole-files",
+        action="store_true",
+        help="with --checks: read whole files (full-decode integrity) instead of previews",
+    )
+    scan.add_argument(
+        "--min-resolution", help="with --checks: flag images smaller than WxH (e.g. 4000x3000)"
+    )
+    scan.add_argument(
+        "--csv", dest="csv_out", help="with --checks: write every image and measured value to FILE"
+    )
     cache = sub.add_parser("cache", help="manage the result cache")
     cache.add_argument("action", choices=["clear"])
     cache.add_argument("--cache-dir", type=Path, help="cache folder (default: QC_CACHE_DIR)")
@@ -108,14 +133,44 @@ def _scan(args: argparse.Namespace, settings: dict[str, object]) -> int:
         if parser is not None:
             parser.close()
     bar.finish()
-    _print_table(result, sys.stdout if args.json_out != "-" else sys.stderr)
+    out = sys.stdout if args.json_out != "-" else sys.stderr
+    _print_table(result, out)
+    document = result.to_json()
+    if args.checks:
+        report = _check(args, connector, result, cap)
+        print_checks(report, out)
+        document = merge_checks(document, report)
+        if args.csv_out:
+            Path(args.csv_out).write_text(checks_csv(result, report), encoding="utf-8")
     if args.json_out:
-        text = json.dumps(result.to_json(), indent=2)
+        text = json.dumps(document, indent=2)
         if args.json_out == "-":
             print(text)
         else:
             Path(args.json_out).write_text(text + "\n", encoding="utf-8")
     return 0
+
+
+def _check(
+    args: argparse.Namespace, connector: Connector, result: ScanResult, cap: int
+) -> CheckReport:
+    profile = load_profile(args.profile) if args.profile else None
+    options = CheckOptions(
+        profile=profile,
+        whole_file=args.whole_files,
+        max_connections=cap,
+        min_resolution=_resolution(args.min_resolution) if args.min_resolution else None,
+    )
+    workers = os.cpu_count() or 2
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("forkserver")) as pool:
+        return check_site(connector, result, pool, options=options, workers=workers)
+
+
+def _resolution(text: str) -> tuple[int, int]:
+    width, sep, height = text.lower().partition("x")
+    if not sep or not width.isdigit() or not height.isdigit():
+        raise BadRequest(f"--min-resolution wants WIDTHxHEIGHT, e.g. 4000x3000, not {text!r}")
+    return int(width), int(height)
 
 
 def _target(args: argparse.Namespace, settings: dict[str, object]) -> tuple[Connector, str]:
@@ -129,7 +184,7 @@ def _target(args: argparse.Namespace, settings: dict[str, object]) -> tuple[Conn
         raise BadRequest(
             "the sftp URL needs a user and a host: sftp://USER@HOST[:PORT]/PATH/TO/SITE"
         )
-    remote_path = unquote(url.remote_path)
+    remote_path = unquote(url.path)
     if remote_path.startswith("/~/"):
         remote_path = remote_path[3:]  # relative to the login directory, as curl reads sftp URLs
         relative = True

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from qc_tool.domain.models import ImageResult, RemoteFile
 
-SCHEMA_VERSION = 1  # bump when ImageResult or the table changes meaning
+SCHEMA_VERSION = 2  # bump when ImageResult or the table changes meaning (2: iso, exposure)
 _RESULT_FIELDS = {f.name for f in fields(ImageResult)}
 
 

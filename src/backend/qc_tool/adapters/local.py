@@ -9,9 +9,10 @@ from pathlib import Path
 from qc_tool.domain.exif_reader import read_exif_block
 from qc_tool.domain.models import RemoteFile, SiteInfo
 from qc_tool.domain.paths import is_image_name, safe_name
+from qc_tool.domain.pixel_reader import read_pixels
 from qc_tool.domain.sparse import run_program
 from qc_tool.errors import NotFound, QCError, RemoteError
-from qc_tool.services.ports import HeaderCallback
+from qc_tool.services.ports import HeaderCallback, PixelCallback
 
 
 class LocalConnector:
@@ -91,6 +92,36 @@ class LocalConnection:
                 on_result(f, None, f"read error: {exc.strerror}")
             else:
                 on_result(f, block, None)
+            finally:
+                os.close(fd)
+
+    def read_pixels(
+        self,
+        site: str,
+        files: Iterable[RemoteFile],
+        on_result: PixelCallback,
+        *,
+        whole_file: bool = False,
+        cancelled: Callable[[], bool] = lambda: False,
+    ) -> None:
+        base = self._root / safe_name(site, "site")
+        for f in files:
+            if cancelled():
+                return
+            try:
+                fd = os.open(base / f.path, os.O_RDONLY)
+            except OSError as exc:
+                on_result(f, None, f"cannot open: {exc.strerror}")
+                continue
+            self._opened += 1
+            try:
+                source = run_program(read_pixels(f.size, whole_file=whole_file), _reader(fd))
+            except QCError as exc:
+                on_result(f, None, exc.message)
+            except OSError as exc:
+                on_result(f, None, f"read error: {exc.strerror}")
+            else:
+                on_result(f, source, None)
             finally:
                 os.close(fd)
 

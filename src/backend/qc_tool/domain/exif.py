@@ -31,14 +31,38 @@ def summarize(block: ExifBlock) -> ExifSummary:
         return ExifSummary(gps_note="no EXIF data in the file")
     tags = _parse(block.tiff)
     camera = " ".join(p for p in (_text(tags, "Image Make"), _text(tags, "Image Model")) if p)
-    taken = _taken(_text(tags, "EXIF DateTimeOriginal"))
+    common: dict[str, Any] = {
+        "taken": _taken(_text(tags, "EXIF DateTimeOriginal")),
+        "camera": camera or None,
+        "iso": _first_int(tags, "EXIF ISOSpeedRatings"),
+        "exposure_time": _first_ratio(tags, "EXIF ExposureTime"),
+    }
     try:
         lat, lon, alt = _position(tags)
     except GpsInvalid as exc:
-        return ExifSummary(taken=taken, camera=camera or None, gps_note=f"GPS rejected: {exc}")
+        return ExifSummary(gps_note=f"GPS rejected: {exc}", **common)
     if lat is None or lon is None:
-        return ExifSummary(taken=taken, camera=camera or None, gps_note=_missing_reason(tags))
-    return ExifSummary(lat=lat, lon=lon, alt=alt, taken=taken, camera=camera or None)
+        return ExifSummary(gps_note=_missing_reason(tags), **common)
+    return ExifSummary(lat=lat, lon=lon, alt=alt, **common)
+
+
+def _first_int(tags: dict[str, Any], key: str) -> int | None:
+    tag = tags.get(key)
+    values = getattr(tag, "values", None)
+    if isinstance(values, list) and values and isinstance(values[0], int):
+        return values[0]
+    return None
+
+
+def _first_ratio(tags: dict[str, Any], key: str) -> float | None:
+    tag = tags.get(key)
+    values = getattr(tag, "values", None)
+    if not isinstance(values, list) or not values:
+        return None
+    num, den = getattr(values[0], "numerator", None), getattr(values[0], "denominator", None)
+    if not isinstance(num, int) or not isinstance(den, int) or den == 0:
+        return None
+    return num / den
 
 
 def _missing_reason(tags: dict[str, Any]) -> str:

@@ -28,9 +28,10 @@ TAIL_READ = 16  # end-of-file bytes fetched to see whether the file was truncate
 TAG_MAKE, TAG_MODEL = 0x010F, 0x0110
 TAG_EXIF_IFD, TAG_GPS_IFD = 0x8769, 0x8825
 TAG_DATETIME_ORIGINAL = 0x9003
+TAG_EXPOSURE_TIME, TAG_ISO = 0x829A, 0x8827  # for the capture rules of the photo checks
 GPS_TAGS = frozenset(range(7))  # version, lat ref, lat, lon ref, lon, alt ref, alt
 IFD0_TAGS = frozenset((TAG_MAKE, TAG_MODEL, TAG_EXIF_IFD, TAG_GPS_IFD))
-EXIF_TAGS = frozenset((TAG_DATETIME_ORIGINAL,))
+EXIF_TAGS = frozenset((TAG_DATETIME_ORIGINAL, TAG_EXPOSURE_TIME, TAG_ISO))
 
 TYPE_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8}
 

@@ -29,6 +29,8 @@ class ExifSummary:
     taken: str | None = None  # DateTimeOriginal as ISO 8601, no zone (cameras record none)
     camera: str | None = None  # "Make Model"
     gps_note: str | None = None  # why there is no position: no tags, 0/0, out of range
+    iso: int | None = None
+    exposure_time: float | None = None  # seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +47,8 @@ class ImageResult:
     camera: str | None = None
     error: str | None = None  # the image could not be read: why
     gps_note: str | None = None  # the image was read but has no usable position: why
+    iso: int | None = None
+    exposure_time: float | None = None  # seconds
     bytes_read: int = 0
     cached: bool = False
 
@@ -66,6 +70,8 @@ class ImageResult:
             "camera": self.camera,
             "error": self.error,
             "gps_note": self.gps_note,
+            "iso": self.iso,
+            "exposure_time": self.exposure_time,
             "size": self.size,
             "cached": self.cached,
         }

@@ -34,6 +34,7 @@ class PixelSource:
     source: Source
     header: bytes  # bytes 0..start of scan, unfetched payloads zero-filled (XMP and MPF are real)
     bytes_read: int
+    dimensions: tuple[int, int] | None  # of the main image, from its SOF segment
 
 
 def read_pixels(size: int, *, whole_file: bool = False) -> ReadProgram[PixelSource]:
@@ -46,17 +47,18 @@ def read_pixels(size: int, *, whole_file: bool = False) -> ReadProgram[PixelSour
         raise UnreadableImage("not a JPEG: no start-of-image marker")
     header_end = yield from _walk_header(buf)
     header = _sparse(buf, header_end)
+    dims = _sof_dimensions(header)
     preview = None if whole_file else find_mpf_preview(header, size)
     if preview is not None:
         offset, length = preview
         data = yield from fetch_exact(offset, length)
-        return PixelSource(data, "preview", header, buf.bytes_read + len(data))
+        return PixelSource(data, "preview", header, buf.bytes_read + len(data), dims)
     data = yield from fetch_exact(0, buf.size)
-    return PixelSource(data, "full", header, buf.bytes_read + len(data))
+    return PixelSource(data, "full", header, buf.bytes_read + len(data), dims)
 
 
 def _walk_header(buf: SparseBytes) -> ReadProgram[int]:
-    """Walk segments up to the start of scan (or the MPF index); fetch XMP and MPF payloads."""
+    """Walk segments up to the start of scan; fetch XMP and MPF payloads and the frame header."""
     pos = 2
     for _ in range(MAX_SEGMENTS):
         if not buf.has(pos, 4):
@@ -72,13 +74,17 @@ def _walk_header(buf: SparseBytes) -> ReadProgram[int]:
             return pos
         if length < 2:
             raise UnreadableImage(f"corrupt JPEG header: segment at byte {pos} has length {length}")
+        if 0xC0 <= marker <= 0xCF and marker not in (
+            0xC4,
+            0xC8,
+            0xCC,
+        ):  # SOFn: the main image's size
+            yield from fetch(buf, [(pos, 2 + min(length, 64))])
         if marker in (0xE1, 0xE2):
             yield from fetch(buf, [(pos + 4, 32)])
             sig = buf.get(pos + 4, min(32, length - 2)) or b""
             if sig.startswith((XMP_SIGNATURE, MPF_SIGNATURE)):
                 yield from fetch(buf, [(pos, 2 + length)])
-            if sig.startswith(MPF_SIGNATURE):
-                return pos + 2 + length  # the index is all that is needed past here
         pos += 2 + length
     raise UnreadableImage(f"corrupt JPEG header: no image data after {MAX_SEGMENTS} segments")
 
@@ -90,3 +96,16 @@ def _sparse(buf: SparseBytes, end: int) -> bytes:
             piece = data[: end - start]
             out[start : start + len(piece)] = piece
     return bytes(out)
+
+
+def _sof_dimensions(header: bytes) -> tuple[int, int] | None:
+    """(width, height) from the first SOFn segment of a header, if it is there."""
+    pos = 2
+    while pos + 9 <= len(header) and header[pos] == 0xFF:
+        marker, length = header[pos + 1], int.from_bytes(header[pos + 2 : pos + 4], "big")
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            height = int.from_bytes(header[pos + 5 : pos + 7], "big")
+            width = int.from_bytes(header[pos + 7 : pos + 9], "big")
+            return (width, height) if width and height else None
+        pos += 2 + length
+    return None

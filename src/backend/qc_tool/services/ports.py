@@ -8,9 +8,11 @@ from typing import Protocol
 
 from qc_tool.domain.exif_reader import ExifBlock
 from qc_tool.domain.models import ExifSummary, ImageResult, RemoteFile, SiteInfo
+from qc_tool.domain.pixel_reader import PixelSource
 
 # (file, block or None, error or None): exactly one of block/error is set.
 HeaderCallback = Callable[[RemoteFile, ExifBlock | None, str | None], None]
+PixelCallback = Callable[[RemoteFile, PixelSource | None, str | None], None]
 
 
 class SiteConnection(Protocol):
@@ -35,6 +37,18 @@ class SiteConnection(Protocol):
 
         Raises RemoteUnavailable if the connection fails; files reported before that are final.
         """
+        ...
+
+    def read_pixels(
+        self,
+        site: str,
+        files: Iterable[RemoteFile],
+        on_result: PixelCallback,
+        *,
+        whole_file: bool = False,
+        cancelled: Callable[[], bool] = lambda: False,
+    ) -> None:
+        """Read each file's embedded preview (or the whole file), reporting each as it finishes."""
         ...
 
     @property

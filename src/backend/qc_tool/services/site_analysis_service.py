@@ -304,6 +304,8 @@ class _Run:
                 camera=facts.camera,
                 error=truncated if block.truncated else None,
                 gps_note=facts.gps_note,
+                iso=facts.iso,
+                exposure_time=facts.exposure_time,
                 bytes_read=block.bytes_read,
             )
         )

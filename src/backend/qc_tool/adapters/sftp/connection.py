@@ -12,13 +12,12 @@ import paramiko
 
 from qc_tool.adapters.sftp.connect import SftpEndpoint, open_sftp, open_transport
 from qc_tool.adapters.sftp.engine import Engine, Task
-from qc_tool.adapters.sftp.tasks import header_task, is_dir, is_file, listing_task
+from qc_tool.adapters.sftp.tasks import header_task, is_dir, is_file, listing_task, pixels_task
 from qc_tool.adapters.sftp.wire import Wire
-from qc_tool.domain.exif_reader import ExifBlock
 from qc_tool.domain.models import RemoteFile, SiteInfo
 from qc_tool.domain.paths import is_image_name, join_remote, safe_name
 from qc_tool.errors import RemoteError
-from qc_tool.services.ports import HeaderCallback
+from qc_tool.services.ports import HeaderCallback, PixelCallback
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +25,8 @@ log = logging.getLogger(__name__)
 # few enough to stay far below a server's open-file limit.
 MAX_FILES_IN_FLIGHT = 192
 MAX_REQUESTS_IN_FLIGHT = 768
+PREVIEWS_IN_FLIGHT = 24
+WHOLE_FILES_IN_FLIGHT = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,20 +108,55 @@ class SftpConnection:
         pipelined: bool = True,
         cancelled: Callable[[], bool] = lambda: False,
     ) -> None:
+        self._read_files(
+            site,
+            files,
+            lambda path, f: header_task(path, f.size),
+            on_result,
+            MAX_FILES_IN_FLIGHT if pipelined else 1,
+            cancelled,
+        )
+
+    def read_pixels(
+        self,
+        site: str,
+        files: Iterable[RemoteFile],
+        on_result: PixelCallback,
+        *,
+        whole_file: bool = False,
+        cancelled: Callable[[], bool] = lambda: False,
+    ) -> None:
+        # Previews are ~0.3 MB and whole files ~7 MB: fewer in flight keeps memory bounded.
+        in_flight = WHOLE_FILES_IN_FLIGHT if whole_file else PREVIEWS_IN_FLIGHT
+        self._read_files(
+            site,
+            files,
+            lambda path, f: pixels_task(path, f.size, whole_file),
+            on_result,
+            in_flight,
+            cancelled,
+        )
+
+    def _read_files(
+        self,
+        site: str,
+        files: Iterable[RemoteFile],
+        make_task: Callable[[str, RemoteFile], Task[Any]],
+        on_result: Callable[[RemoteFile, Any, str | None], None],
+        in_flight: int,
+        cancelled: Callable[[], bool],
+    ) -> None:
         site_path = join_remote(self._root, safe_name(site, "site"))
 
         def tasks() -> Iterator[tuple[RemoteFile, Task[Any]]]:
             for f in files:
                 if cancelled():
                     return
-                yield f, header_task(f"{site_path}/{f.path}", f.size)
+                yield f, make_task(f"{site_path}/{f.path}", f)
 
-        def done(f: RemoteFile, block: ExifBlock | None, error: str | None) -> None:
-            on_result(f, block, error)
-
-        engine = self._engine(max_tasks=MAX_FILES_IN_FLIGHT if pipelined else 1)
+        engine = self._engine(max_tasks=in_flight)
         try:
-            engine.run(tasks(), done)
+            engine.run(tasks(), on_result)
         finally:
             self._opened += engine.stats.files_opened
 

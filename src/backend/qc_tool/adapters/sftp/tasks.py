@@ -3,32 +3,46 @@
 from __future__ import annotations
 
 import stat
-from typing import Any
+from typing import Any, TypeVar
 
 from paramiko.sftp_attr import SFTPAttributes
 
 from qc_tool.adapters.sftp.engine import Open, OpenDir, Read, ReadDir, Task
 from qc_tool.domain.exif_reader import ExifBlock, read_exif_block
+from qc_tool.domain.pixel_reader import PixelSource, read_pixels
+from qc_tool.domain.sparse import ReadProgram
+
+T = TypeVar("T")
 
 # OpenSSH answers READDIR with ~100 names; a folder bigger than this is not a site folder.
 MAX_ENTRIES = 100_000
 # READDIRs sent at once on one handle. Servers answer them in order (the protocol
-# requires in-order processing per handle), so a 700-image folder lists in two round trips (OpenSSH sends 100 names a reply).
+# requires in-order processing per handle), so a 700-image folder lists in two round
+# trips (OpenSSH sends 100 names a reply).
 READDIR_AHEAD = 8
 
 
-def header_task(path: str, size: int) -> Task[ExifBlock]:
-    """Open ``path`` and run the EXIF read program on it; every batch is sent at once."""
+def program_task(path: str, program: ReadProgram[T]) -> Task[T]:
+    """Open ``path`` and run a read program on it; each of its batches is sent at once."""
     (handle,) = yield [Open(path)]
-    program = read_exif_block(size)
     try:
         want = next(program)
         while True:
             data = yield [Read(handle, off, length) for off, length in want]
             want = program.send(data)
     except StopIteration as stop:
-        block: ExifBlock = stop.value
-        return block
+        result: T = stop.value
+        return result
+
+
+def header_task(path: str, size: int) -> Task[ExifBlock]:
+    """The EXIF header of one image (GPS, time, camera)."""
+    return program_task(path, read_exif_block(size))
+
+
+def pixels_task(path: str, size: int, whole_file: bool) -> Task[PixelSource]:
+    """The pixels the photo checks look at: the embedded preview, else the whole file."""
+    return program_task(path, read_pixels(size, whole_file=whole_file))
 
 
 def listing_task(path: str) -> Task[list[SFTPAttributes]]:

@@ -56,14 +56,19 @@ class DuplicateReport:
         out: dict[str, list[CheckOutcome]] = defaultdict(list)
         for group in self.identical:
             for name in group:
-                others = ", ".join(n for n in group if n != name)
-                out[name].append(
-                    CheckOutcome("duplicate", False, f"Byte-identical copy of {others}", others)
-                )
+                others = [n for n in group if n != name]
+                message = f"Byte-identical copy of {_some(others)}"
+                out[name].append(CheckOutcome("duplicate", False, message, len(others)))
+        near: dict[str, list[tuple[int, str]]] = defaultdict(list)
         for pair in self.near:
-            for me, other in ((pair.a, pair.b), (pair.b, pair.a)):
-                message = f"Near-duplicate of {other} ({pair.distance} of 64 hash bits differ)"
-                out[me].append(CheckOutcome("near_duplicate", False, message, pair.distance))
+            near[pair.a].append((pair.distance, pair.b))
+            near[pair.b].append((pair.distance, pair.a))
+        for me, matches in near.items():
+            # One outcome per photo however many it resembles: a hovering burst can match dozens.
+            matches.sort()
+            closest = [f"{other} ({bits} of 64 hash bits differ)" for bits, other in matches]
+            message = f"Near-duplicate of {_some(closest)}"
+            out[me].append(CheckOutcome("near_duplicate", False, message, matches[0][0]))
         for hover in self.hovering:
             for me, other in ((hover.a, hover.b), (hover.b, hover.a)):
                 message = (
@@ -72,6 +77,12 @@ class DuplicateReport:
                 )
                 out[me].append(CheckOutcome("hovering", False, message, hover.metres))
         return dict(out)
+
+
+def _some(names: list[str], shown: int = 3) -> str:
+    """The first few names, and how many more."""
+    head = ", ".join(names[:shown])
+    return head if len(names) <= shown else f"{head} and {len(names) - shown} more"
 
 
 def _timestamp(taken: datetime | str | None) -> float | None:

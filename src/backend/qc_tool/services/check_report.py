@@ -1,0 +1,86 @@
+"""The photo checks as people read them: a table, the result document's ``checks``, a CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any, TextIO
+
+from qc_tool.domain.checks.rules import CaptureProfile, ProfileError
+from qc_tool.domain.models import ScanResult
+from qc_tool.errors import BadRequest
+from qc_tool.services.validation_service import CheckReport
+
+
+def load_profile(path: Path) -> CaptureProfile:
+    """A capture-rule profile from a JSON file; a bad one is a clear error, not a traceback."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return CaptureProfile.from_dict(data)
+    except (OSError, json.JSONDecodeError, ProfileError) as exc:
+        raise BadRequest(f"cannot use the profile {path}: {exc}") from exc
+
+
+def merge_checks(document: dict[str, Any], report: CheckReport) -> dict[str, Any]:
+    """The scan result document with per-image ``checks`` and per-folder ``failures``."""
+    by_name = {c.name: c for c in report.images}
+    for image in document["images"]:
+        checks = by_name.get(image["path"])
+        image["checks"] = checks.to_json() if checks is not None else None
+    failures = {name: dict(counts) for name, counts in report.folders.items()}
+    for folder in document["folders"]:
+        folder["failures"] = failures.get(folder["name"], {})
+    document["check_stats"] = report.stats.to_json()
+    return document
+
+
+def print_checks(report: CheckReport, out: TextIO) -> None:
+    s = report.stats
+    failed = [c for c in report.images if not c.valid]
+    print(
+        f"\nchecks: {len(report.images)} images in {s.seconds:.1f} s ({s.images_per_s:.1f} images/s,"
+        f" {s.seconds_per_image * 1000:.0f} ms/image), {len(failed)} failed; measuring CPU "
+        f"{s.cpu_seconds:.1f} s = {s.speedup:.2f}x wall; {s.preview_images} previews, "
+        f"{s.full_images} whole files, {s.bytes_read / 1e6:.1f} MB read",
+        file=out,
+    )
+    for name, counts in report.folders.items():
+        if counts:
+            kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(counts.items()))
+            print(f"  {name}: {kinds}", file=out)
+    for checks in failed:
+        for outcome in checks.failures:
+            print(f"  FAIL {checks.name}: {outcome.message}", file=out)
+
+
+def checks_csv(scan: ScanResult, report: CheckReport) -> str:
+    """Every image with every measured value, one row each (failures joined in one column)."""
+    by_name = {c.name: c for c in report.images}
+    names = sorted({o.name for c in report.images for o in c.outcomes})
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(
+        ["path", "lat", "lon", "alt", "taken", "camera", "error", "valid", "source", "failures"]
+        + [f"{n}_value" for n in names]
+    )
+    for image in scan.images:
+        checks = by_name.get(image.path)
+        values = {o.name: o.value for o in checks.outcomes} if checks else {}
+        writer.writerow(
+            [
+                image.path,
+                image.lat,
+                image.lon,
+                image.alt,
+                image.taken,
+                image.camera,
+                image.error,
+                checks.valid if checks else "",
+                checks.source if checks else "",
+                "; ".join(o.message for o in checks.failures) if checks else "",
+            ]
+            + [values.get(n, "") for n in names]
+        )
+    return buf.getvalue()

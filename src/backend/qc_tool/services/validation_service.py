@@ -1,0 +1,340 @@
+"""Validate a site's photos: read each preview over the pool, measure on the other cores, judge.
+
+Follows the GPS scan (it needs the positions and capture times). The network
+reads and the CPU work overlap: each connection's thread hands the bytes it
+read to a process pool and goes on reading; a bounded number of photos wait
+for a worker, so memory stays flat however far the network runs ahead.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import psutil
+
+from qc_tool.domain.checks.result import CheckOutcome, ImageChecks
+from qc_tool.domain.checks.rules import CaptureFacts, CaptureProfile
+from qc_tool.domain.checks.settings import CheckSettings
+from qc_tool.domain.checks.site import ImageEvidence, judge_site
+from qc_tool.domain.models import ImageResult, RemoteFile, ScanResult
+from qc_tool.domain.pixel_reader import PixelSource
+from qc_tool.services.measure import Measured, measure
+from qc_tool.services.pool import ConnectionPool, pool_size
+from qc_tool.services.ports import Connector
+
+log = logging.getLogger("qc_tool.checks")
+PROGRESS_EVERY = 20
+
+
+@dataclass(frozen=True, slots=True)
+class CheckOptions:
+    settings: CheckSettings = field(default_factory=CheckSettings)
+    profile: CaptureProfile | None = None
+    min_resolution: tuple[int, int] | None = None  # main image, e.g. (4000, 3000); None: off
+    whole_file: bool = False  # read whole files (full decode for integrity) instead of previews
+    max_connections: int = 4
+
+
+@dataclass(frozen=True, slots=True)
+class CheckProgress:
+    done: int
+    total: int
+    failed: int
+    rate: float  # images/s so far
+    eta_s: float | None
+    image: ImageChecks | None = None
+
+
+@dataclass(slots=True)
+class CheckStats:
+    """Measured, never estimated: wall time, summed worker CPU, and the ratio of the two."""
+
+    seconds: float = 0.0
+    images_per_s: float = 0.0
+    seconds_per_image: float = 0.0
+    bytes_read: int = 0
+    preview_images: int = 0
+    full_images: int = 0
+    cpu_seconds: float = 0.0  # summed per-image measuring CPU time, in the workers
+    speedup: float = 0.0  # cpu_seconds / seconds: how many cores the measuring kept busy
+    process_cpu_seconds: float = 0.0  # this process (network, parsing, judging)
+    peak_rss_mb: float = 0.0  # this process
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: round(v, 3) if isinstance(v, float) else v for k, v in asdict(self).items()}
+
+
+@dataclass(slots=True)
+class CheckReport:
+    site: str
+    images: list[ImageChecks] = field(default_factory=list)
+    folders: dict[str, Counter[str]] = field(default_factory=dict)  # folder -> failure kind -> n
+    stats: CheckStats = field(default_factory=CheckStats)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "site": self.site,
+            "images": [i.to_json() for i in self.images],
+            "folders": [{"name": f, "failures": dict(c)} for f, c in self.folders.items()],
+            "stats": self.stats.to_json(),
+        }
+
+
+CheckProgressCallback = Callable[[CheckProgress], None]
+
+
+def check_site(
+    connector: Connector,
+    scan: ScanResult,
+    executor: Executor,
+    *,
+    options: CheckOptions = CheckOptions(),
+    on_progress: CheckProgressCallback | None = None,
+    cancelled: Callable[[], bool] = lambda: False,
+    workers: int = 0,
+) -> CheckReport:
+    """Check every readable photo of a scanned site; ``executor`` runs the pixel work."""
+    started, cpu_before = time.perf_counter(), time.process_time()
+    images = [i for i in scan.images if i.error is None or i.error.startswith("truncated")]
+    run = _CheckRun(images, executor, options, on_progress, max(1, workers) * 4)
+    first = connector.connect()
+    pool = ConnectionPool(connector, first)
+    try:
+        width = max(
+            1, min(options.max_connections, pool_size(len(images), options.max_connections))
+        )
+        pool.grow(width, needed=lambda: run.left() > 20)
+        with ThreadPoolExecutor(max_workers=width, thread_name_prefix="qc-check") as threads:
+            futures = [
+                threads.submit(_read, pool, i, scan.site, run, options, cancelled)
+                for i in range(width)
+            ]
+            for future in futures:
+                future.result()
+        evidence = run.evidence(cancelled)
+    finally:
+        pool.close()
+    report = CheckReport(scan.site)
+    dims = {i.path: (run.source(i.path) or ("", 0, None))[2] for i in images}
+    report.images = _judge(evidence, images, dims, options)
+    for image, checks in zip(images, report.images, strict=True):
+        counts = report.folders.setdefault(image.folder, Counter())
+        counts.update(o.name for o in checks.failures)
+    _fill_stats(report, run, time.perf_counter() - started, time.process_time() - cpu_before)
+    log.info(
+        "Checks of %s done: %d images, %d failed, %.1f s (%.1f images/s), speed-up %.2f",
+        scan.site,
+        len(report.images),
+        sum(not c.valid for c in report.images),
+        report.stats.seconds,
+        report.stats.images_per_s,
+        report.stats.speedup,
+    )
+    return report
+
+
+def _read(
+    pool: ConnectionPool,
+    index: int,
+    site: str,
+    run: _CheckRun,
+    options: CheckOptions,
+    cancelled: Callable[[], bool],
+) -> None:
+    conn = pool.get(index, lambda: cancelled() or run.left() == 0)
+    if conn is None:
+        return
+    try:
+        conn.read_pixels(
+            site,
+            run.deal(cancelled),
+            run.record,
+            whole_file=options.whole_file,
+            cancelled=cancelled,
+        )
+    finally:
+        conn.release()
+
+
+class _CheckRun:
+    """Dealing, hand-over to the workers, progress: the shared state of one check pass."""
+
+    def __init__(
+        self,
+        images: list[ImageResult],
+        executor: Executor,
+        options: CheckOptions,
+        on_progress: CheckProgressCallback | None,
+        backlog: int,
+    ) -> None:
+        self._queue = [RemoteFile(i.path, i.size, i.mtime) for i in images]
+        self._queue.reverse()
+        self._executor = executor
+        self._options = options
+        self._on_progress = on_progress
+        self._room = threading.BoundedSemaphore(backlog)  # photos waiting for a worker
+        self._lock = threading.Lock()
+        self._futures: dict[str, Future[Measured]] = {}
+        self._read_errors: dict[str, str] = {}
+        self._sources: dict[str, tuple[str, int, tuple[int, int] | None]] = {}
+        self.total = len(images)
+        self.done = 0
+        self.started = time.perf_counter()
+
+    def left(self) -> int:
+        with self._lock:
+            return len(self._queue)
+
+    def deal(self, cancelled: Callable[[], bool]) -> Any:
+        while not cancelled():
+            with self._lock:
+                if not self._queue:
+                    return
+                f = self._queue.pop()
+            yield f
+
+    def record(self, f: RemoteFile, source: PixelSource | None, error: str | None) -> None:
+        if source is None:
+            with self._lock:
+                self._read_errors[f.path] = error or "unreadable"
+            self._finished()
+            return
+        self._room.acquire()  # backpressure: the reading thread waits while workers are behind
+        future = self._executor.submit(measure, f.size, source, self._options.settings)
+        with self._lock:
+            self._futures[f.path] = future
+            self._sources[f.path] = (source.source, source.bytes_read, source.dimensions)
+        future.add_done_callback(self._measured)
+
+    def _measured(self, _: Future[Measured]) -> None:
+        self._room.release()
+        self._finished()
+
+    def _finished(self) -> None:
+        with self._lock:
+            self.done += 1
+            done = self.done
+        elapsed = time.perf_counter() - self.started
+        rate = done / elapsed if elapsed > 0 else 0.0
+        eta = (self.total - done) / rate if rate > 0 else None
+        if done % PROGRESS_EVERY == 0 or done == self.total:
+            log.info(
+                "Checks: %d/%d images, %.1f images/s, ETA %s",
+                done,
+                self.total,
+                rate,
+                f"{eta:.0f} s" if eta is not None else "unknown",
+            )
+        if self._on_progress is not None:
+            self._on_progress(CheckProgress(done, self.total, 0, rate, eta))
+
+    def evidence(
+        self, cancelled: Callable[[], bool]
+    ) -> dict[str, tuple[Measured | None, str | None]]:
+        out: dict[str, tuple[Measured | None, str | None]] = {}
+        for path, error in self._read_errors.items():
+            out[path] = (None, error)
+        for path, future in self._futures.items():
+            try:
+                out[path] = (future.result(), None)
+            except Exception as exc:  # a worker that died costs its photo, with the reason
+                log.exception("measuring %s failed", path)
+                out[path] = (None, f"could not be measured: {type(exc).__name__}")
+        return out
+
+    def source(self, path: str) -> tuple[str, int, tuple[int, int] | None] | None:
+        return self._sources.get(path)
+
+
+def _judge(
+    evidence: dict[str, tuple[Measured | None, str | None]],
+    images: list[ImageResult],
+    dims: dict[str, tuple[int, int] | None],
+    options: CheckOptions,
+) -> list[ImageChecks]:
+    items = []
+    for image in images:
+        measured, error = evidence.get(image.path, (None, "not checked (cancelled)"))
+        facts = CaptureFacts(
+            iso=image.iso,
+            exposure_time=image.exposure_time,
+            model=image.camera,
+            gimbal_pitch=measured.gimbal_pitch if measured else None,
+        )
+        items.append(
+            ImageEvidence(
+                name=image.path,
+                source=measured.pixels.source if measured and measured.pixels else "preview",
+                seconds=measured.cpu_seconds if measured else 0.0,
+                pixels=measured.pixels if measured else None,
+                decode_error=error or (measured.decode_error if measured else None),
+                integrity=measured.integrity if measured else None,
+                digest=measured.digest if measured else None,
+                lat=image.lat,
+                lon=image.lon,
+                taken=image.taken,
+                capture=facts,
+            )
+        )
+    judged = judge_site(items, options.settings, options.profile)
+    return [
+        _with_resolution(c, image, dims.get(image.path), options)
+        for c, image in zip(judged, images, strict=True)
+    ]
+
+
+def _with_resolution(
+    checks: ImageChecks, image: ImageResult, dims: tuple[int, int] | None, options: CheckOptions
+) -> ImageChecks:
+    """Add what the site pass does not judge: the main image's resolution, a truncated upload."""
+    extra: list[CheckOutcome] = []
+    if image.error:
+        extra.append(_truncation(image))
+    minimum = options.min_resolution
+    if minimum is not None:
+        if dims is None:
+            extra.append(CheckOutcome("resolution", True, "Resolution unknown", judged=False))
+        else:
+            long_ok = max(dims) >= max(minimum) and min(dims) >= min(minimum)
+            value, limit = f"{dims[0]}x{dims[1]}", f"{minimum[0]}x{minimum[1]}"
+            message = (
+                f"Resolution {value}"
+                if long_ok
+                else f"Resolution too low: {value} (minimum {limit})"
+            )
+            extra.append(CheckOutcome("resolution", long_ok, message, value, limit))
+    return ImageChecks.of(checks.name, (*checks.outcomes, *extra), checks.source, checks.seconds)
+
+
+def _truncation(image: ImageResult) -> CheckOutcome:
+    return CheckOutcome("integrity", False, f"Truncated upload: {image.error}")
+
+
+def _fill_stats(report: CheckReport, run: _CheckRun, seconds: float, process_cpu: float) -> None:
+    s = report.stats
+    n = len(report.images)
+    s.seconds = seconds
+    s.images_per_s = n / seconds if seconds > 0 else 0.0
+    s.seconds_per_image = seconds / n if n else 0.0
+    s.cpu_seconds = sum(c.seconds for c in report.images)
+    s.speedup = s.cpu_seconds / seconds if seconds > 0 else 0.0
+    s.process_cpu_seconds = process_cpu
+    s.peak_rss_mb = psutil.Process(os.getpid()).memory_info().rss / 2**20
+    for image in report.images:
+        info = run.source(image.name)
+        if info is None:
+            continue
+        kind, nbytes, _ = info
+        s.bytes_read += nbytes
+        if kind == "preview":
+            s.preview_images += 1
+        else:
+            s.full_images += 1
