@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 from qc_tool.domain.exif_reader import read_exif_block
 from qc_tool.domain.models import RemoteFile, SiteInfo
 from qc_tool.domain.paths import is_image_name, safe_name
 from qc_tool.domain.pixel_reader import read_pixels
-from qc_tool.domain.sparse import run_program
+from qc_tool.domain.sparse import ReadProgram, run_program
 from qc_tool.errors import NotFound, QCError, RemoteError
 from qc_tool.services.ports import HeaderCallback, PixelCallback
 
@@ -74,26 +75,7 @@ class LocalConnection:
         pipelined: bool = True,
         cancelled: Callable[[], bool] = lambda: False,
     ) -> None:
-        base = self._root / safe_name(site, "site")
-        for f in files:
-            if cancelled():
-                return
-            try:
-                fd = os.open(base / f.path, os.O_RDONLY)
-            except OSError as exc:
-                on_result(f, None, f"cannot open: {exc.strerror}")
-                continue
-            self._opened += 1
-            try:
-                block = run_program(read_exif_block(f.size), _reader(fd))
-            except QCError as exc:
-                on_result(f, None, exc.message)
-            except OSError as exc:
-                on_result(f, None, f"read error: {exc.strerror}")
-            else:
-                on_result(f, block, None)
-            finally:
-                os.close(fd)
+        self._read_files(site, files, lambda f: read_exif_block(f.size), on_result, cancelled)
 
     def read_pixels(
         self,
@@ -104,6 +86,19 @@ class LocalConnection:
         whole_file: bool = False,
         cancelled: Callable[[], bool] = lambda: False,
     ) -> None:
+        self._read_files(
+            site, files, lambda f: read_pixels(f.size, whole_file=whole_file), on_result, cancelled
+        )
+
+    def _read_files(
+        self,
+        site: str,
+        files: Iterable[RemoteFile],
+        make_program: Callable[[RemoteFile], ReadProgram[Any]],
+        on_result: Callable[[RemoteFile, Any, str | None], None],
+        cancelled: Callable[[], bool],
+    ) -> None:
+        """Run a read program on each file, one after another, through pread."""
         base = self._root / safe_name(site, "site")
         for f in files:
             if cancelled():
@@ -115,13 +110,13 @@ class LocalConnection:
                 continue
             self._opened += 1
             try:
-                source = run_program(read_pixels(f.size, whole_file=whole_file), _reader(fd))
+                value = run_program(make_program(f), _reader(fd))
             except QCError as exc:
                 on_result(f, None, exc.message)
             except OSError as exc:
                 on_result(f, None, f"read error: {exc.strerror}")
             else:
-                on_result(f, source, None)
+                on_result(f, value, None)
             finally:
                 os.close(fd)
 
