@@ -1,0 +1,269 @@
+"""One measurement in a fresh process: ``python -m bench.child`` reads a job (JSON) on stdin.
+
+A fresh interpreter per scan makes its peak RSS the scan's own (plus the interpreter and the
+imports that scan needs, reported separately as the baseline). The result is one JSON line
+on stdout. The password travels on stdin, never on the command line.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import resource
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+
+def _peak_mb() -> float:
+    """This process's peak RSS (VmHWM), in MiB.
+
+    Not ru_maxrss: Linux carries it over from the parent across fork+exec, so a child of a
+    bigger parent would report the parent's size. VmHWM belongs to the process's own memory
+    map, which exec creates afresh.
+    """
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024  # kB
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # not Linux: best effort
+
+
+def _cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _connector(job: dict[str, Any]) -> Any:
+    from qc_tool.adapters.sftp.connect import SftpEndpoint
+    from qc_tool.adapters.sftp.connection import SftpConnector
+
+    endpoint = SftpEndpoint(job["host"], job["port"], Path(job["known_hosts"]),
+                            connect_timeout=30, op_timeout=60)
+    return SftpConnector(endpoint, job["sites_root"], job["username"], job["password"])
+
+
+def run_old(job: dict[str, Any]) -> dict[str, Any]:
+    """The field tool's way (bench/old_approach.py) on the sample folders."""
+    from bench.old_approach import scan_old
+
+    result = scan_old(job["host"], job["port"], job["username"], job["password"],
+                      Path(job["known_hosts"]), job["folders"], connections=job["connections"])
+    return asdict(result)
+
+
+def run_tool(job: dict[str, Any]) -> dict[str, Any]:
+    """One scan_site call, with its collaborators wrapped to time each phase."""
+    from qc_tool.adapters.cache import SqliteCache
+    from qc_tool.services.ports import NoCache, ResultCache
+    from qc_tool.services.site_analysis_service import ScanOptions, scan_site
+
+    from bench.timeline import TimedCache, TimedConnector, Timeline
+
+    from qc_tool.services.parsing import ProcessParser, default_workers
+
+    inner: ResultCache = SqliteCache(Path(job["cache_dir"])) if job["cache_dir"] else NoCache()
+    # The parsing processes start before the clock, as in the web app, which keeps them warm
+    # (the CLI starts them at launch, ~0.2 s). Their CPU is not in this process's cpu_s.
+    workers = job.get("parse_workers", default_workers())
+    parser = ProcessParser(workers) if workers else None
+    timeline = Timeline()
+    try:
+        result = scan_site(
+            TimedConnector(_connector(job), timeline), TimedCache(inner, timeline), job["site"],
+            options=ScanOptions(max_connections=job["max_connections"], pipelined=job["pipelined"]),
+            parser=parser,
+        )
+        wall = timeline.now()
+    finally:
+        if parser is not None:
+            parser.close()
+    return {
+        "stats": result.stats.to_json(),
+        "wall_s": wall,
+        "gps_points": result.gps_points,
+        "images": [{**i.to_json(), "bytes_read": i.bytes_read} for i in result.images],
+        "events": timeline.events,
+        "facts": timeline.facts,
+    }
+
+
+def run_threshold(job: dict[str, Any]) -> dict[str, Any]:
+    """Read the first n images of one folder on k already-open connections, each way round.
+
+    Connections are opened first (each login timed) and reused, so the figures are read
+    times only: what a folder costs once the pool exists.
+    """
+    connector = _connector(job)
+    conns, logins = [], []
+    width = max([k for k, _ in job["variants"]] + job["site_widths"])
+    for _ in range(width):
+        start = time.perf_counter()
+        conns.append(connector.connect())
+        logins.append(time.perf_counter() - start)
+    try:
+        listing = conns[0].list_images(job["site"], [job["folder"]])[job["folder"]]
+        rtt = _round_trips(conns[0], job["sites_root"], job["site"], job["folder"])
+        conns[0].release()
+        folders = conns[0].list_folders(job["site"])
+        site_files = [f for files in conns[0].list_images(job["site"], folders).values()
+                      for f in files]
+        conns[0].release()
+        rows = [
+            _timed(conns[:k], job["site"], listing[:n], pipelined, job["repeats"])
+            for n in job["sizes"] for k, pipelined in job["variants"]
+        ]
+        # The whole site on connections that are already open: the reading phase alone,
+        # as it would be if the pool were ready when the listing ends.
+        site_rows = [_timed(conns[:k], job["site"], site_files, True, job["repeats"])
+                     for k in job["site_widths"]]
+    finally:
+        for conn in conns:
+            conn.close()
+    return {"logins_s": logins, "rtt_s": rtt, "rows": rows, "site_rows": site_rows}
+
+
+def _timed(conns: list[Any], site: str, files: list[Any], pipelined: bool,
+           repeats: int) -> dict[str, Any]:
+    times, errors = [], 0
+    for _ in range(repeats):
+        seconds, bad = _read_split(conns, site, files, pipelined)
+        times.append(seconds)
+        errors += bad
+    return {"n": len(files), "k": len(conns), "pipelined": pipelined, "seconds": times,
+            "median_s": statistics.median(times), "errors": errors}
+
+
+def _round_trips(conn: Any, sites_root: str, site: str, folder: str, count: int = 7) -> float:
+    """Median of `count` SFTP stat calls: one request, one reply, one round trip each."""
+    sftp = getattr(conn, "_sftp", None)  # bench-only: the tool has no single-request call
+    if sftp is None:
+        return float("nan")  # the adapter changed shape: report the round trip as unknown
+    path = f"{sites_root.rstrip('/')}/{site}/{folder}"
+    times = []
+    for _ in range(count):
+        start = time.perf_counter()
+        sftp.stat(path)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _read_split(conns: list[Any], site: str, files: list[Any], pipelined: bool) -> tuple[float, int]:
+    """Deal ``files`` round-robin over ``conns`` (one thread each, as the tool does); time it."""
+    errors = [0]
+    done = [0]
+
+    def on_result(f: Any, block: Any, error: str | None) -> None:
+        done[0] += 1
+        errors[0] += error is not None or block is None
+
+    def work(index: int) -> None:
+        conn = conns[index]
+        try:
+            conn.read_headers(site, files[index :: len(conns)], on_result, pipelined=pipelined)
+        finally:
+            conn.release()
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=len(conns)) as pool:
+        for future in [pool.submit(work, i) for i in range(len(conns))]:
+            future.result()
+    seconds = time.perf_counter() - start
+    return seconds, errors[0] + (len(files) - done[0])
+
+
+def run_local(job: dict[str, Any]) -> dict[str, Any]:
+    """The same scan_site on the local disk (LocalConnector): the client's CPU floor, no SSH."""
+    from qc_tool.adapters.local import LocalConnector
+    from qc_tool.services.ports import NoCache
+    from qc_tool.services.site_analysis_service import ScanOptions, scan_site
+
+    start = time.perf_counter()
+    result = scan_site(LocalConnector(Path(job["root"])), NoCache(), job["site"],
+                       options=ScanOptions(max_connections=job["max_connections"]))
+    wall = time.perf_counter() - start
+    return {"wall_s": wall, "images": len(result.images), "gps_points": result.gps_points,
+            **_parse_costs(Path(job["root"]) / job["site"], [i.path for i in result.images])}
+
+
+def _parse_costs(site_dir: Path, paths: list[str]) -> dict[str, float]:
+    """CPU seconds of the two halves of reading a header, on local files, one after the other.
+
+    walk: the read program (segment and IFD walk, which decides what to fetch); summarize:
+    turning the fetched block into GPS, time and camera (the reader's callback in a scan).
+    """
+    import os
+
+    from qc_tool.domain.exif import summarize
+    from qc_tool.domain.exif_reader import read_exif_block
+    from qc_tool.domain.sparse import run_program
+    from qc_tool.errors import QCError
+
+    start = _cpu_s()
+    blocks = []
+    for rel in paths:
+        fd = os.open(site_dir / rel, os.O_RDONLY)
+        try:
+            size = os.fstat(fd).st_size
+            blocks.append(run_program(read_exif_block(size), functools.partial(_pread, fd)))
+        except QCError:
+            continue
+        finally:
+            os.close(fd)
+    walked = _cpu_s()
+    for block in blocks:
+        try:
+            summarize(block)
+        except QCError:
+            continue
+    done = _cpu_s()
+    return {"walk_cpu_s": walked - start, "summarize_cpu_s": done - walked,
+            "parsed": float(len(blocks))}
+
+
+def _pread(fd: int, offset: int, length: int) -> bytes:
+    import os
+
+    return os.pread(fd, length, offset)
+
+
+JOBS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    "old": run_old,
+    "tool": run_tool,
+    "threshold": run_threshold,
+    "local": run_local,
+}
+
+
+def main() -> None:
+    job = json.loads(sys.stdin.read())
+    run = JOBS[job["kind"]]
+    # Import what the job uses before taking the baseline, so "baseline" is interpreter + libs.
+    if job["kind"] == "old":
+        import bench.old_approach
+    else:
+        import qc_tool.adapters.cache
+        import qc_tool.adapters.local
+        import qc_tool.adapters.sftp.connection
+        import qc_tool.services.site_analysis_service  # noqa: F401
+
+        import bench.timeline  # noqa: F401
+    baseline = _peak_mb()
+    cpu0, wall0 = _cpu_s(), time.perf_counter()
+    result = run(job)
+    out = {
+        "result": result,
+        "child_wall_s": time.perf_counter() - wall0,
+        "child_cpu_s": _cpu_s() - cpu0,
+        "baseline_mb": baseline,
+        "peak_mb": _peak_mb(),
+    }
+    sys.stdout.write(json.dumps(out) + "\n")
+
+
+if __name__ == "__main__":
+    main()
