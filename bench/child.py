@@ -59,12 +59,11 @@ def run_old(job: dict[str, Any]) -> dict[str, Any]:
 def run_tool(job: dict[str, Any]) -> dict[str, Any]:
     """One scan_site call, with its collaborators wrapped to time each phase."""
     from qc_tool.adapters.cache import SqliteCache
+    from qc_tool.services.parsing import ProcessParser, default_workers
     from qc_tool.services.ports import NoCache, ResultCache
     from qc_tool.services.site_analysis_service import ScanOptions, scan_site
 
     from bench.timeline import TimedCache, TimedConnector, Timeline
-
-    from qc_tool.services.parsing import ProcessParser, default_workers
 
     inner: ResultCache = SqliteCache(Path(job["cache_dir"])) if job["cache_dir"] else NoCache()
     # The parsing processes start before the clock, as in the web app, which keeps them warm
