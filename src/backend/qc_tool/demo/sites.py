@@ -46,6 +46,10 @@ class SiteLayout:
     body_size: tuple[int, int] = SMALL_BODY
     previews: bool = False  # MPF preview per image: realistic, but adds ~300 KB to every file
     preview_size: tuple[int, int] = (960, 720)
+    # Render every image's own scene (and preview) instead of sharing one body: what the
+    # photo checks need (one shared body makes every photo a duplicate of every other).
+    # Costs ~50 ms an image at demo sizes; the full-size benchmark site shares one body.
+    distinct_scenes: bool = False
     origin: tuple[float, float] = (52.37, 4.89)  # the tower; negative values cover S/W refs
     start: datetime = datetime(2024, 5, 14, 9, 30, 0)
 
@@ -218,7 +222,13 @@ def generate_site(root: Path, site: str, layout: SiteLayout, *, body: bytes,
             state = states.get(number, "ok")
             gps = _position(layout, folder_no, index, count, rng)
             spec = _spec(layout, state, gps, taken, rng)
-            data = build_jpeg(spec, body, thumbnail_jpeg=thumbnail, preview_jpeg=preview)
+            own_body, own_preview = body, preview
+            if layout.distinct_scenes:
+                scene_seed = seed * 100_000 + number + 1
+                own_body = encode_body(*layout.body_size, seed=scene_seed, quality=BODY_QUALITY)
+                if layout.previews:
+                    own_preview = encode_jpeg(*layout.preview_size, seed=scene_seed, quality=85)
+            data = build_jpeg(spec, own_body, thumbnail_jpeg=thumbnail, preview_jpeg=own_preview)
             name = f"{folder}/DJI_{index + 1:04d}.JPG"
             mtime = _write(root / site / name, data, taken)
             usable = state == "ok"
@@ -261,12 +271,13 @@ DEMO_SITE = "demo-site"
 DEMO_LAYOUT = SiteLayout(
     folders=(("Tower-Scans", 14), ("Antenna-Sector-A", 10), ("Antenna-Sector-B", 8),
              ("Compound-Overview", 8)),
-    without_gps=4, body_size=DEMO_BODY,
+    without_gps=4, body_size=DEMO_BODY, previews=True, preview_size=(480, 360),
+    distinct_scenes=True,
 )
 DEMO_SMALL_SITE = "demo-small"
 DEMO_SMALL_LAYOUT = replace(
     SOUTH_WEST_LAYOUT, folders=(("Tower-Scans", 8), ("Site-Sign", 4)), without_gps=1,
-    body_size=DEMO_BODY,
+    body_size=DEMO_BODY, previews=True, preview_size=(480, 360), distinct_scenes=True,
 )
 
 

@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+# The error of an image whose header (and position) was read but whose end is missing:
+# still worth checking, unlike one that could not be read at all.
+TRUNCATED_BODY = "truncated: the file ends before its end-of-image marker"
+
 
 @dataclass(frozen=True, slots=True)
 class RemoteFile:

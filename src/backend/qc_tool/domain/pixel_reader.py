@@ -64,8 +64,10 @@ def _walk_header(buf: SparseBytes) -> ReadProgram[int]:
         if not buf.has(pos, 4):
             yield from fetch(buf, [(pos, HEADER_READ)])
         head = buf.get(pos, 4)
-        if head is None or head[0] != 0xFF:
-            raise UnreadableImage(f"corrupt JPEG header at byte {pos}")
+        if head is None:
+            raise UnreadableImage("truncated: the file ends inside the JPEG header")
+        if head[0] != 0xFF:
+            raise UnreadableImage(f"corrupt JPEG header: no segment marker at byte {pos}")
         marker, length = head[1], int(struct.unpack(">H", head[2:4])[0])
         if marker == 0xFF:
             pos += 1

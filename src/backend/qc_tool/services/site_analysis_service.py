@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from qc_tool.domain.exif import summarize
 from qc_tool.domain.exif_reader import ExifBlock
 from qc_tool.domain.models import (
+    TRUNCATED_BODY,
     ExifSummary,
     FolderSummary,
     ImageResult,
@@ -291,7 +292,6 @@ class _Run:
             )
             return
         facts = outcome
-        truncated = "truncated: the file ends before its end-of-image marker"
         self._add(
             ImageResult(
                 f.path,
@@ -302,7 +302,7 @@ class _Run:
                 alt=facts.alt,
                 taken=facts.taken,
                 camera=facts.camera,
-                error=truncated if block.truncated else None,
+                error=TRUNCATED_BODY if block.truncated else None,
                 gps_note=facts.gps_note,
                 iso=facts.iso,
                 exposure_time=facts.exposure_time,

@@ -24,7 +24,7 @@ from qc_tool.domain.checks.result import CheckOutcome, ImageChecks
 from qc_tool.domain.checks.rules import CaptureFacts, CaptureProfile
 from qc_tool.domain.checks.settings import CheckSettings
 from qc_tool.domain.checks.site import ImageEvidence, judge_site
-from qc_tool.domain.models import ImageResult, RemoteFile, ScanResult
+from qc_tool.domain.models import TRUNCATED_BODY, ImageResult, RemoteFile, ScanResult
 from qc_tool.domain.pixel_reader import PixelSource
 from qc_tool.services.measure import Measured, measure
 from qc_tool.services.pool import ConnectionPool, pool_size
@@ -103,7 +103,7 @@ def check_site(
 ) -> CheckReport:
     """Check every readable photo of a scanned site; ``executor`` runs the pixel work."""
     started, cpu_before = time.perf_counter(), time.process_time()
-    images = [i for i in scan.images if i.error is None or i.error.startswith("truncated")]
+    images = [i for i in scan.images if i.error in (None, TRUNCATED_BODY)]
     run = _CheckRun(images, executor, options, on_progress, max(1, workers) * 4)
     first = connector.connect()
     pool = ConnectionPool(connector, first)
