@@ -98,8 +98,6 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("QC_LOG_LEVEL", "INFO", "Log level of the tool's own messages."),
 )
 
-_BY_NAME = {s.name: s for s in SETTINGS}
-
 
 def load(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Settings from the environment (or ``environ``), typed, with defaults filled in."""
@@ -122,7 +120,3 @@ def cache_dir(settings: Mapping[str, Any]) -> Path:
         return Path(configured)
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "qc-tool"
-
-
-def describe(name: str) -> Setting:
-    return _BY_NAME[name]

@@ -61,6 +61,11 @@ class ImageResult:
         return self.path.split("/", 1)[0]
 
     @property
+    def file(self) -> RemoteFile:
+        """The file this result is of, as listed."""
+        return RemoteFile(self.path, self.size, self.mtime)
+
+    @property
     def has_gps(self) -> bool:
         return self.lat is not None and self.lon is not None
 

@@ -1,8 +1,8 @@
 """Scan one site: list it, take what the cache knows, read the rest over a pool of connections.
 
 Images of each folder are dealt round-robin to that folder's connections (1 for
-10 or fewer images, else min(4, max(2, n // 50))); each connection is driven by
-one worker thread, which keeps many requests in flight on it.
+10 or fewer images, else min(4, max(2, n // 50))) as each has room (see dealing.py);
+each connection is driven by one worker thread, which keeps many requests in flight.
 """
 
 from __future__ import annotations
@@ -10,9 +10,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, replace
 
 from qc_tool.domain.exif import summarize
@@ -28,8 +27,9 @@ from qc_tool.domain.models import (
 )
 from qc_tool.domain.paths import safe_name
 from qc_tool.errors import QCError
+from qc_tool.services.dealing import Dealer, read_over_pool
 from qc_tool.services.pool import ConnectionPool, pool_size
-from qc_tool.services.ports import Connector, HeaderParser, ResultCache
+from qc_tool.services.ports import Connector, HeaderParser, ResultCache, SiteConnection
 
 log = logging.getLogger("qc_tool.scan")
 
@@ -84,9 +84,18 @@ def scan_site(
         cached = cache.get_many(connector.server_id, run.all_files, prefix)
         run.take_cached(cached)
         misses = run.misses(cached)
-        dealer = _Dealer(misses, options.max_connections)
+        dealer = Dealer(_folder_queues(misses, options.max_connections))
         pool.grow(dealer.width, needed=lambda: dealer.left() > WORTH_A_LOGIN)
-        _read_all(pool, site, dealer, run, options, cancelled)
+
+        def read_on(conn: SiteConnection, files: Iterator[RemoteFile]) -> None:
+            try:
+                conn.read_headers(
+                    site, files, run.record, pipelined=options.pipelined, cancelled=cancelled
+                )
+            finally:
+                run.add_opened(conn.files_opened)
+
+        read_over_pool(pool, dealer, read_on, cancelled, "qc-sftp")
         run.wait_parsed()
         if cancelled():
             raise Cancelled("the scan was cancelled")
@@ -101,99 +110,21 @@ def scan_site(
     return result
 
 
-class _Dealer:
-    """Deals each folder's images round-robin to that folder's workers, as each has room.
-
-    A folder of n images gets ``pool_size(n)`` workers: pool connections 0..k-1. Each
-    connection takes the next image of the first folder it works on that has images
-    left, whenever its pipeline has room. Dealing at that moment rather than up front
-    keeps the rotation, but a connection that opened late (they open one after
-    another, ~0.5 s apart over a WAN) is not left holding a fixed share while the
-    others sit idle, and a connection that never opens leaves nothing behind.
-    """
-
-    def __init__(self, misses: dict[str, list[RemoteFile]], cap: int) -> None:
-        self._queues: list[tuple[int, deque[RemoteFile]]] = []
-        for folder, files in misses.items():
-            if not files:
-                continue
-            workers = pool_size(len(files), max(1, cap))
-            if workers > 1:
-                log.info(
-                    "Folder %s: %d images. Using %d parallel workers", folder, len(files), workers
-                )
-            else:
-                log.info("Folder %s: %d images. Using one connection (no pool)", folder, len(files))
-            self._queues.append((workers, deque(files)))
-        self.width = max((workers for workers, _ in self._queues), default=0)
-        self._lock = threading.Lock()
-
-    def files_for(self, index: int, cancelled: Callable[[], bool]) -> Iterator[RemoteFile]:
-        """The images connection ``index`` reads, one at a time, until none are left for it."""
-        while not cancelled():
-            with self._lock:
-                found = next((q for workers, q in self._queues if index < workers and q), None)
-                if found is None:
-                    return
-                f = found.popleft()
-            yield f
-
-    def has_work(self, index: int) -> bool:
-        with self._lock:
-            return any(index < workers and q for workers, q in self._queues)
-
-    def left(self) -> int:
-        with self._lock:
-            return sum(len(q) for _, q in self._queues)
-
-
-def _read_all(
-    pool: ConnectionPool,
-    site: str,
-    dealer: _Dealer,
-    run: _Run,
-    options: ScanOptions,
-    cancelled: Callable[[], bool],
-) -> None:
-    if not dealer.width:
-        return
-    with ThreadPoolExecutor(max_workers=dealer.width, thread_name_prefix="qc-sftp") as executor:
-        futures = [
-            executor.submit(_work, pool, i, dealer, site, run, options, cancelled)
-            for i in range(dealer.width)
-        ]
-        for future in futures:
-            future.result()
-    if dealer.left() and not cancelled():
-        # Only the first connection can be left when every pool connection failed to open.
-        _work(pool, 0, dealer, site, run, options, cancelled)
-
-
-def _work(
-    pool: ConnectionPool,
-    index: int,
-    dealer: _Dealer,
-    site: str,
-    run: _Run,
-    options: ScanOptions,
-    cancelled: Callable[[], bool],
-) -> None:
-    """Read on connection ``index`` while the dealer has images for it; nothing if it never opens."""
-    # Stop waiting for a connection still opening once there is nothing left for it.
-    conn = pool.get(index, lambda: cancelled() or not dealer.has_work(index))
-    if conn is None:
-        return
-    try:
-        conn.read_headers(
-            site,
-            dealer.files_for(index, cancelled),
-            run.record,
-            pipelined=options.pipelined,
-            cancelled=cancelled,
-        )
-    finally:
-        run.add_opened(conn.files_opened)
-        conn.release()
+def _folder_queues(
+    misses: dict[str, list[RemoteFile]], cap: int
+) -> list[tuple[int, list[RemoteFile]]]:
+    """Per folder, its images and its number of workers (logged as technicians read it)."""
+    queues = []
+    for folder, files in misses.items():
+        if not files:
+            continue
+        workers = pool_size(len(files), max(1, cap))
+        if workers > 1:
+            log.info("Folder %s: %d images. Using %d parallel workers", folder, len(files), workers)
+        else:
+            log.info("Folder %s: %d images. Using one connection (no pool)", folder, len(files))
+        queues.append((workers, files))
+    return queues
 
 
 class _Run:

@@ -13,8 +13,8 @@ import os
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
-from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, Future
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -26,9 +26,10 @@ from qc_tool.domain.checks.settings import CheckSettings
 from qc_tool.domain.checks.site import ImageEvidence, judge_site
 from qc_tool.domain.models import TRUNCATED_BODY, ImageResult, RemoteFile, ScanResult
 from qc_tool.domain.pixel_reader import PixelSource
+from qc_tool.services.dealing import Dealer, read_over_pool
 from qc_tool.services.measure import Measured, measure
 from qc_tool.services.pool import ConnectionPool, pool_size
-from qc_tool.services.ports import Connector
+from qc_tool.services.ports import Connector, SiteConnection
 
 log = logging.getLogger("qc_tool.checks")
 PROGRESS_EVERY = 20
@@ -47,7 +48,6 @@ class CheckOptions:
 class CheckProgress:
     done: int
     total: int
-    failed: int
     rate: float  # images/s so far
     eta_s: float | None
     image: ImageChecks | None = None
@@ -105,20 +105,18 @@ def check_site(
     started, cpu_before = time.perf_counter(), time.process_time()
     images = [i for i in scan.images if i.error in (None, TRUNCATED_BODY)]
     run = _CheckRun(images, executor, options, on_progress, max(1, workers) * 4)
+    dealer = Dealer([(pool_size(len(images), options.max_connections), [i.file for i in images])])
     first = connector.connect()
     pool = ConnectionPool(connector, first)
     try:
-        width = max(
-            1, min(options.max_connections, pool_size(len(images), options.max_connections))
-        )
-        pool.grow(width, needed=lambda: run.left() > 20)
-        with ThreadPoolExecutor(max_workers=width, thread_name_prefix="qc-check") as threads:
-            futures = [
-                threads.submit(_read, pool, i, scan.site, run, options, cancelled)
-                for i in range(width)
-            ]
-            for future in futures:
-                future.result()
+        pool.grow(dealer.width, needed=lambda: dealer.left() > 20)
+
+        def read_on(conn: SiteConnection, files: Iterator[RemoteFile]) -> None:
+            conn.read_pixels(
+                scan.site, files, run.record, whole_file=options.whole_file, cancelled=cancelled
+            )
+
+        read_over_pool(pool, dealer, read_on, cancelled, "qc-check")
         evidence = run.evidence(cancelled)
     finally:
         pool.close()
@@ -141,29 +139,6 @@ def check_site(
     return report
 
 
-def _read(
-    pool: ConnectionPool,
-    index: int,
-    site: str,
-    run: _CheckRun,
-    options: CheckOptions,
-    cancelled: Callable[[], bool],
-) -> None:
-    conn = pool.get(index, lambda: cancelled() or run.left() == 0)
-    if conn is None:
-        return
-    try:
-        conn.read_pixels(
-            site,
-            run.deal(cancelled),
-            run.record,
-            whole_file=options.whole_file,
-            cancelled=cancelled,
-        )
-    finally:
-        conn.release()
-
-
 class _CheckRun:
     """Dealing, hand-over to the workers, progress: the shared state of one check pass."""
 
@@ -175,8 +150,6 @@ class _CheckRun:
         on_progress: CheckProgressCallback | None,
         backlog: int,
     ) -> None:
-        self._queue = [RemoteFile(i.path, i.size, i.mtime) for i in images]
-        self._queue.reverse()
         self._executor = executor
         self._options = options
         self._on_progress = on_progress
@@ -188,18 +161,6 @@ class _CheckRun:
         self.total = len(images)
         self.done = 0
         self.started = time.perf_counter()
-
-    def left(self) -> int:
-        with self._lock:
-            return len(self._queue)
-
-    def deal(self, cancelled: Callable[[], bool]) -> Any:
-        while not cancelled():
-            with self._lock:
-                if not self._queue:
-                    return
-                f = self._queue.pop()
-            yield f
 
     def record(self, f: RemoteFile, source: PixelSource | None, error: str | None) -> None:
         if source is None:
@@ -234,7 +195,7 @@ class _CheckRun:
                 f"{eta:.0f} s" if eta is not None else "unknown",
             )
         if self._on_progress is not None:
-            self._on_progress(CheckProgress(done, self.total, 0, rate, eta))
+            self._on_progress(CheckProgress(done, self.total, rate, eta))
 
     def evidence(
         self, cancelled: Callable[[], bool]

@@ -16,14 +16,10 @@ import paramiko
 from paramiko.message import Message
 from paramiko.sftp import (
     CMD_CLOSE,
-    CMD_DATA,
-    CMD_HANDLE,
-    CMD_NAME,
     CMD_OPEN,
     CMD_OPENDIR,
     CMD_READ,
     CMD_READDIR,
-    CMD_STATUS,
     SFTP_FLAG_READ,
 )
 from paramiko.sftp_attr import SFTPAttributes
@@ -138,6 +134,3 @@ class Wire:
         if pos:
             del self._in[:pos]
         return replies
-
-
-REPLY_TYPES = {CMD_STATUS, CMD_HANDLE, CMD_DATA, CMD_NAME}
