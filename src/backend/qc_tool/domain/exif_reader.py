@@ -12,6 +12,7 @@ import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from qc_tool.domain.jpeg import END_OF_HEADER, MAX_SEGMENTS, next_segment
 from qc_tool.domain.sparse import Range, ReadProgram, SparseBytes, fetch
 from qc_tool.errors import UnreadableImage
 
@@ -20,7 +21,6 @@ FIRST_READ = 4096
 # How much to read at a sub-IFD's offset before its entry count is known:
 # enough for ~40 entries and their values, which is what cameras write.
 IFD_WINDOW = 1024
-MAX_SEGMENTS = 64  # segment headers walked before giving up on finding EXIF
 MAX_IFD_ENTRIES = 1024  # more than any camera writes; guards against garbage counts
 TAIL_READ = 16  # end-of-file bytes fetched to see whether the file was truncated
 
@@ -108,22 +108,9 @@ def _find_exif_segment(buf: SparseBytes) -> ReadProgram[tuple[int, int] | None]:
     """Walk segment headers from SOI; return (TIFF start, TIFF length) of the EXIF APP1."""
     pos = 2
     for _ in range(MAX_SEGMENTS):
-        if not buf.has(pos, 4):
-            # Read the next header and what follows, so a small segment costs no extra trip.
-            yield from fetch(buf, [(pos, FIRST_READ)])
-        header = buf.get(pos, 4)
-        if header is None:
-            raise UnreadableImage("truncated: the file ends inside the JPEG header")
-        marker, length = header[1], struct.unpack(">H", header[2:4])[0]
-        if header[0] != 0xFF:
-            raise UnreadableImage(f"corrupt JPEG header: no segment marker at byte {pos}")
-        if marker == 0xFF:  # fill byte
-            pos += 1
-            continue
-        if marker in (0xDA, 0xD9):  # start of scan / end of image: no EXIF before the pixels
+        pos, marker, length = yield from next_segment(buf, pos, FIRST_READ)
+        if marker in END_OF_HEADER:  # no EXIF before the pixels
             return None
-        if length < 2:
-            raise UnreadableImage(f"corrupt JPEG header: segment at byte {pos} has length {length}")
         if marker == 0xE1:
             if not buf.has(pos + 4, 6):
                 yield from fetch(buf, [(pos + 4, 6)])

@@ -10,16 +10,15 @@ Without a preview, or when asked for the whole file, it reads the whole file.
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass
 from typing import Literal
 
 from qc_tool.domain.checks.mpf import find_mpf_preview
+from qc_tool.domain.jpeg import END_OF_HEADER, MAX_SEGMENTS, is_sof, next_segment
 from qc_tool.domain.sparse import ReadProgram, SparseBytes, fetch, fetch_exact
 from qc_tool.errors import UnreadableImage
 
 HEADER_READ = 4096
-MAX_SEGMENTS = 64
 XMP_SIGNATURE = b"http://ns.adobe.com/xap/1.0/\x00"
 MPF_SIGNATURE = b"MPF\x00"
 
@@ -61,26 +60,10 @@ def _walk_header(buf: SparseBytes) -> ReadProgram[int]:
     """Walk segments up to the start of scan; fetch XMP and MPF payloads and the frame header."""
     pos = 2
     for _ in range(MAX_SEGMENTS):
-        if not buf.has(pos, 4):
-            yield from fetch(buf, [(pos, HEADER_READ)])
-        head = buf.get(pos, 4)
-        if head is None:
-            raise UnreadableImage("truncated: the file ends inside the JPEG header")
-        if head[0] != 0xFF:
-            raise UnreadableImage(f"corrupt JPEG header: no segment marker at byte {pos}")
-        marker, length = head[1], int(struct.unpack(">H", head[2:4])[0])
-        if marker == 0xFF:
-            pos += 1
-            continue
-        if marker in (0xDA, 0xD9):
+        pos, marker, length = yield from next_segment(buf, pos, HEADER_READ)
+        if marker in END_OF_HEADER:
             return pos
-        if length < 2:
-            raise UnreadableImage(f"corrupt JPEG header: segment at byte {pos} has length {length}")
-        if 0xC0 <= marker <= 0xCF and marker not in (
-            0xC4,
-            0xC8,
-            0xCC,
-        ):  # SOFn: the main image's size
+        if is_sof(marker):  # the main image's size
             yield from fetch(buf, [(pos, 2 + min(length, 64))])
         if marker in (0xE1, 0xE2):
             yield from fetch(buf, [(pos + 4, 32)])
@@ -105,7 +88,7 @@ def _sof_dimensions(header: bytes) -> tuple[int, int] | None:
     pos = 2
     while pos + 9 <= len(header) and header[pos] == 0xFF:
         marker, length = header[pos + 1], int.from_bytes(header[pos + 2 : pos + 4], "big")
-        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+        if is_sof(marker):
             height = int.from_bytes(header[pos + 5 : pos + 7], "big")
             width = int.from_bytes(header[pos + 7 : pos + 9], "big")
             return (width, height) if width and height else None
