@@ -46,6 +46,10 @@ def test_a_scan_runs_to_done_with_exact_counts(logged_in: FlaskClient) -> None:
     assert (job["done"], job["total"], job["gps_points"], job["error"]) == (7, 7, 5, None)
     result = job["result"]
     assert result["site"] == "SITE-A"
+    # The photo checks ran after the GPS pass: every readable photo has its checks.
+    assert job["checks_state"] == "done" and job["checks"]["done"] == job["checks"]["total"] == 6
+    failures = {f["name"]: f.pop("failures") for f in result["folders"]}
+    assert set(failures) == {"Antenna A", "Tower base"}
     assert result["folders"] == [
         {"name": "Antenna A", "images": 3, "gps_points": 3, "missing_gps": 0, "errors": 0},
         {"name": "Tower base", "images": 4, "gps_points": 2, "missing_gps": 1, "errors": 1},

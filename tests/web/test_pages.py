@@ -7,7 +7,7 @@ import re
 from flask.testing import FlaskClient
 from qc_tool.demo.sftp_server import SftpServerHandle
 
-from web.support import api_token, csrf_token, wait_for_job
+from web.support import MakeApp, api_token, csrf_token, log_in, wait_for_job
 
 
 def view_qc(client: FlaskClient, site: str) -> str:
@@ -49,9 +49,28 @@ def test_view_qc_starts_a_scan_and_its_page_shows_the_results(logged_in: FlaskCl
     assert '<tr data-folder="Antenna A">' in page and '<tr data-folder="Tower base">' in page
     assert "Tower base/DJI_0102.JPG" in page and "no GPS tags" in page
     assert "Tower base/DJI_0103.JPG" in page and "not a JPEG" in page
-    assert "Antenna A/DJI_0001.JPG" not in page  # only the problem images are listed
+    problems = page.split('id="problems"', 1)[1].split("</table>", 1)[0]
+    assert "Antenna A/DJI_0001.JPG" not in problems  # only the problem images are listed
     assert 'id="map"' in page and "/vendor/leaflet/leaflet.js" in page
     assert 'data-tile-url="https://tile.openstreetmap.org/{z}/{x}/{y}.png"' in page
+    # The photo checks followed: the six readable photos share one picture, so each is a
+    # near-duplicate of the others, and the page says so per photo and per folder.
+    assert "Photo checks: 6 of 6 photos failed" in page
+    failed = page.split('id="failed-photos"', 1)[1].split("</table>", 1)[0]
+    assert failed.count("<tr data-path=") == 6 and "Near-duplicate of" in failed
+    assert totals["photos failing checks"] == "6"
+
+
+def test_with_checks_off_the_page_shows_the_gps_results_only(
+    make_app: MakeApp, sftp_username: str, sftp_password: str
+) -> None:
+    client = make_app(QC_CHECKS=0).test_client()
+    log_in(client, sftp_username, sftp_password)
+    job_id = view_qc(client, "SITE-A")
+    job = wait_for_job(client, job_id)
+    assert (job["state"], job["checks_state"]) == ("done", "off")
+    page = client.get(f"/sites/SITE-A/qc/{job_id}").get_data(as_text=True)
+    assert 'id="map"' in page and 'id="checks"' not in page and "Photo checks" not in page
 
 
 def test_qc_page_of_a_running_scan_shows_progress_and_polls(
@@ -62,7 +81,7 @@ def test_qc_page_of_a_running_scan_shows_progress_and_polls(
     if 'data-state="running"' in page:  # the tiny scan may already be over
         assert '<progress id="progress-bar"' in page
         assert "/static/js/progress.js" in page
-        assert f'data-job-url="/api/jobs/{job_id}"' in page
+        assert f'data-job-url="/api/jobs/{job_id}/state"' in page
     wait_for_job(logged_in, job_id)
 
 

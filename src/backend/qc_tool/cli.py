@@ -22,9 +22,15 @@ from qc_tool.adapters.sftp.connect import SftpEndpoint
 from qc_tool.adapters.sftp.connection import SftpConnector
 from qc_tool.domain.models import Progress, ScanResult
 from qc_tool.errors import BadRequest, QCError
-from qc_tool.services.check_report import checks_csv, load_profile, merge_checks, print_checks
+from qc_tool.services.check_report import (
+    checks_csv,
+    load_profile,
+    merge_checks,
+    parse_resolution,
+    print_checks,
+)
 from qc_tool.services.parsing import ProcessParser, workers_setting
-from qc_tool.services.ports import Connector, NoCache, ResultCache
+from qc_tool.services.ports import Connector, NoCache
 from qc_tool.services.site_analysis_service import ScanOptions, scan_site
 from qc_tool.services.validation_service import CheckOptions, CheckReport, check_site
 
@@ -114,7 +120,9 @@ def _cache_dir(args: argparse.Namespace, settings: dict[str, object]) -> Path:
 
 def _scan(args: argparse.Namespace, settings: dict[str, object]) -> int:
     connector, site = _target(args, settings)
-    cache: ResultCache = NoCache() if args.no_cache else SqliteCache(_cache_dir(args, settings))
+    cache: SqliteCache | NoCache = (
+        NoCache() if args.no_cache else SqliteCache(_cache_dir(args, settings))
+    )
     cap = args.max_connections or int(str(settings["QC_MAX_CONNECTIONS"]))
     bar = _ProgressBar(sys.stderr)
     workers = workers_setting(settings.get("QC_PARSE_WORKERS"))
@@ -137,7 +145,7 @@ def _scan(args: argparse.Namespace, settings: dict[str, object]) -> int:
     _print_table(result, out)
     document = result.to_json()
     if args.checks:
-        report = _check(args, connector, result, cap)
+        report = _check(args, connector, result, cap, cache)
         print_checks(report, out)
         document = merge_checks(document, report)
         if args.csv_out:
@@ -152,25 +160,29 @@ def _scan(args: argparse.Namespace, settings: dict[str, object]) -> int:
 
 
 def _check(
-    args: argparse.Namespace, connector: Connector, result: ScanResult, cap: int
+    args: argparse.Namespace,
+    connector: Connector,
+    result: ScanResult,
+    cap: int,
+    cache: SqliteCache | NoCache,
 ) -> CheckReport:
     profile = load_profile(args.profile) if args.profile else None
     options = CheckOptions(
         profile=profile,
         whole_file=args.whole_files,
         max_connections=cap,
-        min_resolution=_resolution(args.min_resolution) if args.min_resolution else None,
+        min_resolution=parse_resolution(args.min_resolution) if args.min_resolution else None,
     )
     workers = os.cpu_count() or 2
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("forkserver")) as pool:
-        return check_site(connector, result, pool, options=options, workers=workers)
-
-
-def _resolution(text: str) -> tuple[int, int]:
-    width, sep, height = text.lower().partition("x")
-    if not sep or not width.isdigit() or not height.isdigit():
-        raise BadRequest(f"--min-resolution wants WIDTHxHEIGHT, e.g. 4000x3000, not {text!r}")
-    return int(width), int(height)
+        return check_site(
+            connector,
+            result,
+            pool,
+            options=options,
+            workers=workers,
+            cache=cache,
+        )
 
 
 def _target(args: argparse.Namespace, settings: dict[str, object]) -> tuple[Connector, str]:

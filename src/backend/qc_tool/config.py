@@ -90,12 +90,52 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("QC_MAX_JOBS", "4", "Scans that may run at once; more wait in a queue.", int),
     Setting(
+        "QC_CHECKS",
+        "1",
+        "1: View QC checks the photos (blur, exposure, duplicates ...) after the GPS pass; 0: GPS only.",
+        int,
+    ),
+    Setting(
+        "QC_CHECK_PROFILE",
+        "",
+        "JSON file of capture rules (max ISO, slowest shutter, gimbal pitch, cameras); see docs/checks.md.",
+    ),
+    Setting(
+        "QC_MIN_RESOLUTION",
+        "",
+        "Flag photos smaller than WIDTHxHEIGHT (e.g. 4000x3000). Empty: no resolution check.",
+    ),
+    Setting(
         "QC_PRODUCTION",
         "0",
         "1 in production: refuse to start without QC_SECRET_KEY, mark cookies Secure.",
         int,
     ),
     Setting("QC_LOG_LEVEL", "INFO", "Log level of the tool's own messages."),
+    Setting(
+        "QC_UPLOAD_MAX_MB",
+        "512",
+        "Largest ZIP of photos accepted for upload, in MB (the file as sent).",
+        float,
+    ),
+    Setting(
+        "QC_UPLOAD_MAX_FILES",
+        "5000",
+        "Most entries (files and folders) an uploaded ZIP may hold.",
+        int,
+    ),
+    Setting(
+        "QC_UPLOAD_MAX_TOTAL_MB",
+        "1024",
+        "Most MB the photos of an uploaded ZIP may unpack to (declared, and counted while unpacking).",
+        float,
+    ),
+    Setting(
+        "QC_UPLOAD_KEEP_MINUTES",
+        "60",
+        "Minutes an upload's results and files are kept after its checks finish; then deleted.",
+        float,
+    ),
 )
 
 

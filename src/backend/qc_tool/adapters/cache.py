@@ -1,4 +1,4 @@
-"""Per-file scan results in SQLite, keyed by (server, path, size, mtime).
+"""Per-file scan results and photo measures in SQLite, keyed by (server, path, size, mtime).
 
 Shared by the web app and the CLI. WAL mode lets concurrent scans read while one
 writes; each call opens its own short-lived connection, so no connection is ever
@@ -17,6 +17,7 @@ from dataclasses import asdict, fields
 from pathlib import Path
 
 from qc_tool.domain.models import ImageResult, RemoteFile
+from qc_tool.services.measure import CachedMeasure
 
 SCHEMA_VERSION = 2  # bump when ImageResult or the table changes meaning (2: iso, exposure)
 _RESULT_FIELDS = {f.name for f in fields(ImageResult)}
@@ -42,6 +43,13 @@ class SqliteCache:
                 " server TEXT NOT NULL, path TEXT NOT NULL, size INTEGER NOT NULL,"
                 " mtime INTEGER NOT NULL, result TEXT NOT NULL, stored REAL NOT NULL,"
                 " PRIMARY KEY (server, path))"
+            )
+            # One row per file: measures taken with other measuring settings are replaced.
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS measures ("
+                " server TEXT NOT NULL, path TEXT NOT NULL, size INTEGER NOT NULL,"
+                " mtime INTEGER NOT NULL, key TEXT NOT NULL, measure TEXT NOT NULL,"
+                " stored REAL NOT NULL, PRIMARY KEY (server, path))"
             )
 
     @contextmanager
@@ -85,24 +93,68 @@ class SqliteCache:
             db.executemany("INSERT OR REPLACE INTO images VALUES (?, ?, ?, ?, ?, ?)", rows)
             db.execute("COMMIT")
 
-    def prune(self, server: str, prefix: str, keep: Sequence[str]) -> int:
-        """Forget files of this site that are no longer on the server."""
-        kept = {f"{prefix}/{p}" for p in keep}
+    def get_measures(
+        self, server: str, files: Sequence[RemoteFile], prefix: str, key: str
+    ) -> Mapping[str, CachedMeasure]:
+        """Cached measures of the files unchanged since, taken with the same measuring ``key``."""
+        wanted = {f"{prefix}/{f.path}": f for f in files}
+        out: dict[str, CachedMeasure] = {}
         with self._db() as db:
-            paths = [
-                row[0]
-                for row in db.execute(
-                    "SELECT path FROM images WHERE server = ? AND path >= ? AND path < ?",
-                    (server, prefix + "/", prefix + "0"),
-                )
-                if row[0] not in kept
-            ]
-            db.execute("BEGIN IMMEDIATE")
-            db.executemany(
-                "DELETE FROM images WHERE server = ? AND path = ?", [(server, p) for p in paths]
+            rows = db.execute(
+                "SELECT path, size, mtime, measure FROM measures"
+                " WHERE server = ? AND key = ? AND path >= ? AND path < ?",
+                (server, key, prefix + "/", prefix + "0"),
             )
+            for path, size, mtime, blob in rows:
+                f = wanted.get(path)
+                if f is None or f.size != size or f.mtime != mtime:
+                    continue
+                try:
+                    out[f.path] = CachedMeasure.from_json(json.loads(blob))
+                except (KeyError, TypeError, ValueError):
+                    continue  # a record of an older layout: measure the photo again
+        return out
+
+    def put_measures(
+        self,
+        server: str,
+        measures: Sequence[tuple[RemoteFile, CachedMeasure]],
+        prefix: str,
+        key: str,
+    ) -> None:
+        now = time.time()
+        rows = [
+            (server, f"{prefix}/{f.path}", f.size, f.mtime, key, json.dumps(m.to_json()), now)
+            for f, m in measures
+        ]
+        with self._db() as db:
+            db.execute("BEGIN IMMEDIATE")
+            db.executemany("INSERT OR REPLACE INTO measures VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
             db.execute("COMMIT")
-        return len(paths)
+
+    def prune(self, server: str, prefix: str, keep: Sequence[str]) -> int:
+        """Forget files of this site that are no longer on the server (results and measures)."""
+        kept = {f"{prefix}/{p}" for p in keep}
+        forgotten = 0
+        with self._db() as db:
+            for table in ("images", "measures"):
+                paths = [
+                    row[0]
+                    for row in db.execute(
+                        f"SELECT path FROM {table} WHERE server = ? AND path >= ? AND path < ?",
+                        (server, prefix + "/", prefix + "0"),
+                    )
+                    if row[0] not in kept
+                ]
+                db.execute("BEGIN IMMEDIATE")
+                db.executemany(
+                    f"DELETE FROM {table} WHERE server = ? AND path = ?",
+                    [(server, p) for p in paths],
+                )
+                db.execute("COMMIT")
+                if table == "images":
+                    forgotten = len(paths)
+        return forgotten
 
     def known(self, server: str, prefix: str) -> int:
         with self._db() as db:
@@ -116,6 +168,7 @@ class SqliteCache:
         with self._db() as db:
             count = int(db.execute("SELECT COUNT(*) FROM images").fetchone()[0])
             db.execute("DELETE FROM images")
+            db.execute("DELETE FROM measures")
         return count
 
     def count(self) -> int:

@@ -23,6 +23,14 @@ def load_profile(path: Path) -> CaptureProfile:
         raise BadRequest(f"cannot use the profile {path}: {exc}") from exc
 
 
+def parse_resolution(text: str) -> tuple[int, int]:
+    """``WIDTHxHEIGHT`` (e.g. 4000x3000) as numbers; anything else is a clear error."""
+    width, sep, height = text.strip().lower().partition("x")
+    if not sep or not width.isdigit() or not height.isdigit() or not int(width) or not int(height):
+        raise BadRequest(f"a minimum resolution is WIDTHxHEIGHT, e.g. 4000x3000, not {text!r}")
+    return int(width), int(height)
+
+
 def merge_checks(document: dict[str, Any], report: CheckReport) -> dict[str, Any]:
     """The scan result document with per-image ``checks`` and per-folder ``failures``."""
     by_name = {c.name: c for c in report.images}

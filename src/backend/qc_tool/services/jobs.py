@@ -1,4 +1,9 @@
-"""Background scan jobs: started by a request, run on a worker thread, polled by their owner."""
+"""Background QC jobs: started by a request, run on a worker thread, followed by their owner.
+
+A job has two passes: the GPS scan, whose result is published as soon as it is ready, and
+then the photo checks. Everything a job does is also written to its event log (numbered,
+append-only), which the live page streams and a reconnecting client resumes from.
+"""
 
 from __future__ import annotations
 
@@ -13,61 +18,215 @@ from typing import Any
 
 from qc_tool.domain.models import Progress, ScanResult
 from qc_tool.errors import NotFound, QCError
+from qc_tool.services.check_report import merge_checks
+from qc_tool.services.validation_service import CheckProgress, CheckReport
 
 log = logging.getLogger(__name__)
 
-JobRunner = Callable[["Job"], ScanResult]
+JobRunner = Callable[["Job"], None]
 KEEP_FINISHED_S = 6 * 3600  # finished jobs stay readable this long
 MAX_JOBS_KEPT = 200
+PROGRESS_EVENT_S = 0.25  # at most this often a progress event (image events are not thinned)
+
+
+@dataclass(frozen=True, slots=True)
+class JobEvent:
+    id: int  # 1, 2, 3 ... in the order they happened
+    kind: str  # progress | image | scan | checks_progress | checks | state
+    data: dict[str, Any]
+
+
+@dataclass(slots=True)
+class Rate:
+    """Count, rate and ETA of one pass, measured from its start."""
+
+    done: int = 0
+    total: int = 0
+    started: float = 0.0
+    rate: float = 0.0  # items/s so far
+    eta_s: float | None = None
+
+    def update(self, done: int, total: int) -> None:
+        if not self.started:
+            self.started = time.perf_counter()
+        self.done, self.total = done, total
+        elapsed = time.perf_counter() - self.started
+        self.rate = done / elapsed if elapsed > 0 and done else 0.0
+        self.eta_s = (total - done) / self.rate if self.rate > 0 else None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "done": self.done,
+            "total": self.total,
+            "rate": round(self.rate, 1),
+            "eta_s": None if self.eta_s is None else round(self.eta_s, 1),
+        }
 
 
 @dataclass(eq=False)
 class Job:
-    """One scan: who asked, how far it got, and its result or error."""
+    """One QC run of a site: who asked, how far each pass got, the results or the error."""
 
     id: str
     owner: str
     site: str
+    checks_wanted: bool = True
     state: str = "queued"  # queued | running | done | failed | cancelled
-    done: int = 0
-    total: int = 0
+    gps: Rate = field(default_factory=Rate)
     gps_points: int = 0
-    result: ScanResult | None = None
+    result: ScanResult | None = None  # set when the GPS pass is done, before the checks run
+    checks_state: str = "off"  # off | waiting | running | done | failed | cancelled
+    checks: Rate = field(default_factory=Rate)
+    report: CheckReport | None = None
+    checks_error: str | None = None
     error: str | None = None
     created: float = field(default_factory=time.time)
     finished: float | None = None
     cancel_event: threading.Event = field(default_factory=threading.Event)
+    _events: list[JobEvent] = field(default_factory=list)
+    _changed: threading.Condition = field(default_factory=threading.Condition)
+    _last_progress: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.checks_wanted:
+            self.checks_state = "waiting"
+
+    # -- written by the runner (the job's thread) ---------------------------------------------
 
     def progress(self, p: Progress) -> None:
-        self.done, self.total, self.gps_points = p.done, p.total, p.gps_points
+        """The GPS pass's progress callback: counts, and the image just read."""
+        self.gps.update(p.done, p.total)
+        self.gps_points = p.gps_points
+        if p.image is not None:
+            self._emit("image", _image_event(p))
+        self._emit_progress("progress", p.done == p.total)
+
+    def scan_finished(self, result: ScanResult) -> None:
+        """Publish the GPS result; the page shows it while the checks run."""
+        self.result = result
+        self.gps.update(len(result.images), len(result.images))
+        self._emit("scan", {"images": len(result.images), "gps_points": result.gps_points})
+
+    def checks_started(self) -> None:
+        self.checks_state = "running"
+        self._emit("state", self.state_json())
+
+    def checks_progress(self, p: CheckProgress) -> None:
+        self.checks.update(p.done, p.total)
+        self._emit_progress("checks_progress", p.done == p.total)
+
+    def checks_finished(self, report: CheckReport) -> None:
+        self.report = report
+        self.checks_state = "cancelled" if self.cancelled() else "done"
+        failed = sum(not c.valid for c in report.images)
+        self._emit("checks", {"images": len(report.images), "failed": failed})
+
+    def checks_failed(self, message: str) -> None:
+        self.checks_error = message
+        self.checks_state = "cancelled" if self.cancelled() else "failed"
+
+    # -- read by the views ------------------------------------------------------------------
 
     def cancelled(self) -> bool:
         return self.cancel_event.is_set()
 
-    def to_json(self) -> dict[str, Any]:
-        state = "running" if self.state == "queued" else self.state
+    @property
+    def public_state(self) -> str:
+        """The state users see: a queued job is simply running."""
+        return "running" if self.state == "queued" else self.state
+
+    def events_after(self, last_id: int, timeout: float) -> list[JobEvent]:
+        """Events newer than ``last_id``; waits up to ``timeout`` s for one if there are none."""
+        with self._changed:
+            if len(self._events) <= last_id and not self._ended():
+                self._changed.wait(timeout)
+            return self._events[max(0, last_id) :]
+
+    def ended(self) -> bool:
+        with self._changed:
+            return self._ended()
+
+    def state_json(self) -> dict[str, Any]:
+        """Everything but the result document: what a progress display needs."""
         return {
             "id": self.id,
             "site": self.site,
-            "state": state,
-            "done": self.done,
-            "total": self.total,
+            "state": self.public_state,
+            "done": self.gps.done,
+            "total": self.gps.total,
             "gps_points": self.gps_points,
+            "gps": self.gps.to_json(),
+            "scan_ready": self.result is not None,
+            "checks_state": self.checks_state,
+            "checks": self.checks.to_json(),
+            "checks_error": self.checks_error,
             "error": self.error,
-            "result": self.result.to_json() if self.result is not None else None,
         }
+
+    def to_json(self) -> dict[str, Any]:
+        out = self.state_json()
+        out["result"] = self.document()
+        return out
+
+    def document(self) -> dict[str, Any] | None:
+        """The result document: the scan, with per-image checks once they are done."""
+        if self.result is None:
+            return None
+        document = self.result.to_json()
+        if self.report is not None:
+            document = merge_checks(document, self.report)
+        return document
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _ended(self) -> bool:
+        return self.finished is not None
+
+    def _emit(self, kind: str, data: dict[str, Any]) -> None:
+        with self._changed:
+            self._events.append(JobEvent(len(self._events) + 1, kind, data))
+            self._changed.notify_all()
+
+    def _emit_progress(self, kind: str, last: bool) -> None:
+        now = time.monotonic()
+        if last or now - self._last_progress >= PROGRESS_EVENT_S:
+            self._last_progress = now
+            self._emit(kind, self.state_json())
+
+    def _end(self, state: str) -> None:
+        self.state = state
+        if self.checks_state in ("waiting", "running"):
+            self.checks_state = "cancelled" if self.cancelled() else "off"
+        with self._changed:
+            self.finished = time.time()
+            self._events.append(JobEvent(len(self._events) + 1, "state", self.state_json()))
+            self._changed.notify_all()
+
+
+def _image_event(p: Progress) -> dict[str, Any]:
+    image = p.image
+    assert image is not None
+    return {
+        "path": image.path,
+        "folder": image.folder,
+        "lat": image.lat,
+        "lon": image.lon,
+        "alt": image.alt,
+        "taken": image.taken,
+        "error": image.error,
+    }
 
 
 class JobManager:
-    """Runs at most ``max_jobs`` scans at once; only a job's owner can see or cancel it."""
+    """Runs at most ``max_jobs`` jobs at once; only a job's owner can see or cancel it."""
 
     def __init__(self, max_jobs: int = 4) -> None:
         self._executor = ThreadPoolExecutor(max_workers=max_jobs, thread_name_prefix="qc-job")
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
 
-    def start(self, owner: str, site: str, runner: JobRunner) -> Job:
-        job = Job(id=secrets.token_urlsafe(12), owner=owner, site=site)
+    def start(self, owner: str, site: str, runner: JobRunner, *, checks: bool = True) -> Job:
+        job = Job(id=secrets.token_urlsafe(12), owner=owner, site=site, checks_wanted=checks)
         with self._lock:
             self._forget_old()
             self._jobs[job.id] = job
@@ -77,15 +236,15 @@ class JobManager:
     def _run(self, job: Job, runner: JobRunner) -> None:
         job.state = "running"
         try:
-            job.result = runner(job)
-            job.state = "cancelled" if job.cancelled() else "done"
+            runner(job)
+            # A job cancelled after its GPS pass keeps that result: it is done, checks cancelled.
+            end = "cancelled" if job.cancelled() and job.result is None else "done"
         except QCError as exc:
-            job.error, job.state = exc.message, "cancelled" if job.cancelled() else "failed"
+            job.error, end = exc.message, "cancelled" if job.cancelled() else "failed"
         except Exception as exc:  # a bug fails this job, not the worker thread or other jobs
-            log.exception("scan job %s failed", job.id)
-            job.error, job.state = f"internal error: {type(exc).__name__}", "failed"
-        finally:
-            job.finished = time.time()
+            log.exception("QC job %s failed", job.id)
+            job.error, end = f"internal error: {type(exc).__name__}", "failed"
+        job._end(end)
 
     def get(self, job_id: str, owner: str) -> Job:
         """The job, if ``owner`` started it; another user's job is reported as not found."""

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
+from typing import Any
 
+from qc_tool.domain.checks.blur import BlurMeasure
 from qc_tool.domain.checks.decode import ImageDecodeError
+from qc_tool.domain.checks.exposure import ExposureMeasure
 from qc_tool.domain.checks.integrity import IntegrityMeasure, measure_integrity
 from qc_tool.domain.checks.pixels import PixelMeasures, analyse_pixels
 from qc_tool.domain.checks.rules import parse_dji_xmp
@@ -41,3 +44,61 @@ def measure(size: int, source: PixelSource, settings: CheckSettings) -> Measured
     digest = hashlib.sha256(size.to_bytes(8, "big") + source.header + source.data).hexdigest()
     pitch = parse_dji_xmp(source.header).get("GimbalPitchDegree")
     return Measured(pixels, error, integrity, digest, pitch, time.process_time() - started)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceInfo:
+    """Where a photo's pixels came from: what the stats and the resolution check need."""
+
+    source: str  # "preview" | "full"
+    bytes_read: int
+    dimensions: tuple[int, int] | None  # of the main image
+
+
+@dataclass(frozen=True, slots=True)
+class CachedMeasure:
+    """One photo's measures as the cache keeps them, with where its pixels came from."""
+
+    measured: Measured
+    info: SourceInfo
+
+    def to_json(self) -> dict[str, Any]:
+        return {"measured": asdict(self.measured), "info": asdict(self.info)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> CachedMeasure:
+        """The inverse of ``to_json``; raises KeyError/TypeError/ValueError on a bad record."""
+        m, i = data["measured"], data["info"]
+        pixels = m["pixels"]
+        integrity = m["integrity"]
+        dims = i["dimensions"]
+        return cls(
+            Measured(
+                pixels=None
+                if pixels is None
+                else PixelMeasures(
+                    **{
+                        **_known(PixelMeasures, pixels),
+                        "blur": BlurMeasure(
+                            **{
+                                **pixels["blur"],
+                                "direction_scores": tuple(pixels["blur"]["direction_scores"]),
+                            }
+                        ),
+                        "exposure": ExposureMeasure(**pixels["exposure"]),
+                    }
+                ),
+                decode_error=m["decode_error"],
+                integrity=None if integrity is None else IntegrityMeasure(**integrity),
+                digest=str(m["digest"]),
+                gimbal_pitch=m["gimbal_pitch"],
+                cpu_seconds=float(m["cpu_seconds"]),
+            ),
+            SourceInfo(
+                str(i["source"]), int(i["bytes_read"]), None if dims is None else (dims[0], dims[1])
+            ),
+        )
+
+
+def _known(cls: type, data: dict[str, Any]) -> dict[str, Any]:
+    return {f.name: data[f.name] for f in fields(cls)}

@@ -30,6 +30,7 @@ class ProcessParser:
         # forkserver: never fork a process that runs SSH transport threads.
         context = multiprocessing.get_context("forkserver")
         count = workers or default_workers()
+        self._workers = count
         self._executor = ProcessPoolExecutor(max_workers=count, mp_context=context)
         # Start the workers (and their imports) now, not during the first scan.
         for warm in [self._executor.submit(_warm_up) for _ in range(count)]:
@@ -38,6 +39,15 @@ class ProcessParser:
     def submit(self, blocks: list[ExifBlock]) -> Future[list[ExifSummary | str]]:
         """Parse a batch; each result is the facts, or the reason the block is unreadable."""
         return self._executor.submit(summarize_many, blocks)
+
+    @property
+    def executor(self) -> ProcessPoolExecutor:
+        """The same processes measure the photo checks' pixels after the GPS pass."""
+        return self._executor
+
+    @property
+    def workers(self) -> int:
+        return self._workers
 
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
@@ -67,11 +77,13 @@ class LazyParser:
         self._lock = threading.Lock()
 
     def submit(self, blocks: list[ExifBlock]) -> Future[list[ExifSummary | str]]:
+        return self.started().submit(blocks)
+
+    def started(self) -> ProcessParser:
         with self._lock:
             if self._parser is None:
                 self._parser = ProcessParser(self._workers)
-            parser = self._parser
-        return parser.submit(blocks)
+            return self._parser
 
     def close(self) -> None:
         with self._lock:

@@ -9,6 +9,7 @@ from typing import Protocol
 from qc_tool.domain.exif_reader import ExifBlock
 from qc_tool.domain.models import ExifSummary, ImageResult, RemoteFile, SiteInfo
 from qc_tool.domain.pixel_reader import PixelSource
+from qc_tool.services.measure import CachedMeasure
 
 # (file, block or None, error or None): exactly one of block/error is set.
 HeaderCallback = Callable[[RemoteFile, ExifBlock | None, str | None], None]
@@ -86,6 +87,22 @@ class ResultCache(Protocol):
         ...
 
 
+class MeasureCache(Protocol):
+    """Per-file photo measures keyed by (server, path, size, mtime) and the measuring settings."""
+
+    def get_measures(
+        self, server: str, files: Sequence[RemoteFile], prefix: str, key: str
+    ) -> Mapping[str, CachedMeasure]: ...
+
+    def put_measures(
+        self,
+        server: str,
+        measures: Sequence[tuple[RemoteFile, CachedMeasure]],
+        prefix: str,
+        key: str,
+    ) -> None: ...
+
+
 class HeaderParser(Protocol):
     """Parses batches of EXIF blocks elsewhere (other processes); None in scan_site means inline.
 
@@ -111,3 +128,17 @@ class NoCache:
 
     def known(self, server: str, prefix: str) -> int:
         return 0
+
+    def get_measures(
+        self, server: str, files: Sequence[RemoteFile], prefix: str, key: str
+    ) -> Mapping[str, CachedMeasure]:
+        return {}
+
+    def put_measures(
+        self,
+        server: str,
+        measures: Sequence[tuple[RemoteFile, CachedMeasure]],
+        prefix: str,
+        key: str,
+    ) -> None:
+        return None

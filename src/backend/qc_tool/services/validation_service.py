@@ -13,8 +13,8 @@ import os
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from concurrent.futures import Executor, Future
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Executor, Future, wait
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -27,9 +27,9 @@ from qc_tool.domain.checks.site import ImageEvidence, judge_site
 from qc_tool.domain.models import TRUNCATED_BODY, ImageResult, RemoteFile, ScanResult
 from qc_tool.domain.pixel_reader import PixelSource
 from qc_tool.services.dealing import Dealer, read_over_pool
-from qc_tool.services.measure import Measured, measure
+from qc_tool.services.measure import CachedMeasure, Measured, SourceInfo, measure
 from qc_tool.services.pool import ConnectionPool, pool_size
-from qc_tool.services.ports import Connector, SiteConnection
+from qc_tool.services.ports import Connector, MeasureCache, NoCache, SiteConnection
 
 log = logging.getLogger("qc_tool.checks")
 PROGRESS_EVERY = 20
@@ -60,10 +60,11 @@ class CheckStats:
     seconds: float = 0.0
     images_per_s: float = 0.0
     seconds_per_image: float = 0.0
-    bytes_read: int = 0
+    bytes_read: int = 0  # by this pass (cached measures read nothing)
+    cached: int = 0  # photos whose measures came from the cache
     preview_images: int = 0
     full_images: int = 0
-    cpu_seconds: float = 0.0  # summed per-image measuring CPU time, in the workers
+    cpu_seconds: float = 0.0  # summed per-image measuring CPU time, in the workers, this pass
     speedup: float = 0.0  # cpu_seconds / seconds: how many cores the measuring kept busy
     process_cpu_seconds: float = 0.0  # this process (network, parsing, judging)
     peak_rss_mb: float = 0.0  # this process
@@ -100,33 +101,36 @@ def check_site(
     on_progress: CheckProgressCallback | None = None,
     cancelled: Callable[[], bool] = lambda: False,
     workers: int = 0,
+    cache: MeasureCache | None = None,
 ) -> CheckReport:
-    """Check every readable photo of a scanned site; ``executor`` runs the pixel work."""
+    """Check every readable photo of a scanned site; ``executor`` runs the pixel work.
+
+    Measures are cached per file: photos unchanged since their last check, measured with the
+    same measuring settings, are only judged again (no connection is opened when none is left).
+    """
     started, cpu_before = time.perf_counter(), time.process_time()
+    cache = cache if cache is not None else NoCache()
+    key = options.settings.measuring_key(options.whole_file)
+    prefix = f"/{scan.site}"
     images = [i for i in scan.images if i.error in (None, TRUNCATED_BODY)]
     run = _CheckRun(images, executor, options, on_progress, max(1, workers) * 4)
-    dealer = Dealer([(pool_size(len(images), options.max_connections), [i.file for i in images])])
-    first = connector.connect()
-    pool = ConnectionPool(connector, first)
-    try:
-        pool.grow(dealer.width, needed=lambda: dealer.left() > 20)
-
-        def read_on(conn: SiteConnection, files: Iterator[RemoteFile]) -> None:
-            conn.read_pixels(
-                scan.site, files, run.record, whole_file=options.whole_file, cancelled=cancelled
-            )
-
-        read_over_pool(pool, dealer, read_on, cancelled, "qc-check")
-        evidence = run.evidence(cancelled)
-    finally:
-        pool.close()
+    cached = cache.get_measures(connector.server_id, [i.file for i in images], prefix, key)
+    run.take_cached(cached)
+    to_read = [i.file for i in images if i.path not in cached]
+    if to_read:
+        _read_and_measure(connector, scan.site, to_read, run, options, cancelled)
+    evidence = run.evidence()
+    fresh = run.fresh_measures(to_read)
+    if fresh and not cancelled():
+        cache.put_measures(connector.server_id, fresh, prefix, key)
     report = CheckReport(scan.site)
-    dims = {i.path: (run.source(i.path) or ("", 0, None))[2] for i in images}
+    dims = {i.path: info.dimensions if (info := run.source(i.path)) else None for i in images}
     report.images = _judge(evidence, images, dims, options)
     for image, checks in zip(images, report.images, strict=True):
         counts = report.folders.setdefault(image.folder, Counter())
         counts.update(o.name for o in checks.failures)
     _fill_stats(report, run, time.perf_counter() - started, time.process_time() - cpu_before)
+    report.stats.cached = len(cached)
     log.info(
         "Checks of %s done: %d images, %d failed, %.1f s (%.1f images/s), speed-up %.2f",
         scan.site,
@@ -137,6 +141,30 @@ def check_site(
         report.stats.speedup,
     )
     return report
+
+
+def _read_and_measure(
+    connector: Connector,
+    site: str,
+    files: list[RemoteFile],
+    run: _CheckRun,
+    options: CheckOptions,
+    cancelled: Callable[[], bool],
+) -> None:
+    dealer = Dealer([(pool_size(len(files), options.max_connections), files)])
+    pool = ConnectionPool(connector, connector.connect())
+    try:
+        pool.grow(dealer.width, needed=lambda: dealer.left() > 20)
+
+        def read_on(conn: SiteConnection, dealt: Iterator[RemoteFile]) -> None:
+            conn.read_pixels(
+                site, dealt, run.record, whole_file=options.whole_file, cancelled=cancelled
+            )
+
+        read_over_pool(pool, dealer, read_on, cancelled, "qc-check")
+        run.wait_for_workers()
+    finally:
+        pool.close()
 
 
 class _CheckRun:
@@ -157,10 +185,17 @@ class _CheckRun:
         self._lock = threading.Lock()
         self._futures: dict[str, Future[Measured]] = {}
         self._read_errors: dict[str, str] = {}
-        self._sources: dict[str, tuple[str, int, tuple[int, int] | None]] = {}
+        self._sources: dict[str, SourceInfo] = {}
+        self._cached: dict[str, Measured] = {}
         self.total = len(images)
         self.done = 0
         self.started = time.perf_counter()
+
+    def take_cached(self, cached: Mapping[str, CachedMeasure]) -> None:
+        for path, entry in cached.items():
+            self._cached[path] = entry.measured
+            self._sources[path] = entry.info
+            self._finished()
 
     def record(self, f: RemoteFile, source: PixelSource | None, error: str | None) -> None:
         if source is None:
@@ -172,7 +207,7 @@ class _CheckRun:
         future = self._executor.submit(measure, f.size, source, self._options.settings)
         with self._lock:
             self._futures[f.path] = future
-            self._sources[f.path] = (source.source, source.bytes_read, source.dimensions)
+            self._sources[f.path] = SourceInfo(source.source, source.bytes_read, source.dimensions)
         future.add_done_callback(self._measured)
 
     def _measured(self, _: Future[Measured]) -> None:
@@ -197,12 +232,18 @@ class _CheckRun:
         if self._on_progress is not None:
             self._on_progress(CheckProgress(done, self.total, rate, eta))
 
-    def evidence(
-        self, cancelled: Callable[[], bool]
-    ) -> dict[str, tuple[Measured | None, str | None]]:
+    def wait_for_workers(self) -> None:
+        """Wait for every submitted photo, so the pool's connections close after the last read."""
+        with self._lock:
+            pending = list(self._futures.values())
+        wait(pending)  # a worker's exception is reported with its photo by evidence()
+
+    def evidence(self) -> dict[str, tuple[Measured | None, str | None]]:
         out: dict[str, tuple[Measured | None, str | None]] = {}
         for path, error in self._read_errors.items():
             out[path] = (None, error)
+        for path, measured in self._cached.items():
+            out[path] = (measured, None)
         for path, future in self._futures.items():
             try:
                 out[path] = (future.result(), None)
@@ -211,8 +252,29 @@ class _CheckRun:
                 out[path] = (None, f"could not be measured: {type(exc).__name__}")
         return out
 
-    def source(self, path: str) -> tuple[str, int, tuple[int, int] | None] | None:
+    def was_cached(self, path: str) -> bool:
+        return path in self._cached
+
+    def source(self, path: str) -> SourceInfo | None:
         return self._sources.get(path)
+
+    def fresh_measures(self, files: list[RemoteFile]) -> list[tuple[RemoteFile, CachedMeasure]]:
+        """Measures taken by this pass that are worth keeping (no read or worker failure)."""
+        out = []
+        for f in files:
+            future = self._futures.get(f.path)
+            if future is None or not future.done() or future.exception() is not None:
+                continue
+            out.append((f, CachedMeasure(future.result(), self._sources[f.path])))
+        return out
+
+    def cpu_seconds(self) -> float:
+        """Worker CPU spent by this pass (cached measures cost none now)."""
+        return sum(
+            f.result().cpu_seconds
+            for f in self._futures.values()
+            if f.done() and f.exception() is None
+        )
 
 
 def _judge(
@@ -285,7 +347,7 @@ def _fill_stats(report: CheckReport, run: _CheckRun, seconds: float, process_cpu
     s.seconds = seconds
     s.images_per_s = n / seconds if seconds > 0 else 0.0
     s.seconds_per_image = seconds / n if n else 0.0
-    s.cpu_seconds = sum(c.seconds for c in report.images)
+    s.cpu_seconds = run.cpu_seconds()
     s.speedup = s.cpu_seconds / seconds if seconds > 0 else 0.0
     s.process_cpu_seconds = process_cpu
     s.peak_rss_mb = psutil.Process(os.getpid()).memory_info().rss / 2**20
@@ -293,9 +355,9 @@ def _fill_stats(report: CheckReport, run: _CheckRun, seconds: float, process_cpu
         info = run.source(image.name)
         if info is None:
             continue
-        kind, nbytes, _ = info
-        s.bytes_read += nbytes
-        if kind == "preview":
+        if not run.was_cached(image.name):
+            s.bytes_read += info.bytes_read
+        if info.source == "preview":
             s.preview_images += 1
         else:
             s.full_images += 1

@@ -27,7 +27,9 @@ def start_qc(site: str) -> tuple[Response, int, dict[str, str]]:
     login = current_login()
     site = safe_name(site, "site")  # before anything reaches the server
     ctx = qc()
-    job = ctx.jobs.start(login.sid, site, ctx.scan_runner(login.sid, site))
+    job = ctx.jobs.start(
+        login.sid, site, ctx.scan_runner(login.sid, site), checks=ctx.checks_enabled
+    )
     location = url_for("api.job", job_id=job.id)
     return jsonify({"job": job.id, "url": location}), 202, {"Location": location}
 
@@ -38,7 +40,14 @@ def job(job_id: str) -> dict[str, Any]:
     return qc().jobs.get(job_id, login.sid).to_json()
 
 
+@bp.get("/jobs/<job_id>/state")
+def job_state(job_id: str) -> dict[str, Any]:
+    """Progress without the result document: what a page polls once a second."""
+    login = current_login()
+    return qc().jobs.get(job_id, login.sid).state_json()
+
+
 @bp.post("/jobs/<job_id>/cancel")
 def cancel(job_id: str) -> dict[str, Any]:
     login = current_login()
-    return qc().jobs.cancel(job_id, login.sid).to_json()
+    return qc().jobs.cancel(job_id, login.sid).state_json()

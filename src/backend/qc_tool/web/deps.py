@@ -6,8 +6,10 @@ This is the web side's composition root: it is the one place that picks the conc
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
+from concurrent.futures import Executor, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +19,15 @@ from qc_tool.adapters.cache import SqliteCache
 from qc_tool.adapters.sftp.connect import SftpEndpoint
 from qc_tool.adapters.sftp.connection import SftpConnector
 from qc_tool.config import cache_dir
-from qc_tool.domain.models import ScanResult
-from qc_tool.errors import NotLoggedIn, RemoteUnavailable
+from qc_tool.errors import NotLoggedIn, QCError, RemoteUnavailable
+from qc_tool.services.check_report import load_profile, parse_resolution
 from qc_tool.services.jobs import Job, JobManager, JobRunner
 from qc_tool.services.parsing import LazyParser, workers_setting
 from qc_tool.services.sessions import Credentials, SessionStore
 from qc_tool.services.site_analysis_service import ScanOptions, scan_site
+from qc_tool.services.validation_service import CheckOptions, check_site
+
+INLINE_CHECK_THREADS = 2  # with QC_PARSE_WORKERS=0: measure in threads of this process
 
 EXTENSION_KEY = "qc"
 
@@ -37,6 +42,9 @@ class QCContext:
     jobs: JobManager
     cache: SqliteCache
     parser: LazyParser | None  # EXIF parsing processes, started by the first scan
+    check_options: CheckOptions = field(default_factory=CheckOptions)
+    _inline: list[ThreadPoolExecutor] = field(default_factory=list)
+    _inline_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def sites_root(self) -> str:
@@ -48,35 +56,77 @@ class QCContext:
             raise RemoteUnavailable("no SFTP server is configured (QC_SFTP_HOST is empty)")
         return SftpConnector(self.endpoint, self.sites_root, creds.username, creds.password)
 
+    @property
+    def checks_enabled(self) -> bool:
+        return bool(self.settings["QC_CHECKS"])
+
+    def check_executor(self) -> tuple[Executor, int]:
+        """Where the checks measure pixels, and how many workers that is."""
+        if self.parser is not None:
+            started = self.parser.started()
+            return started.executor, started.workers
+        with self._inline_lock:
+            if not self._inline:
+                self._inline.append(
+                    ThreadPoolExecutor(INLINE_CHECK_THREADS, thread_name_prefix="qc-measure")
+                )
+            return self._inline[0], INLINE_CHECK_THREADS
+
     def scan_runner(self, sid: str, site: str) -> JobRunner:
-        """The job body for scanning ``site`` as the user of session ``sid``.
+        """The job body for QC of ``site`` as the user of session ``sid``: GPS, then checks.
 
         The credentials are looked up when the job starts, not when it is queued, so a user
-        who logs out while the job waits never has their password used again.
+        who logs out while the job waits never has their password used again. The GPS
+        result is published before the checks start; a failed check pass keeps it.
         """
-        options = ScanOptions(max_connections=int(self.settings["QC_MAX_CONNECTIONS"]))
+        cap = self.check_options.max_connections
 
-        def run(job: Job) -> ScanResult:
+        def run(job: Job) -> None:
             creds = self.sessions.get(sid)
             if creds is None:
                 raise NotLoggedIn("the login ended before the scan started")
-            return scan_site(
-                self.connector(creds),
+            connector = self.connector(creds)
+            result = scan_site(
+                connector,
                 self.cache,
                 site,
-                options=options,
+                options=ScanOptions(max_connections=cap),
                 on_progress=job.progress,
                 cancelled=job.cancelled,
                 parser=self.parser,
             )
+            if job.cancelled():
+                return
+            job.scan_finished(result)
+            if not job.checks_wanted:
+                return
+            job.checks_started()
+            executor, workers = self.check_executor()
+            try:
+                report = check_site(
+                    connector,
+                    result,
+                    executor,
+                    options=self.check_options,
+                    on_progress=job.checks_progress,
+                    cancelled=job.cancelled,
+                    workers=workers,
+                    cache=self.cache,
+                )
+            except QCError as exc:
+                job.checks_failed(exc.message)
+                return
+            job.checks_finished(report)
 
         return run
 
     def close(self) -> None:
-        """Cancel running scans and wait for their threads (tests and orderly shutdown)."""
+        """Cancel running jobs and wait for their threads (tests and orderly shutdown)."""
         self.jobs.shutdown()
         if self.parser is not None:
             self.parser.close()
+        for pool in self._inline:
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def build_context(settings: Mapping[str, Any]) -> QCContext:
@@ -98,6 +148,18 @@ def build_context(settings: Mapping[str, Any]) -> QCContext:
         parser=LazyParser(workers)
         if (workers := workers_setting(settings.get("QC_PARSE_WORKERS")))
         else None,
+        check_options=check_options(settings),
+    )
+
+
+def check_options(settings: Mapping[str, Any]) -> CheckOptions:
+    """The photo checks' options from QC_CHECK_PROFILE and QC_MIN_RESOLUTION (bad ones stop start-up)."""
+    profile = settings.get("QC_CHECK_PROFILE")
+    resolution = settings.get("QC_MIN_RESOLUTION")
+    return CheckOptions(
+        profile=load_profile(Path(profile)) if profile else None,
+        min_resolution=parse_resolution(resolution) if resolution else None,
+        max_connections=int(settings["QC_MAX_CONNECTIONS"]),
     )
 
 

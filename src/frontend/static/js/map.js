@@ -107,7 +107,7 @@
     addTiles(map);  // after the vector layers, and nothing waits for it
   }
 
-  fetch(root.dataset.jobUrl, { headers: { Accept: "application/json" } })
+  fetch(root.dataset.resultUrl, { headers: { Accept: "application/json" } })
     .then(function (response) {
       if (!response.ok) {
         throw new Error("the server answered " + response.status);

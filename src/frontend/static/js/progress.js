@@ -1,5 +1,6 @@
-// Progress of a running scan: polls the job once a second and reloads the page when it ends,
-// so the finished page (totals, tables, map) is rendered by the server.
+// Progress of a running QC job: polls the job's state once a second and shows count, rate and
+// ETA of the pass under way. The page reloads when the job reaches a new stage (GPS result
+// ready, checks done, job ended), so every finished part is rendered by the server.
 (function () {
   "use strict";
   var root = document.getElementById("qc");
@@ -11,13 +12,38 @@
   var problem = document.getElementById("progress-error");
   var cancel = document.getElementById("cancel");
   var csrf = document.querySelector('meta[name="csrf-token"]').content;
+  var scanReady = root.dataset.scanReady === "true";
+  var checksState = root.dataset.checksState;
   var POLL_MS = 1000;
 
+  function duration(seconds) {
+    if (seconds === null || seconds === undefined) {
+      return "unknown";
+    }
+    if (seconds < 60) {
+      return Math.ceil(seconds) + " s";
+    }
+    return Math.floor(seconds / 60) + " min " + Math.ceil(seconds % 60) + " s";
+  }
+
   function show(job) {
-    bar.max = job.total || 1;
-    bar.value = job.done;
-    text.textContent = job.done + " of " + (job.total || "?") + " images, " +
-      job.gps_points + " GPS points";
+    var pass = scanReady ? job.checks : job.gps;
+    var noun = scanReady ? " photos checked" : " images";
+    bar.max = pass.total || 1;
+    bar.value = pass.done;
+    var line = pass.done + " of " + (pass.total || "?") + noun;
+    if (!scanReady) {
+      line += ", " + job.gps_points + " GPS points";
+    }
+    if (pass.rate > 0) {
+      line += " · " + pass.rate.toFixed(1) + "/s · about " + duration(pass.eta_s) + " left";
+    }
+    text.textContent = line;
+  }
+
+  function stageChanged(job) {
+    return job.state !== "running" || job.scan_ready !== scanReady ||
+      (scanReady && job.checks_state !== checksState && job.checks_state !== "running");
   }
 
   function complain(message) {
@@ -42,12 +68,12 @@
           return;
         }
         problem.hidden = true;
-        show(job);
-        if (job.state === "running") {
-          window.setTimeout(poll, POLL_MS);
-        } else {
+        if (stageChanged(job)) {
           window.location.reload();
+          return;
         }
+        show(job);
+        window.setTimeout(poll, POLL_MS);
       })
       .catch(function (err) {
         complain("Cannot get the progress (" + err.message + "); retrying.");

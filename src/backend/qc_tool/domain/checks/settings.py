@@ -2,7 +2,22 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
+
+# The settings the workers measure with; every other one only judges measures. Cached
+# measures are keyed by these, so changing a threshold or the capture profile re-judges
+# from the cache, and only changing one of these makes the photos be read again.
+MEASURING = (
+    "analysis_long_side",
+    "blur_grid",
+    "blur_texture_min_std",
+    "blur_min_textured_cells",
+    "blur_strongest_fraction",
+    "dark_level",
+    "bright_level",
+)
+MEASURES_VERSION = 1  # bump when measure.py or the pixel measures change what they compute
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,3 +53,9 @@ class CheckSettings:
 
     # Position.
     outside_site_m: float = 500.0  # farther than this from the site's median position
+
+    def measuring_key(self, whole_file: bool) -> str:
+        """Identifies what a cached measure was measured with (see MEASURING)."""
+        parts = [f"v{MEASURES_VERSION}", "full" if whole_file else "preview"]
+        parts += [f"{name}={getattr(self, name)!r}" for name in MEASURING]
+        return hashlib.sha256(";".join(parts).encode()).hexdigest()[:16]
