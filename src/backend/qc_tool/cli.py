@@ -25,9 +25,9 @@ from qc_tool.errors import BadRequest, QCError
 from qc_tool.services.check_report import (
     checks_csv,
     load_profile,
-    merge_checks,
     parse_resolution,
     print_checks,
+    result_document,
 )
 from qc_tool.services.parsing import ProcessParser, workers_setting
 from qc_tool.services.ports import Connector, NoCache
@@ -143,13 +143,13 @@ def _scan(args: argparse.Namespace, settings: dict[str, object]) -> int:
     bar.finish()
     out = sys.stdout if args.json_out != "-" else sys.stderr
     _print_table(result, out)
-    document = result.to_json()
+    report = None
     if args.checks:
         report = _check(args, connector, result, cap, cache)
         print_checks(report, out)
-        document = merge_checks(document, report)
-        if args.csv_out:
-            Path(args.csv_out).write_text(checks_csv(result, report), encoding="utf-8")
+    document = result_document(result, report)
+    if report is not None and args.csv_out:
+        Path(args.csv_out).write_text(checks_csv(result, report), encoding="utf-8")
     if args.json_out:
         text = json.dumps(document, indent=2)
         if args.json_out == "-":

@@ -158,3 +158,4 @@ class Progress:
     gps_points: int
     folder: str | None = None
     image: ImageResult | None = None
+    folder_total: int = 0  # images of ``folder``

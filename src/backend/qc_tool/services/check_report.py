@@ -10,6 +10,7 @@ from typing import Any, TextIO
 
 from qc_tool.domain.checks.rules import CaptureProfile, ProfileError
 from qc_tool.domain.models import ScanResult
+from qc_tool.domain.sequence import find_gaps
 from qc_tool.errors import BadRequest
 from qc_tool.services.validation_service import CheckReport
 
@@ -29,6 +30,13 @@ def parse_resolution(text: str) -> tuple[int, int]:
     if not sep or not width.isdigit() or not height.isdigit() or not int(width) or not int(height):
         raise BadRequest(f"a minimum resolution is WIDTHxHEIGHT, e.g. 4000x3000, not {text!r}")
     return int(width), int(height)
+
+
+def result_document(scan: ScanResult, report: CheckReport | None = None) -> dict[str, Any]:
+    """The result document of the API and the CLI: the scan, its sequence gaps, the checks."""
+    document = scan.to_json()
+    document["gaps"] = [g.to_json() for g in find_gaps(scan.images)]
+    return merge_checks(document, report) if report is not None else document
 
 
 def merge_checks(document: dict[str, Any], report: CheckReport) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from typing import Any
 
 from qc_tool.domain.models import Progress, ScanResult
 from qc_tool.errors import NotFound, QCError
-from qc_tool.services.check_report import merge_checks
+from qc_tool.services.check_report import result_document
 from qc_tool.services.validation_service import CheckProgress, CheckReport
 
 log = logging.getLogger(__name__)
@@ -74,6 +74,7 @@ class Job:
     state: str = "queued"  # queued | running | done | failed | cancelled
     gps: Rate = field(default_factory=Rate)
     gps_points: int = 0
+    folders: dict[str, dict[str, int]] = field(default_factory=dict)  # name -> done, total, gps
     result: ScanResult | None = None  # set when the GPS pass is done, before the checks run
     checks_state: str = "off"  # off | waiting | running | done | failed | cancelled
     checks: Rate = field(default_factory=Rate)
@@ -97,7 +98,12 @@ class Job:
         """The GPS pass's progress callback: counts, and the image just read."""
         self.gps.update(p.done, p.total)
         self.gps_points = p.gps_points
-        if p.image is not None:
+        if p.image is not None and p.folder is not None:
+            counts = self.folders.setdefault(
+                p.folder, {"done": 0, "total": p.folder_total, "gps_points": 0}
+            )
+            counts["done"] += 1
+            counts["gps_points"] += int(p.image.has_gps and p.image.error is None)
             self._emit("image", _image_event(p))
         self._emit_progress("progress", p.done == p.total)
 
@@ -113,6 +119,8 @@ class Job:
 
     def checks_progress(self, p: CheckProgress) -> None:
         self.checks.update(p.done, p.total)
+        if p.checked is not None:
+            self._emit("checked", p.checked)
         self._emit_progress("checks_progress", p.done == p.total)
 
     def checks_finished(self, report: CheckReport) -> None:
@@ -156,6 +164,7 @@ class Job:
             "total": self.gps.total,
             "gps_points": self.gps_points,
             "gps": self.gps.to_json(),
+            "folders": {name: dict(counts) for name, counts in self.folders.items()},
             "scan_ready": self.result is not None,
             "checks_state": self.checks_state,
             "checks": self.checks.to_json(),
@@ -170,12 +179,7 @@ class Job:
 
     def document(self) -> dict[str, Any] | None:
         """The result document: the scan, with per-image checks once they are done."""
-        if self.result is None:
-            return None
-        document = self.result.to_json()
-        if self.report is not None:
-            document = merge_checks(document, self.report)
-        return document
+        return None if self.result is None else result_document(self.result, self.report)
 
     # -- internals --------------------------------------------------------------------------
 

@@ -258,7 +258,8 @@ class _Run:
         if folder_done:
             self._log_folder(folder)
         if self._on_progress is not None:
-            self._on_progress(Progress(done, self.total, gps, folder, result))
+            folder_total = len(self.listing[folder])
+            self._on_progress(Progress(done, self.total, gps, folder, result, folder_total))
 
     def _log_folder(self, folder: str) -> None:
         summary = FolderSummary(folder)

@@ -8,6 +8,7 @@ for a worker, so memory stays flat however far the network runs ahead.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -50,7 +51,7 @@ class CheckProgress:
     total: int
     rate: float  # images/s so far
     eta_s: float | None
-    image: ImageChecks | None = None
+    checked: dict[str, Any] | None = None  # the photo just measured: path, source, measures
 
 
 @dataclass(slots=True)
@@ -208,13 +209,13 @@ class _CheckRun:
         with self._lock:
             self._futures[f.path] = future
             self._sources[f.path] = SourceInfo(source.source, source.bytes_read, source.dimensions)
-        future.add_done_callback(self._measured)
+        future.add_done_callback(functools.partial(self._measured, f.path))
 
-    def _measured(self, _: Future[Measured]) -> None:
+    def _measured(self, path: str, future: Future[Measured]) -> None:
         self._room.release()
-        self._finished()
+        self._finished(_checked(path, future))
 
-    def _finished(self) -> None:
+    def _finished(self, checked: dict[str, Any] | None = None) -> None:
         with self._lock:
             self.done += 1
             done = self.done
@@ -230,7 +231,7 @@ class _CheckRun:
                 f"{eta:.0f} s" if eta is not None else "unknown",
             )
         if self._on_progress is not None:
-            self._on_progress(CheckProgress(done, self.total, rate, eta))
+            self._on_progress(CheckProgress(done, self.total, rate, eta, checked))
 
     def wait_for_workers(self) -> None:
         """Wait for every submitted photo, so the pool's connections close after the last read."""
@@ -275,6 +276,19 @@ class _CheckRun:
             for f in self._futures.values()
             if f.done() and f.exception() is None
         )
+
+
+def _checked(path: str, future: Future[Measured]) -> dict[str, Any]:
+    """What the live page shows of a photo as soon as it is measured (verdicts come at the end)."""
+    out: dict[str, Any] = {"path": path, "source": None, "focus": None, "mean_luma": None}
+    if future.exception() is not None:
+        return out
+    pixels = future.result().pixels
+    if pixels is not None:
+        out["source"] = pixels.source
+        out["focus"] = pixels.blur.score
+        out["mean_luma"] = round(pixels.exposure.mean, 1)
+    return out
 
 
 def _judge(

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from typing import Any
 
-from flask import Blueprint, jsonify, url_for
+from flask import Blueprint, jsonify, request, url_for
 from werkzeug.wrappers import Response
 
 from qc_tool.domain.paths import safe_name
+from qc_tool.errors import BadRequest
+from qc_tool.services.jobs import Job
 from qc_tool.services.login import list_sites
 from qc_tool.web.auth import current_login
 from qc_tool.web.deps import qc
@@ -45,6 +49,49 @@ def job_state(job_id: str) -> dict[str, Any]:
     """Progress without the result document: what a page polls once a second."""
     login = current_login()
     return qc().jobs.get(job_id, login.sid).state_json()
+
+
+HEARTBEAT_S = 15.0  # a comment line this often: proxies keep the stream, dead clients are found
+RETRY_MS = 2000
+
+
+@bp.get("/jobs/<job_id>/events")
+def job_events(job_id: str) -> Response:
+    """The job's events as Server-Sent Events, from after ``Last-Event-ID`` (or ``?after=``).
+
+    The stream ends after the job's last event; a client that reconnects with the id of the
+    last event it saw gets exactly the ones it missed.
+    """
+    login = current_login()
+    job = qc().jobs.get(job_id, login.sid)
+    after = _last_event_id(request.headers.get("Last-Event-ID") or request.args.get("after"))
+    response = Response(_stream(job, after), mimetype="text/event-stream")
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Accel-Buffering"] = "no"  # nginx: pass each event on at once
+    return response
+
+
+def _last_event_id(raw: str | None) -> int:
+    if raw is None or raw == "":
+        return 0
+    if not raw.isdigit() or len(raw) > 9:
+        raise BadRequest(f"Last-Event-ID must be an event number, not {raw[:20]!r}")
+    return int(raw)
+
+
+def _stream(job: Job, after: int) -> Iterator[str]:
+    yield f"retry: {RETRY_MS}\n\n"
+    sent = after
+    while True:
+        events = job.events_after(sent, timeout=HEARTBEAT_S)
+        for event in events:
+            yield f"id: {event.id}\nevent: {event.kind}\ndata: {json.dumps(event.data)}\n\n"
+            sent = event.id
+        if not events:
+            if job.ended():
+                yield "event: end\ndata: {}\n\n"
+                return
+            yield ": keep-alive\n\n"
 
 
 @bp.post("/jobs/<job_id>/cancel")
