@@ -101,6 +101,11 @@ SETTINGS: tuple[Setting, ...] = (
         "JSON file of capture rules (max ISO, slowest shutter, gimbal pitch, cameras); see docs/checks.md.",
     ),
     Setting(
+        "QC_SITE_PROFILE",
+        "",
+        "JSON file of what every site holds (expected folders, minimum photos); see docs/checks.md.",
+    ),
+    Setting(
         "QC_MIN_RESOLUTION",
         "",
         "Flag photos smaller than WIDTHxHEIGHT (e.g. 4000x3000). Empty: no resolution check.",

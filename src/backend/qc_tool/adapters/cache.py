@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, fields
 from pathlib import Path
 
-from qc_tool.domain.models import ImageResult, RemoteFile
+from qc_tool.domain.models import ImageResult, RemoteFile, SiteRun
 from qc_tool.services.measure import CachedMeasure
 
 SCHEMA_VERSION = 2  # bump when ImageResult or the table changes meaning (2: iso, exposure)
@@ -43,6 +43,11 @@ class SqliteCache:
                 " server TEXT NOT NULL, path TEXT NOT NULL, size INTEGER NOT NULL,"
                 " mtime INTEGER NOT NULL, result TEXT NOT NULL, stored REAL NOT NULL,"
                 " PRIMARY KEY (server, path))"
+            )
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS runs ("
+                " server TEXT NOT NULL, site TEXT NOT NULL, run TEXT NOT NULL,"
+                " PRIMARY KEY (server, site))"
             )
             # One row per file: measures taken with other measuring settings are replaced.
             db.execute(
@@ -92,6 +97,24 @@ class SqliteCache:
             db.execute("BEGIN IMMEDIATE")
             db.executemany("INSERT OR REPLACE INTO images VALUES (?, ?, ?, ?, ?, ?)", rows)
             db.execute("COMMIT")
+
+    def record_run(self, server: str, run: SiteRun) -> None:
+        """Remember a site's last QC (one row per site: the newest replaces the older)."""
+        with self._db() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO runs VALUES (?, ?, ?)",
+                (server, run.site, json.dumps(run.to_json())),
+            )
+
+    def last_runs(self, server: str) -> dict[str, SiteRun]:
+        out: dict[str, SiteRun] = {}
+        with self._db() as db:
+            for site, blob in db.execute("SELECT site, run FROM runs WHERE server = ?", (server,)):
+                try:
+                    out[site] = SiteRun(**json.loads(blob))
+                except (TypeError, ValueError):
+                    continue  # a row of an older layout: as if never run
+        return out
 
     def get_measures(
         self, server: str, files: Sequence[RemoteFile], prefix: str, key: str
@@ -169,6 +192,7 @@ class SqliteCache:
             count = int(db.execute("SELECT COUNT(*) FROM images").fetchone()[0])
             db.execute("DELETE FROM images")
             db.execute("DELETE FROM measures")
+            db.execute("DELETE FROM runs")
         return count
 
     def count(self) -> int:

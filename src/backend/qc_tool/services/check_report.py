@@ -11,6 +11,7 @@ from typing import Any, TextIO
 from qc_tool.domain.checks.rules import CaptureProfile, ProfileError
 from qc_tool.domain.models import ScanResult
 from qc_tool.domain.sequence import find_gaps
+from qc_tool.domain.structure import StructureReport
 from qc_tool.errors import BadRequest
 from qc_tool.services.validation_service import CheckReport
 
@@ -32,10 +33,16 @@ def parse_resolution(text: str) -> tuple[int, int]:
     return int(width), int(height)
 
 
-def result_document(scan: ScanResult, report: CheckReport | None = None) -> dict[str, Any]:
-    """The result document of the API and the CLI: the scan, its sequence gaps, the checks."""
+def result_document(
+    scan: ScanResult,
+    report: CheckReport | None = None,
+    structure: StructureReport | None = None,
+) -> dict[str, Any]:
+    """The result document of the API and the CLI: the scan, its sequence gaps, the site's
+    structure against the site profile (None without one), the photo checks."""
     document = scan.to_json()
     document["gaps"] = [g.to_json() for g in find_gaps(scan.images)]
+    document["structure"] = structure.to_json() if structure is not None else None
     return merge_checks(document, report) if report is not None else document
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from qc_tool.domain.models import Progress, ScanResult
+from qc_tool.domain.structure import StructureReport
 from qc_tool.errors import NotFound, QCError
 from qc_tool.services.check_report import result_document
 from qc_tool.services.validation_service import CheckProgress, CheckReport
@@ -79,6 +80,7 @@ class Job:
     checks_state: str = "off"  # off | waiting | running | done | failed | cancelled
     checks: Rate = field(default_factory=Rate)
     report: CheckReport | None = None
+    structure: StructureReport | None = None  # against the site profile, when there is one
     checks_error: str | None = None
     error: str | None = None
     created: float = field(default_factory=time.time)
@@ -107,8 +109,9 @@ class Job:
             self._emit("image", _image_event(p))
         self._emit_progress("progress", p.done == p.total)
 
-    def scan_finished(self, result: ScanResult) -> None:
+    def scan_finished(self, result: ScanResult, structure: StructureReport | None = None) -> None:
         """Publish the GPS result; the page shows it while the checks run."""
+        self.structure = structure
         self.result = result
         self.gps.update(len(result.images), len(result.images))
         self._emit("scan", {"images": len(result.images), "gps_points": result.gps_points})
@@ -179,7 +182,9 @@ class Job:
 
     def document(self) -> dict[str, Any] | None:
         """The result document: the scan, with per-image checks once they are done."""
-        return None if self.result is None else result_document(self.result, self.report)
+        if self.result is None:
+            return None
+        return result_document(self.result, self.report, self.structure)
 
     # -- internals --------------------------------------------------------------------------
 

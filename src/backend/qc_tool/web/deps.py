@@ -19,13 +19,16 @@ from qc_tool.adapters.cache import SqliteCache
 from qc_tool.adapters.sftp.connect import SftpEndpoint
 from qc_tool.adapters.sftp.connection import SftpConnector
 from qc_tool.config import cache_dir
+from qc_tool.domain.models import ScanResult
+from qc_tool.domain.structure import StructureProfile
 from qc_tool.errors import NotLoggedIn, QCError, RemoteUnavailable
 from qc_tool.services.check_report import load_profile, parse_resolution
 from qc_tool.services.jobs import Job, JobManager, JobRunner
+from qc_tool.services.overview import load_site_profile, site_run, site_structure
 from qc_tool.services.parsing import LazyParser, workers_setting
 from qc_tool.services.sessions import Credentials, SessionStore
 from qc_tool.services.site_analysis_service import ScanOptions, scan_site
-from qc_tool.services.validation_service import CheckOptions, check_site
+from qc_tool.services.validation_service import CheckOptions, CheckReport, check_site
 
 INLINE_CHECK_THREADS = 2  # with QC_PARSE_WORKERS=0: measure in threads of this process
 
@@ -43,6 +46,7 @@ class QCContext:
     cache: SqliteCache
     parser: LazyParser | None  # EXIF parsing processes, started by the first scan
     check_options: CheckOptions = field(default_factory=CheckOptions)
+    site_profile: StructureProfile | None = None  # QC_SITE_PROFILE: expected folders
     _inline: list[ThreadPoolExecutor] = field(default_factory=list)
     _inline_lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -97,28 +101,33 @@ class QCContext:
             )
             if job.cancelled():
                 return
-            job.scan_finished(result)
-            if not job.checks_wanted:
-                return
-            job.checks_started()
-            executor, workers = self.check_executor()
-            try:
-                report = check_site(
-                    connector,
-                    result,
-                    executor,
-                    options=self.check_options,
-                    on_progress=job.checks_progress,
-                    cancelled=job.cancelled,
-                    workers=workers,
-                    cache=self.cache,
-                )
-            except QCError as exc:
-                job.checks_failed(exc.message)
-                return
-            job.checks_finished(report)
+            structure = site_structure(self.site_profile, result) if self.site_profile else None
+            job.scan_finished(result, structure)
+            report = self._check(job, connector, result) if job.checks_wanted else None
+            if not job.cancelled():
+                self.cache.record_run(connector.server_id, site_run(result, report, structure))
 
         return run
+
+    def _check(self, job: Job, connector: SftpConnector, result: ScanResult) -> CheckReport | None:
+        job.checks_started()
+        executor, workers = self.check_executor()
+        try:
+            report = check_site(
+                connector,
+                result,
+                executor,
+                options=self.check_options,
+                on_progress=job.checks_progress,
+                cancelled=job.cancelled,
+                workers=workers,
+                cache=self.cache,
+            )
+        except QCError as exc:  # the GPS result stands; the page says why the checks stopped
+            job.checks_failed(exc.message)
+            return None
+        job.checks_finished(report)
+        return report
 
     def close(self) -> None:
         """Cancel running jobs and wait for their threads (tests and orderly shutdown)."""
@@ -149,6 +158,9 @@ def build_context(settings: Mapping[str, Any]) -> QCContext:
         if (workers := workers_setting(settings.get("QC_PARSE_WORKERS")))
         else None,
         check_options=check_options(settings),
+        site_profile=load_site_profile(Path(path))
+        if (path := settings.get("QC_SITE_PROFILE"))
+        else None,
     )
 
 

@@ -74,9 +74,13 @@ class CheckSummary:
 def sites() -> str:
     login = current_login()
     ctx = qc()
-    found = list_sites(ctx.connector(login.creds))
+    connector = ctx.connector(login.creds)
+    found = list_sites(connector)
     latest = {s.name: ctx.jobs.latest_for(login.sid, s.name) for s in found}
-    return render_template("sites.html", sites=found, latest=latest, root=ctx.sites_root)
+    runs = ctx.cache.last_runs(connector.server_id)  # the last QC of each site, no scan needed
+    return render_template(
+        "sites.html", sites=found, latest=latest, runs=runs, root=ctx.sites_root
+    )
 
 
 @bp.post("/sites/<site>/qc")
