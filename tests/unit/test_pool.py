@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from qc_tool.domain.exif_reader import ExifBlock
 from qc_tool.domain.models import RemoteFile, SiteInfo
-from qc_tool.errors import RemoteUnavailable
+from qc_tool.errors import AuthFailed, RemoteUnavailable
 from qc_tool.services.pool import pool_size
 from qc_tool.services.ports import HeaderCallback, NoCache
-from qc_tool.services.site_analysis_service import Cancelled, scan_site
+from qc_tool.services.site_analysis_service import Cancelled, ScanOptions, scan_site
 
 
 @pytest.mark.parametrize(
@@ -119,13 +119,20 @@ def test_a_cancelled_scan_stops_reading_and_closes_its_connections() -> None:
     connector = FakeConnector({"big": 513}, working=4)
     seen: list[int] = []
     with pytest.raises(Cancelled):
-        scan_site(connector, NoCache(), "s", on_progress=lambda p: seen.append(p.done),
-                  cancelled=lambda: len(seen) >= 40)
+        scan_site(
+            connector,
+            NoCache(),
+            "s",
+            on_progress=lambda p: seen.append(p.done),
+            cancelled=lambda: len(seen) >= 40,
+        )
     assert sum(len(c.read) for c in connector.connections) < 60
     assert all(c.closed for c in connector.connections)
 
 
-def test_a_pool_that_fails_while_growing_early_still_finishes(caplog: pytest.LogCaptureFixture) -> None:
+def test_a_pool_that_fails_while_growing_early_still_finishes(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     """The speculative second connection fails before the pool's real size is known."""
     for _ in range(20):  # the opener thread races the listing; try both orders
         connector = FakeConnector({"big": 513}, working=1)
@@ -148,3 +155,113 @@ def test_the_pool_makes_no_login_once_nothing_is_left_to_read() -> None:
     assert wanted.get(2) is not None
     wanted.close()
     assert connector.attempts == 3
+
+
+# -- connection failures while reading: retried on a fresh connection, bounded -----------------
+
+
+class FailingConnection(FakeConnection):
+    """Reports ``report`` images, takes ``in_flight`` more into its 'pipeline', then fails."""
+
+    def __init__(self, folders: dict[str, int], report: int | None, in_flight: int = 20) -> None:
+        super().__init__(folders)
+        self.report, self.in_flight = report, in_flight
+        self.pulled: list[str] = []
+
+    def read_headers(
+        self,
+        site: str,
+        files: Iterable[RemoteFile],
+        on_result: HeaderCallback,
+        *,
+        pipelined: bool = True,
+        cancelled: Callable[[], bool] = lambda: False,
+    ) -> None:
+        pending: list[RemoteFile] = []
+        for f in files:
+            self.pulled.append(f.path)
+            pending.append(f)
+            if len(pending) <= self.in_flight:
+                continue  # still filling the pipeline
+            if self.report is not None and len(self.read) >= self.report:
+                raise RemoteUnavailable("the SFTP server closed the connection")
+            done = pending.pop(0)
+            self.read.append(done.path)
+            on_result(done, ExifBlock(None, False, 10), None)
+        for done in pending:
+            self.read.append(done.path)
+            on_result(done, ExifBlock(None, False, 10), None)
+
+
+class FlakyConnector:
+    """Connections that fail after ``report`` images (None: never), or refuse the login."""
+
+    def __init__(self, folders: dict[str, int], plan: list[int | None | Exception]) -> None:
+        self.folders, self.plan, self.attempts = folders, plan, 0
+        self.connections: list[FailingConnection] = []
+
+    @property
+    def server_id(self) -> str:
+        return "fake://"
+
+    def connect(self) -> Any:
+        step = self.plan[min(self.attempts, len(self.plan) - 1)]
+        self.attempts += 1
+        if isinstance(step, Exception):
+            raise step
+        conn = FailingConnection(self.folders, step)
+        self.connections.append(conn)
+        return conn
+
+
+def test_a_failed_connection_gives_back_only_its_unfinished_images(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The first connection fails after 100 images with 21 more dealt to it.
+    connector = FlakyConnector({"big": 513}, [100, None])
+    seen: list[str] = []
+    with caplog.at_level(logging.WARNING):
+        result = scan_site(
+            connector,
+            NoCache(),
+            "s",
+            options=ScanOptions(max_connections=1),
+            on_progress=lambda p: seen.append(p.image.path if p.image else ""),
+        )
+    assert len(result.images) == 513 and sorted(seen) == sorted(i.path for i in result.images)
+    assert "21 unfinished images go back to the queue" in caplog.text
+    reported = [p for c in connector.connections for p in c.read]
+    pulled = [p for c in connector.connections for p in c.pulled]
+    assert sorted(reported) == sorted(set(reported))  # each image reported once
+    assert len(pulled) == 513 + 21  # only the unfinished ones were dealt twice
+    assert all(c.closed for c in connector.connections)
+
+
+def test_failures_beyond_the_retries_fail_the_pass_with_what_was_not_read() -> None:
+    connector = FlakyConnector({"big": 513}, [30])  # every connection fails after 30
+    with pytest.raises(RemoteUnavailable, match=r"failed \d+ times .* images were not read"):
+        scan_site(connector, NoCache(), "s")
+    assert connector.attempts <= 1 + 3 + 2  # the first, the pool, two replacements
+    assert all(c.closed for c in connector.connections)
+
+
+def test_a_refused_login_is_never_tried_again_by_the_pool_or_the_retries() -> None:
+    refused = AuthFailed("wrong username or password")
+    connector = FlakyConnector({"big": 513}, [100, refused])
+    with pytest.raises(AuthFailed):
+        scan_site(connector, NoCache(), "s")
+    assert connector.attempts == 2  # the first login, and exactly one refused
+
+
+def test_the_dealer_puts_unfinished_images_back_in_order_at_the_front() -> None:
+    from qc_tool.services.dealing import Dealer
+
+    files = [RemoteFile(f"f/{i}.JPG", 1, 1) for i in range(6)]
+    dealer = Dealer([(2, files)])
+    dealt = dealer.files_for(0, lambda: False)
+    first = [next(dealt) for _ in range(4)]
+    report = dealer.reporter(0, lambda f, v, e: None)
+    report(first[1], None, None)  # finished: stays finished
+    assert dealer.take_back(0) == 3
+    again = list(dealer.files_for(1, lambda: False))
+    assert [f.path for f in again] == ["f/0.JPG", "f/2.JPG", "f/3.JPG", "f/4.JPG", "f/5.JPG"]

@@ -86,7 +86,8 @@ def test_templates_have_no_inline_scripts_or_styles() -> None:
             assert "src=" in tag, f"inline script in {template.name}: {tag}"
         assert not re.search(r"\son[a-z]+\s*=", text), f"event handler attribute in {template.name}"
         assert not re.search(r"\sstyle\s*=", text), f"style attribute in {template.name}"
-        assert "<style" not in text, f"style element in {template.name}"
+        if template.name != "report_print.html":  # a self-contained download, CSS allowed by hash
+            assert "<style" not in text, f"style element in {template.name}"
 
 
 def test_importing_the_package_starts_nothing() -> None:

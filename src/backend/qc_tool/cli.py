@@ -215,6 +215,9 @@ def _target(args: argparse.Namespace, settings: dict[str, object]) -> tuple[Conn
         Path(str(known)),
         connect_timeout=float(str(settings["QC_CONNECT_TIMEOUT"])),
         op_timeout=float(str(settings["QC_OP_TIMEOUT"])),
+        max_connections=int(str(settings["QC_MAX_SERVER_CONNECTIONS"])),
+        trust_on_first_use=bool(int(str(settings["QC_TRUST_ON_FIRST_USE"]))),
+        max_listing=int(str(settings["QC_MAX_LISTING"])),
     )
     password = os.environ.get("QC_SFTP_PASSWORD")
     if password is None:

@@ -39,6 +39,13 @@ SETTINGS: tuple[Setting, ...] = (
         "known_hosts file with the SFTP server's host key; unknown or changed keys are refused.",
     ),
     Setting(
+        "QC_TRUST_ON_FIRST_USE",
+        "0",
+        "1: an unknown server's host key is recorded in QC_KNOWN_HOSTS after the first successful "
+        "login (changed keys are still refused); 0: unknown keys are refused.",
+        int,
+    ),
+    Setting(
         "QC_SECRET_KEY",
         "",
         "Key signing session cookies. Required in production; a random one is made per process otherwise.",
@@ -49,6 +56,20 @@ SETTINGS: tuple[Setting, ...] = (
         "QC_MAX_CONNECTIONS",
         "4",
         "Most SSH connections one scan opens (the pool is 2-4 by folder size).",
+        int,
+    ),
+    Setting(
+        "QC_MAX_SERVER_CONNECTIONS",
+        "16",
+        "Most SSH connections this process holds to the SFTP server, all users together; "
+        "a scan's first connection waits up to 60 s for a free one, extra pool connections do not wait.",
+        int,
+    ),
+    Setting(
+        "QC_MAX_LISTING",
+        "20000",
+        "Most entries one folder listing on the SFTP server may hold (sites root, a site, a "
+        "folder); a larger folder is an error naming it, never a listing silently cut short.",
         int,
     ),
     Setting(
@@ -71,6 +92,20 @@ SETTINGS: tuple[Setting, ...] = (
         "QC_SESSION_HOURS",
         "8",
         "Hours a login stays valid without use; then its password is wiped.",
+        float,
+    ),
+    Setting(
+        "QC_LOGIN_MAX_FAILURES",
+        "5",
+        "Refused passwords allowed per client address and per username within QC_LOGIN_WINDOW_S; "
+        "then logins answer 429 without contacting the SFTP server.",
+        int,
+    ),
+    Setting(
+        "QC_LOGIN_WINDOW_S",
+        "900",
+        "Seconds over which failed logins are counted (a refused client may try again once its "
+        "oldest counted failure is this old).",
         float,
     ),
     Setting(
@@ -119,7 +154,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("QC_LOG_LEVEL", "INFO", "Log level of the tool's own messages."),
     Setting(
         "QC_UPLOAD_MAX_MB",
-        "512",
+        "2048",
         "Largest ZIP of photos accepted for upload, in MB (the file as sent).",
         float,
     ),
@@ -131,7 +166,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "QC_UPLOAD_MAX_TOTAL_MB",
-        "1024",
+        "2560",
         "Most MB the photos of an uploaded ZIP may unpack to (declared, and counted while unpacking).",
         float,
     ),

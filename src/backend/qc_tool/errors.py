@@ -82,3 +82,9 @@ class UnreadableImage(QCError):
 
     status = 422
     code = "unreadable_image"
+
+
+class ChannelRefused(RemoteUnavailable):
+    """The server logged the user in but refused an SFTP channel (a session limit)."""
+
+    code = "channel_refused"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import logging
 from datetime import datetime
+from fractions import Fraction
 from typing import Any
 
 import exifread
@@ -111,10 +112,12 @@ def _rationals(tags: dict[str, Any], key: str) -> list[Rational] | None:
     values = tag.values if isinstance(tag.values, list) else [tag.values]
     out = []
     for v in values:
-        num, den = getattr(v, "numerator", None), getattr(v, "denominator", None)
-        if not isinstance(num, int) or not isinstance(den, int):
-            raise GpsInvalid(f"{key.split()[-1]} is not a rational")
-        out.append(Rational(num, den))
+        # exifread gives RATIONAL/SRATIONAL values as Fractions (its Ratio). A plain int also
+        # has numerator/denominator, so without this check a GPS tag stored as SHORT or LONG
+        # would be read as whole degrees: a wrong position that looks valid.
+        if not isinstance(v, Fraction):
+            raise GpsInvalid(f"{key.split()[-1]} is not stored as rationals")
+        out.append(Rational(int(v.numerator), int(v.denominator)))
     return out
 
 
@@ -130,7 +133,10 @@ def _position(tags: dict[str, Any]) -> tuple[float | None, float | None, float |
     lat = apply_ref(lat, _text(tags, "GPS GPSLatitudeRef") or "", "S", "N")
     lon = apply_ref(lon, _text(tags, "GPS GPSLongitudeRef") or "", "W", "E")
     validate_position(lat, lon)
-    alt_values = _rationals(tags, "GPS GPSAltitude")
+    try:
+        alt_values = _rationals(tags, "GPS GPSAltitude")
+    except GpsInvalid:  # a bad altitude costs the altitude, not the position
+        alt_values = None
     alt_ref_tag = tags.get("GPS GPSAltitudeRef")
     alt_ref = alt_ref_tag.values[0] if alt_ref_tag is not None and alt_ref_tag.values else None
     alt = altitude(

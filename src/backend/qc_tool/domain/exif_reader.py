@@ -34,6 +34,10 @@ IFD0_TAGS = frozenset((TAG_MAKE, TAG_MODEL, TAG_EXIF_IFD, TAG_GPS_IFD))
 EXIF_TAGS = frozenset((TAG_DATETIME_ORIGINAL, TAG_EXPOSURE_TIME, TAG_ISO))
 
 TYPE_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8}
+# How a sub-IFD pointer may be stored: one SHORT, LONG or IFD (type 13) value, inline.
+# Anything else is refused: a pointer with a count of 1000 would name an unfetched offset.
+POINTER_FORMATS = {3: "H", 4: "I", 13: "I"}
+TYPE_LONG = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +70,7 @@ def read_exif_block(size: int) -> ReadProgram[ExifBlock]:
     yield from fetch(buf, [(0, FIRST_READ), (max(0, size - TAIL_READ), TAIL_READ)])
     head = buf.get(0, min(buf.size, 12)) or b""
     if not head.startswith(b"\xff\xd8"):
-        raise UnreadableImage(_not_jpeg_reason(head))
+        raise UnreadableImage(not_jpeg_reason(head))
     truncated = not _ends_with_eoi(buf)
     segment = yield from _find_exif_segment(buf)
     if segment is None:
@@ -78,7 +82,8 @@ def read_exif_block(size: int) -> ReadProgram[ExifBlock]:
     return ExifBlock(tiff, truncated, buf.bytes_read)
 
 
-def _not_jpeg_reason(head: bytes) -> str:
+def not_jpeg_reason(head: bytes) -> str:
+    """What a file that does not start with a JPEG marker is, from its first bytes."""
     kinds = {
         b"\x89PNG": "PNG",
         b"GIF8": "GIF",
@@ -170,9 +175,16 @@ class _Tiff:
             raise UnreadableImage(f"corrupt EXIF: {what} lies outside the EXIF segment")
 
     def pointer(self, entry: _Entry) -> int:
-        raw = self.buf.get(self.base + entry.value_at, 4)
-        assert raw is not None  # inline in an entry that was fetched
-        return int(struct.unpack(self.order + "I", raw)[0])
+        """The offset a sub-IFD pointer holds; UnreadableImage when it is not one inline value."""
+        fmt = POINTER_FORMATS.get(entry.type)
+        if fmt is None or entry.count != 1:
+            raise UnreadableImage(
+                f"corrupt EXIF: the pointer tag 0x{entry.tag:04X} has type {entry.type} "
+                f"and count {entry.count}, not one offset"
+            )
+        # One inline value: it sits in the 12 bytes of the entry, which were fetched.
+        raw = entry.raw[8 : 8 + struct.calcsize(fmt)]
+        return int(struct.unpack(self.order + fmt, raw)[0])
 
     def read_ifds(
         self, ifds: list[tuple[int, str, frozenset[int]]]
@@ -249,8 +261,9 @@ class _Tiff:
             out += u16(len(entries))
             for e in sorted(entries, key=lambda e: e.tag):
                 if is_ifd0 and e.tag in pointer_tags:
+                    # Written as one LONG whatever the camera used, so exifread reads it as such.
                     new = pointer_tags[e.tag]
-                    out += e.raw[:8] + u32(new if new is not None else 0)
+                    out += u16(e.tag) + u16(TYPE_LONG) + u32(1) + u32(new if new is not None else 0)
                 elif e.nbytes > 4:
                     raw = self.buf.get(self.base + e.value_at, e.nbytes) or bytes(e.nbytes)
                     out += e.raw[:8] + u32(values_at + len(values))

@@ -23,6 +23,13 @@ def dms_to_degrees(values: Sequence[Rational]) -> float | None:
     if any(v.den == 0 for v in values):
         return None
     deg, minutes, seconds = (v.num / v.den for v in values)
+    if min(deg, minutes, seconds) < 0:
+        # The sign lives in the N/S/E/W reference; a negative part is a corrupt (signed) value.
+        raise GpsInvalid("a negative degree, minute or second value")
+    # 60 itself is allowed: firmware rounding 59.99996 up writes it.
+    for name, part in (("minutes", minutes), ("seconds", seconds)):
+        if part > 60:
+            raise GpsInvalid(f"{name} value {part:g} is above 60")
     return deg + minutes / 60 + seconds / 3600
 
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from qc_tool.errors import PathRejected
+from qc_tool.errors import PathRejected, RemoteError
 
 MAX_NAME = 255
 IMAGE_SUFFIXES = (".jpg", ".jpeg")
+# Entries one listing may hold (QC_MAX_LISTING). A site folder holds hundreds of photos; a
+# folder of tens of thousands is a mistake (a whole archive uploaded into one folder) or
+# hostile, and listing it whole would hold every entry's attributes in memory.
+MAX_LISTING = 20_000
 
 
 def safe_name(name: str, what: str = "name") -> str:
@@ -29,3 +33,12 @@ def join_remote(root: str, *names: str) -> str:
 
 def is_image_name(name: str) -> bool:
     return name.lower().endswith(IMAGE_SUFFIXES) and not name.startswith(".")
+
+
+def check_listing(count: int, limit: int, path: str) -> None:
+    """Refuse a listing that has grown past ``limit`` entries: a clear error, never a silent cut."""
+    if count > limit:
+        raise RemoteError(
+            f"{path} holds more than {limit:,} entries, more than a site folder should "
+            f"(QC_MAX_LISTING); split it into smaller folders"
+        )

@@ -14,11 +14,18 @@ from dataclasses import dataclass
 from typing import Literal
 
 from qc_tool.domain.checks.mpf import find_mpf_preview
+from qc_tool.domain.exif_reader import not_jpeg_reason
 from qc_tool.domain.jpeg import END_OF_HEADER, MAX_SEGMENTS, is_sof, next_segment
 from qc_tool.domain.sparse import ReadProgram, SparseBytes, fetch, fetch_exact
 from qc_tool.errors import UnreadableImage
 
 HEADER_READ = 4096
+MB = 1024 * 1024
+# What one photo may cost in memory: the bytes are held whole until decoded, and a
+# connection has several in flight. A DJI preview is 0.3-1 MB and a whole 45 MP JPEG
+# about 25 MB; a preview index or a listed size beyond these is not a drone photo.
+MAX_PREVIEW_BYTES = 16 * MB
+MAX_WHOLE_FILE_BYTES = 64 * MB
 XMP_SIGNATURE = b"http://ns.adobe.com/xap/1.0/\x00"
 MPF_SIGNATURE = b"MPF\x00"
 
@@ -40,20 +47,32 @@ def read_pixels(size: int, *, whole_file: bool = False) -> ReadProgram[PixelSour
     """Read program: the MPF preview of a JPEG of ``size`` bytes, else (or if asked) the whole file."""
     if size <= 0:
         raise UnreadableImage("empty file (0 bytes)")
+    if whole_file:
+        _check_whole_size(size)  # before a byte is read
     buf = SparseBytes(size)
     yield from fetch(buf, [(0, HEADER_READ)])
     if buf.get(0, 2) != b"\xff\xd8":
-        raise UnreadableImage("not a JPEG: no start-of-image marker")
+        raise UnreadableImage(not_jpeg_reason(buf.get(0, min(buf.size, 12)) or b""))
     header_end = yield from _walk_header(buf)
     header = _sparse(buf, header_end)
     dims = _sof_dimensions(header)
     preview = None if whole_file else find_mpf_preview(header, size)
-    if preview is not None:
+    if preview is not None and preview[1] <= MAX_PREVIEW_BYTES:
         offset, length = preview
         data = yield from fetch_exact(offset, length)
         return PixelSource(data, "preview", header, buf.bytes_read + len(data), dims)
+    # No preview, or an index claiming an implausibly large one: judge the file itself.
+    _check_whole_size(buf.size)
     data = yield from fetch_exact(0, buf.size)
     return PixelSource(data, "full", header, buf.bytes_read + len(data), dims)
+
+
+def _check_whole_size(size: int) -> None:
+    if size > MAX_WHOLE_FILE_BYTES:
+        raise UnreadableImage(
+            f"too large to check: {size / MB:.0f} MB (photos are read whole up to "
+            f"{MAX_WHOLE_FILE_BYTES // MB} MB)"
+        )
 
 
 def _walk_header(buf: SparseBytes) -> ReadProgram[int]:

@@ -2,19 +2,27 @@
 
 Connections are opened one after another, never in parallel and never before the
 first one has authenticated: a wrong password costs the server one attempt, and a
-server's MaxStartups limit is never hit by our own burst.
+server's MaxStartups limit is never hit by our own burst. A connection the server
+refuses to open is tried again after a pause (a server at its MaxStartups limit
+accepts again once other logins have finished), a few times, then the pool makes do
+with what it has. A refused login or host key is never tried again, by anyone.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
-from qc_tool.errors import AuthFailed, HostKeyRejected, QCError
+from qc_tool.errors import AuthFailed, ChannelRefused, HostKeyRejected, QCError
 from qc_tool.services.ports import Connector, SiteConnection
 
 log = logging.getLogger(__name__)
+
+# Pauses before trying again to open a pool connection the server refused: staggered, so
+# the retry does not land in the same burst of logins that was refused.
+GROW_RETRY_DELAYS: tuple[float, ...] = (0.5, 1.5)
+CLOSE_WAIT_S = 60.0  # a login under way at close() is given this long to finish
 
 
 def pool_size(images: int, cap: int) -> int:
@@ -25,24 +33,37 @@ def pool_size(images: int, cap: int) -> int:
 
 
 class ConnectionPool:
-    """Up to ``size`` connections of one user; extra ones open in the background, in order."""
+    """Connections of one user: the first, and extra ones opened in the background, in order.
 
-    def __init__(self, connector: Connector, first: SiteConnection) -> None:
+    A connection that failed while reading is discarded and may be replaced (``reopen``);
+    slot ``i`` always means "the i-th worker's connection".
+    """
+
+    def __init__(
+        self,
+        connector: Connector,
+        first: SiteConnection,
+        *,
+        grow_retry_delays: Sequence[float] = GROW_RETRY_DELAYS,
+    ) -> None:
         self._connector = connector
-        self._conns: list[SiteConnection] = [first]
+        self._conns: list[SiteConnection | None] = [first]
         self._ready: list[threading.Event] = [threading.Event()]
         self._ready[0].set()
         self._failed_from: int | None = None
         self._opener: threading.Thread | None = None
         self._lock = threading.Lock()
-        self._closed = False
+        self._login = threading.Lock()  # one login at a time: the opener's or a reopen
+        self._closing = threading.Event()
+        self._refused: QCError | None = None  # a login or host key refused: no more logins
         self._needed: Callable[[], bool] = lambda: True
+        self._grow_delays = tuple(grow_retry_delays)
 
     @property
-    def size(self) -> int:
-        """Connections open or still to open (lowered when one fails to open)."""
+    def opened(self) -> int:
+        """Slots that got a connection so far (a replaced one counts once)."""
         with self._lock:
-            return self._failed_from if self._failed_from is not None else len(self._ready)
+            return len(self._conns)
 
     def grow(self, target: int, needed: Callable[[], bool] | None = None) -> None:
         """Open connections up to ``target`` in a background thread, one after another.
@@ -53,7 +74,9 @@ class ConnectionPool:
         with self._lock:
             if needed is not None:
                 self._needed = needed
-            if self._closed or self._failed_from is not None or target <= len(self._ready):
+            if self._closing.is_set() or self._failed_from is not None:
+                return
+            if target <= len(self._ready):
                 return
             self._ready.extend(threading.Event() for _ in range(target - len(self._ready)))
             if self._opener is not None:
@@ -67,42 +90,73 @@ class ConnectionPool:
         while True:
             with self._lock:
                 i = len(self._conns)
-                done = self._closed or i >= len(self._ready) or self._failed_from is not None
+                done = (
+                    self._closing.is_set() or i >= len(self._ready) or self._failed_from is not None
+                )
                 if not done and not self._needed():
                     self._fail_from_locked(i)  # not failed: not wanted; waiters get None
                     done = True
                 if done:
                     self._opener = None
                     return
-            try:
-                conn = self._connector.connect()
-            except (AuthFailed, HostKeyRejected) as exc:
-                # The first connection worked with these credentials; stop, never retry.
-                log.warning("pool connection %d refused (%s); continuing with %d", i + 1, exc, i)
-                self._fail_from(i)
-                continue
-            except QCError as exc:
-                log.warning(
-                    "pool connection %d could not open (%s); continuing with %d", i + 1, exc, i
-                )
-                self._fail_from(i)
-                continue
+            conn = self._open_with_retries(i)
             with self._lock:
-                if self._closed:
-                    conn.close()
+                if conn is None or self._closing.is_set():
+                    if conn is not None:
+                        conn.close()
                     self._fail_from_locked(i)
                     continue
                 self._conns.append(conn)
             self._ready[i].set()
 
-    def _fail_from(self, index: int) -> None:
-        with self._lock:
-            self._fail_from_locked(index)
+    def _open_with_retries(self, index: int) -> SiteConnection | None:
+        """Open pool connection ``index``, pausing and trying again when the server refuses."""
+        delays = iter(self._grow_delays)
+        while True:
+            try:
+                return self._connect(index)
+            except (AuthFailed, HostKeyRejected, ChannelRefused) as exc:
+                # The server said no on purpose: asking again would not change its mind, and
+                # a second password attempt is exactly what must never happen.
+                log.warning(
+                    "pool connection %d refused (%s); continuing with %d", index + 1, exc, index
+                )
+                return None
+            except QCError as exc:
+                delay = next(delays, None)
+                if delay is None or not self._wait(delay):
+                    log.warning(
+                        "pool connection %d could not open (%s); continuing with %d",
+                        index + 1,
+                        exc,
+                        index,
+                    )
+                    return None
+                log.info(
+                    "pool connection %d could not open (%s); trying again in %.1f s",
+                    index + 1,
+                    exc,
+                    delay,
+                )
 
-    def _fail_from_locked(self, index: int) -> None:
-        self._failed_from = index
-        for event in self._ready[index:]:
-            event.set()
+    def _wait(self, delay: float) -> bool:
+        """Pause before another attempt; False if the pool closed or is no longer needed."""
+        if self._closing.wait(delay):
+            return False
+        with self._lock:
+            return self._needed()
+
+    def _connect(self, index: int) -> SiteConnection | None:
+        """One login for slot ``index``, unless logins are over; a refusal ends them for good."""
+        with self._login:
+            if self._closing.is_set() or self._refused is not None:
+                return None
+            try:
+                conn = self._connector.connect()
+            except (AuthFailed, HostKeyRejected) as exc:
+                self._refused = exc
+                raise
+            return conn
 
     def get(
         self, index: int, cancelled: Callable[[], bool] = lambda: False
@@ -118,18 +172,63 @@ class ConnectionPool:
         with self._lock:
             return self._conns[index] if index < len(self._conns) else None
 
+    def live(self) -> list[int]:
+        """The slots holding an open connection."""
+        with self._lock:
+            return [i for i, conn in enumerate(self._conns) if conn is not None]
+
+    def discard(self, index: int) -> None:
+        """Close connection ``index`` now (it failed); the slot stays empty until ``reopen``."""
+        with self._lock:
+            conn = self._conns[index] if index < len(self._conns) else None
+            if conn is not None:
+                self._conns[index] = None
+        if conn is not None:
+            conn.close()
+
+    def reopen(self, index: int) -> SiteConnection | None:
+        """A fresh connection for slot ``index`` (after ``discard``); None once logins are over.
+
+        Raises RemoteUnavailable when the server cannot be reached; AuthFailed and
+        HostKeyRejected are raised once and then end every login of this pool.
+        """
+        conn = self._connect(index)
+        if conn is None:
+            return None
+        with self._lock:
+            if self._closing.is_set() or index >= len(self._conns):
+                stale = conn
+                conn = None
+            else:
+                stale = None
+                self._conns[index] = conn
+        if stale is not None:
+            stale.close()
+        return conn
+
+    @property
+    def refused(self) -> QCError | None:
+        """The AuthFailed or HostKeyRejected that ended this pool's logins, if any."""
+        return self._refused
+
+    def _fail_from_locked(self, index: int) -> None:
+        self._failed_from = index
+        for event in self._ready[index:]:
+            event.set()
+
     def close(self) -> None:
         """Close every connection, including one the opener is still completing."""
         with self._lock:
-            self._closed = True
+            self._closing.set()
             conns, self._conns = self._conns, []
         opener = self._opener
         if opener is not None:
             # A login under way completes and is closed by the opener, before we return:
             # no login of this scan may happen after the scan.
-            opener.join(timeout=60)
+            opener.join(timeout=CLOSE_WAIT_S)
         with self._lock:
             conns += self._conns
             self._conns = []
         for conn in conns:
-            conn.close()
+            if conn is not None:
+                conn.close()

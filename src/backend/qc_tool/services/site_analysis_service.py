@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
 
@@ -27,7 +27,7 @@ from qc_tool.domain.models import (
 )
 from qc_tool.domain.paths import safe_name
 from qc_tool.errors import QCError
-from qc_tool.services.dealing import Dealer, read_over_pool
+from qc_tool.services.dealing import Dealer, OnResult, Retries, on_first, read_over_pool
 from qc_tool.services.pool import ConnectionPool, pool_size
 from qc_tool.services.ports import Connector, HeaderParser, ResultCache, SiteConnection
 
@@ -72,14 +72,13 @@ def scan_site(
     first = connector.connect()  # the one login attempt; errors go straight to the caller
     pool = ConnectionPool(connector, first)
     prefix = f"/{site}"
+    retries = Retries()  # connection failures this scan survives (listing and reading)
     try:
         if options.max_connections > 1 and cache.known(connector.server_id, prefix) == 0:
             # Nothing cached: a cold scan of a real site needs a pool, so the second
             # connection opens while the first lists (the size is settled after listing).
             pool.grow(2)
-        folders = first.list_folders(site)
-        listing = first.list_images(site, folders)
-        first.release()  # a worker thread takes it over for reading
+        listing = on_first(pool, lambda conn: _list(conn, site), retries, cancelled)
         run = _Run(site, listing, on_progress, parser)
         cached = cache.get_many(connector.server_id, run.all_files, prefix)
         run.take_cached(cached)
@@ -87,19 +86,27 @@ def scan_site(
         dealer = Dealer(_folder_queues(misses, options.max_connections))
         pool.grow(dealer.width, needed=lambda: dealer.left() > WORTH_A_LOGIN)
 
-        def read_on(conn: SiteConnection, files: Iterator[RemoteFile]) -> None:
+        def read_on(
+            conn: SiteConnection, files: Iterator[RemoteFile], report: OnResult[ExifBlock]
+        ) -> None:
             try:
                 conn.read_headers(
-                    site, files, run.record, pipelined=options.pipelined, cancelled=cancelled
+                    site, files, report, pipelined=options.pipelined, cancelled=cancelled
                 )
             finally:
                 run.add_opened(conn.files_opened)
 
-        read_over_pool(pool, dealer, read_on, cancelled, "qc-sftp")
+        try:
+            read_over_pool(pool, dealer, read_on, run.record, cancelled, "qc-sftp", retries)
+        except QCError:
+            # What was read stays read: a scan run again reads only the rest.
+            run.wait_parsed()
+            cache.put_many(connector.server_id, run.fresh_results(), prefix)
+            raise
         run.wait_parsed()
         if cancelled():
             raise Cancelled("the scan was cancelled")
-        used = min(dealer.width, pool.size) if dealer.width else 1
+        used = min(dealer.width, pool.opened) if dealer.width else 1
         result = run.result(time.perf_counter() - started, used)
         result.stats.files_opened = run.files_opened
         cache.put_many(connector.server_id, [r for r in result.images if not r.cached], prefix)
@@ -108,6 +115,13 @@ def scan_site(
         pool.close()
     _log_site(result)
     return result
+
+
+def _list(conn: SiteConnection, site: str) -> dict[str, list[RemoteFile]]:
+    """The site's folders and their images, listed on one connection."""
+    listing = conn.list_images(site, conn.list_folders(site))
+    conn.release()  # a worker thread takes it over for reading
+    return listing
 
 
 def _folder_queues(
@@ -166,6 +180,11 @@ class _Run:
     def take_cached(self, cached: Mapping[str, ImageResult]) -> None:
         for result in cached.values():
             self._add(replace(result, cached=True))
+
+    def fresh_results(self) -> list[ImageResult]:
+        """The results read by this scan so far (not those taken from the cache)."""
+        with self._lock:
+            return [r for r in self._results.values() if not r.cached]
 
     def misses(self, cached: Mapping[str, ImageResult]) -> dict[str, list[RemoteFile]]:
         return {
@@ -319,7 +338,3 @@ def _inline(block: ExifBlock) -> ExifSummary | str:
         return summarize(block)
     except QCError as exc:
         return exc.message
-
-
-def images_without_gps(result: ScanResult) -> Sequence[ImageResult]:
-    return [i for i in result.images if i.error is not None or not i.has_gps]

@@ -27,7 +27,7 @@ from qc_tool.domain.checks.settings import CheckSettings
 from qc_tool.domain.checks.site import ImageEvidence, judge_site
 from qc_tool.domain.models import TRUNCATED_BODY, ImageResult, RemoteFile, ScanResult
 from qc_tool.domain.pixel_reader import PixelSource
-from qc_tool.services.dealing import Dealer, read_over_pool
+from qc_tool.services.dealing import Dealer, OnResult, read_over_pool
 from qc_tool.services.measure import CachedMeasure, Measured, SourceInfo, measure
 from qc_tool.services.pool import ConnectionPool, pool_size
 from qc_tool.services.ports import Connector, MeasureCache, NoCache, SiteConnection
@@ -157,12 +157,14 @@ def _read_and_measure(
     try:
         pool.grow(dealer.width, needed=lambda: dealer.left() > 20)
 
-        def read_on(conn: SiteConnection, dealt: Iterator[RemoteFile]) -> None:
+        def read_on(
+            conn: SiteConnection, dealt: Iterator[RemoteFile], report: OnResult[PixelSource]
+        ) -> None:
             conn.read_pixels(
-                site, dealt, run.record, whole_file=options.whole_file, cancelled=cancelled
+                site, dealt, report, whole_file=options.whole_file, cancelled=cancelled
             )
 
-        read_over_pool(pool, dealer, read_on, cancelled, "qc-check")
+        read_over_pool(pool, dealer, read_on, run.record, cancelled, "qc-check")
         run.wait_for_workers()
     finally:
         pool.close()

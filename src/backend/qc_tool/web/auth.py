@@ -2,20 +2,27 @@
 
 The signed session cookie holds only an opaque session id; the username and password stay in
 this process's SessionStore. A login check is one connection, hence one password attempt.
+After QC_LOGIN_MAX_FAILURES refused passwords from one address or for one username within
+QC_LOGIN_WINDOW_S, further logins are answered 429 without any connection to the server.
+The form's only inputs are username and password: the server is the configured one, always
+(any other field, such as a host, is never read).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 
-from flask import Blueprint, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, current_app, g, redirect, render_template, request, session, url_for
+from flask.blueprints import BlueprintSetupState
 from werkzeug.wrappers import Response
 
 from qc_tool.errors import AuthFailed, HostKeyRejected, NotLoggedIn, QCError, RemoteUnavailable
 from qc_tool.services.login import check_login
+from qc_tool.services.ratelimit import LoginLimiter
 from qc_tool.services.sessions import Credentials
-from qc_tool.web.deps import qc
+from qc_tool.web.deps import EXTENSION_KEY, QCContext, qc
 
 bp = Blueprint("auth", __name__)
 log = logging.getLogger(__name__)
@@ -23,6 +30,24 @@ log = logging.getLogger(__name__)
 SESSION_ID = "sid"
 MAX_USERNAME = 128
 MAX_PASSWORD = 1024
+LIMITER_KEY = "qc_login_limiter"
+
+
+@bp.record_once
+def _attach(state: BlueprintSetupState) -> None:
+    """One login limiter per app, from its settings."""
+    ctx = state.app.extensions[EXTENSION_KEY]
+    assert isinstance(ctx, QCContext)
+    state.app.extensions[LIMITER_KEY] = LoginLimiter(
+        max_failures=int(ctx.settings["QC_LOGIN_MAX_FAILURES"]),
+        window_s=float(ctx.settings["QC_LOGIN_WINDOW_S"]),
+    )
+
+
+def login_limiter() -> LoginLimiter:
+    found = current_app.extensions[LIMITER_KEY]
+    assert isinstance(found, LoginLimiter)
+    return found
 
 
 @dataclass(frozen=True)
@@ -74,19 +99,33 @@ def login_form() -> Response | str:
 
 
 @bp.post("/login")
-def login() -> Response | tuple[str, int]:
+def login() -> Response | tuple[str, int] | tuple[str, int, dict[str, str]]:
     username = request.form.get("username", "").strip()
     password = request.form.get("password", "")
     if not username or not password:
         return _form_again(username, "Enter your SFTP username and password.", None, 400)
     if len(username) > MAX_USERNAME or len(password) > MAX_PASSWORD:
         return _form_again("", "That username or password is too long.", None, 400)
+    # Behind a reverse proxy this is the proxy's address unless the app is told to trust its
+    # X-Forwarded-For (see docs/reliability.md, "Security").
+    address = request.remote_addr or "unknown"
+    limiter = login_limiter()
+    wait = limiter.retry_after(address, username)
+    if wait is not None:  # refused here: no connection, so no attempt the server could count
+        log.warning("login refused for %r from %s: too many failed logins", username, address)
+        minutes = math.ceil(wait / 60)
+        problem = f"Too many failed logins. Try again in {minutes} minute{'s' * (minutes != 1)}."
+        page, status = _form_again(username, problem, None, 429)
+        return page, status, {"Retry-After": str(wait)}
     ctx = qc()
     try:
         check_login(ctx.connector(Credentials(username, password)))
     except (AuthFailed, HostKeyRejected, RemoteUnavailable) as exc:
+        if isinstance(exc, AuthFailed):  # a wrong guess; an unreachable server is not one
+            limiter.failed(address, username)
         log.info("login refused for %r: %s", username, exc.code)
         return _form_again(username, _problem(exc), _detail(exc), exc.status)
+    limiter.succeeded(username)
     session.clear()  # a fresh session (and CSRF token) for the new login
     session[SESSION_ID] = ctx.sessions.create(username, password)
     log.info("login for %r", username)
@@ -104,7 +143,7 @@ def end_login() -> None:
     sid = session.get(SESSION_ID)
     if isinstance(sid, str):
         ctx = qc()
-        ctx.jobs.cancel_all(sid)
+        ctx.forget_login(sid)
         ctx.sessions.drop(sid)
     session.clear()
     g.pop("qc_login", None)

@@ -12,24 +12,61 @@ from flask import Flask, Response, request
 from flask_wtf.csrf import CSRFProtect
 
 # Endpoints whose responses may be cached by the browser: files that hold no user data.
-CACHEABLE_ENDPOINTS = frozenset({"static", "vendor.leaflet_file"})
+# These set their own Cache-Control (photo previews: private, keyed by path and size).
+CACHEABLE_ENDPOINTS = frozenset({"static", "vendor.leaflet_file", "review.preview"})
 
 
 class ConfigurationError(RuntimeError):
     """The app cannot start safely with these settings."""
 
 
+# Anyone who knows the key can sign a cookie for any session id, and forge a CSRF token.
+MIN_SECRET_KEY_CHARS = 32
+# Values copied from examples and tutorials; refused in production whatever their length.
+PLACEHOLDER_KEYS = frozenset(
+    {
+        "changeme",
+        "change-me",
+        "change_me",
+        "secret",
+        "secret-key",
+        "secret_key",
+        "your-secret-key",
+        "dev",
+        "development",
+        "test",
+        "test-secret-key",
+        "qc-tool",
+        "please-change-this-secret-key-in-production",
+    }
+)
+_HOW = "set it to a long random value: python -c 'import secrets; print(secrets.token_hex(32))'"
+
+
 def secret_key(settings: Mapping[str, Any]) -> str:
-    """QC_SECRET_KEY, or a random key for this process (logins then end with the process)."""
+    """QC_SECRET_KEY, or a random key for this process (logins then end with the process).
+
+    In production (QC_PRODUCTION=1) a missing, short or placeholder key stops start-up.
+    """
     key = str(settings.get("QC_SECRET_KEY") or "")
-    if key:
-        return key
     if settings.get("QC_PRODUCTION"):
-        raise ConfigurationError(
-            "QC_PRODUCTION=1 but QC_SECRET_KEY is empty: set QC_SECRET_KEY to a long random "
-            "value (e.g. `python -c 'import secrets; print(secrets.token_hex(32))'`)"
-        )
-    return secrets.token_hex(32)
+        problem = weak_key_problem(key)
+        if problem is not None:
+            raise ConfigurationError(f"QC_PRODUCTION=1 but QC_SECRET_KEY {problem}: {_HOW}")
+    return key or secrets.token_hex(32)
+
+
+def weak_key_problem(key: str) -> str | None:
+    """Why ``key`` must not sign production cookies, or None when it may."""
+    if not key:
+        return "is empty"
+    if key.strip().lower() in PLACEHOLDER_KEYS:
+        return "is a well-known placeholder"
+    if len(key) < MIN_SECRET_KEY_CHARS:
+        return f"has {len(key)} characters, fewer than {MIN_SECRET_KEY_CHARS}"
+    if len(set(key)) < 8:
+        return "repeats too few characters to be random"
+    return None
 
 
 def configure(app: Flask, settings: Mapping[str, Any]) -> None:
@@ -53,7 +90,8 @@ def configure(app: Flask, settings: Mapping[str, Any]) -> None:
 
     @app.after_request
     def add_security_headers(response: Response) -> Response:
-        response.headers["Content-Security-Policy"] = policy
+        # A view may send its own stricter policy (the printable report allows its CSS by hash).
+        response.headers.setdefault("Content-Security-Policy", policy)
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["X-Frame-Options"] = "DENY"
         response.headers["Referrer-Policy"] = "same-origin"

@@ -4,18 +4,27 @@ paramiko's SSHClient is not used because it retries with other methods (agent,
 keys, keyboard-interactive with the same password); a wrong password here must
 cost the server exactly one attempt, since OpenSSH penalises a source address for
 repeated failures and every technician shares this server's address.
+
+Every step has a deadline: the TCP connect, the banner, the key exchange and the login
+within QC_CONNECT_TIMEOUT each, the SFTP channel within QC_OP_TIMEOUT. A server that goes
+quiet costs a clear error after that long, never a thread blocked for ever.
 """
 
 from __future__ import annotations
 
 import logging
 import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import paramiko
 
-from qc_tool.errors import AuthFailed, HostKeyRejected, RemoteUnavailable
+from qc_tool.adapters.sftp import hostkeys
+from qc_tool.errors import AuthFailed, ChannelRefused, HostKeyRejected, RemoteUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +42,13 @@ class SftpEndpoint:
     known_hosts: Path | None
     connect_timeout: float = 10.0
     op_timeout: float = 30.0
+    # This process's connections to the server at once, all users together
+    # (QC_MAX_SERVER_CONNECTIONS); a user's first connection waits up to ``slot_wait`` s for one.
+    max_connections: int = 16
+    slot_wait: float = 60.0
+    trust_on_first_use: bool = False  # QC_TRUST_ON_FIRST_USE: learn an unknown host's key
+    # QC_MAX_LISTING: entries one folder listing may hold; None: domain.paths.MAX_LISTING.
+    max_listing: int | None = None
 
     @property
     def host_key_name(self) -> str:
@@ -46,7 +62,8 @@ class SftpEndpoint:
 
 def open_transport(endpoint: SftpEndpoint, username: str, password: str) -> paramiko.Transport:
     """Connect, verify the host key, and make one password attempt; raise a QCError otherwise."""
-    known = _load_known_hosts(endpoint)
+    tofu = endpoint.trust_on_first_use
+    known = hostkeys.load_known_hosts(endpoint.known_hosts, trust_on_first_use=tofu)
     try:
         sock = socket.create_connection(
             (endpoint.host, endpoint.port), timeout=endpoint.connect_timeout
@@ -59,28 +76,16 @@ def open_transport(endpoint: SftpEndpoint, username: str, password: str) -> para
         sock, default_window_size=WINDOW_SIZE, default_max_packet_size=MAX_PACKET_SIZE
     )
     try:
-        transport.banner_timeout = endpoint.connect_timeout
-        transport.auth_timeout = endpoint.connect_timeout
-        types = _key_types(known, endpoint)
-        if types:
-            # Ask for a key type we can verify, as OpenSSH does with known_hosts.
-            options = transport.get_security_options()
-            options.key_types = [t for t in options.key_types if t in types] or options.key_types
-        transport.start_client(timeout=endpoint.connect_timeout)
-        _verify_host_key(known, endpoint, transport.get_remote_server_key())
-        transport.auth_password(username, password, fallback=False)
+        _handshake(transport, endpoint, hostkeys.key_types(known, endpoint.host_key_name))
+        key = transport.get_remote_server_key()
+        first_use = hostkeys.verify(known, endpoint.host_key_name, key, trust_on_first_use=tofu)
+        _login(transport, endpoint, username, password)
+        if first_use:
+            assert endpoint.known_hosts is not None  # load_known_hosts refused otherwise
+            hostkeys.record(endpoint.known_hosts, endpoint.host_key_name, key)
         transport.set_keepalive(15)
         return transport
-    except paramiko.BadAuthenticationType as exc:
-        transport.close()
-        raise AuthFailed(
-            "the SFTP server does not accept password logins "
-            f"(it allows: {', '.join(exc.allowed_types) or 'nothing'})"
-        ) from exc
-    except paramiko.AuthenticationException as exc:
-        transport.close()
-        raise AuthFailed("wrong username or password") from exc
-    except HostKeyRejected:
+    except (AuthFailed, HostKeyRejected, RemoteUnavailable):
         transport.close()
         raise
     except (paramiko.SSHException, OSError, EOFError) as exc:
@@ -91,50 +96,116 @@ def open_transport(endpoint: SftpEndpoint, username: str, password: str) -> para
         ) from exc
 
 
-def open_sftp(transport: paramiko.Transport, endpoint: SftpEndpoint) -> paramiko.SFTPClient:
-    """One SFTP channel over an authenticated transport, with an operation deadline."""
+def _handshake(transport: paramiko.Transport, endpoint: SftpEndpoint, types: set[str]) -> None:
+    """Banner and key exchange within the connect timeout, with a clear error when they fail."""
+    transport.banner_timeout = endpoint.connect_timeout
+    transport.auth_timeout = endpoint.connect_timeout
+    if types:
+        # Ask for a key type we can verify, as OpenSSH does with known_hosts.
+        options = transport.get_security_options()
+        options.key_types = [t for t in options.key_types if t in types] or options.key_types
+    started = time.monotonic()
+    failure: BaseException | None = None
     try:
-        sftp = paramiko.SFTPClient.from_transport(
-            transport, window_size=WINDOW_SIZE, max_packet_size=MAX_PACKET_SIZE
-        )
+        transport.start_client(timeout=endpoint.connect_timeout)
     except (paramiko.SSHException, OSError, EOFError) as exc:
-        raise RemoteUnavailable(f"the SFTP server refused an SFTP session ({exc})") from exc
-    if sftp is None:
-        raise RemoteUnavailable("the SFTP server refused an SFTP session")
-    sftp.get_channel().settimeout(endpoint.op_timeout)
-    return sftp
-
-
-def _load_known_hosts(endpoint: SftpEndpoint) -> paramiko.HostKeys:
-    if endpoint.known_hosts is None:
-        raise HostKeyRejected(
-            "no known_hosts file is configured (QC_KNOWN_HOSTS), so the server cannot be verified"
+        failure = exc
+    if failure is None and transport.is_active() and transport.initial_kex_done:
+        return
+    where = f"{endpoint.host}:{endpoint.port}"
+    waited = time.monotonic() - started
+    if not transport.remote_version:
+        if waited >= endpoint.connect_timeout * 0.9:
+            message = f"the SFTP server {where} sent no SSH banner within {waited:.1f} s"
+        else:
+            message = (
+                f"the SFTP server {where} closed the connection before its SSH banner "
+                "(too many connections being opened to it at once?)"
+            )
+    else:
+        message = (
+            f"the SFTP server {where} did not complete the SSH key exchange within "
+            f"{endpoint.connect_timeout:g} s"
+            + (f" ({failure})" if failure is not None and str(failure) else "")
         )
+    raise RemoteUnavailable(message) from failure
+
+
+def _login(
+    transport: paramiko.Transport, endpoint: SftpEndpoint, username: str, password: str
+) -> None:
+    """One password attempt. Only the server's own "no" is AuthFailed; silence is not."""
     try:
-        return paramiko.HostKeys(str(endpoint.known_hosts))
-    except OSError as exc:
-        raise HostKeyRejected(
-            f"cannot read the known_hosts file {endpoint.known_hosts}: {exc.strerror}"
+        transport.auth_password(username, password, fallback=False)
+    except paramiko.BadAuthenticationType as exc:
+        raise AuthFailed(
+            "the SFTP server does not accept password logins "
+            f"(it allows: {', '.join(exc.allowed_types) or 'nothing'})"
         ) from exc
+    except paramiko.AuthenticationException as exc:
+        # paramiko reports a login that timed out, or a connection that died during it, as
+        # an AuthenticationException too; those say nothing about the password.
+        if "timeout" in str(exc).lower():
+            raise RemoteUnavailable(
+                f"the SFTP server {endpoint.host}:{endpoint.port} did not answer the login "
+                f"within {endpoint.connect_timeout:g} s"
+            ) from exc
+        if not transport.is_active():
+            raise RemoteUnavailable(
+                f"the SFTP server {endpoint.host}:{endpoint.port} closed the connection "
+                "during the login"
+            ) from exc
+        raise AuthFailed("wrong username or password") from exc
 
 
-def _key_types(known: paramiko.HostKeys, endpoint: SftpEndpoint) -> set[str]:
-    entry = known.lookup(endpoint.host_key_name)
-    return set(entry.keys()) if entry else set()
-
-
-def _verify_host_key(known: paramiko.HostKeys, endpoint: SftpEndpoint, key: paramiko.PKey) -> None:
-    name = endpoint.host_key_name
-    entry = known.lookup(name)
-    if entry is None:
-        raise HostKeyRejected(
-            f"the SFTP server's host key is unknown: {name} is not in the known_hosts file "
-            f"(offered {key.get_name()} {key.fingerprint})"
+def open_sftp(transport: paramiko.Transport, endpoint: SftpEndpoint) -> paramiko.SFTPClient:
+    """One SFTP channel over an authenticated transport, opened and then used with a deadline."""
+    timeout = endpoint.op_timeout
+    try:
+        chan = transport.open_session(
+            window_size=WINDOW_SIZE, max_packet_size=MAX_PACKET_SIZE, timeout=timeout
         )
-    expected = entry.get(key.get_name())
-    if expected is None or expected != key:
-        log.warning("host key mismatch for %s: offered %s", name, key.fingerprint)
-        raise HostKeyRejected(
-            f"the SFTP server's host key has CHANGED for {name} (offered {key.get_name()} "
-            f"{key.fingerprint}); refusing to send the password"
-        )
+    except paramiko.ChannelException as exc:
+        # What OpenSSH answers past MaxSessions, or a server limiting sessions per user.
+        raise ChannelRefused(
+            f"the SFTP server refused an SFTP session ({exc.text or 'open failed'})"
+        ) from exc
+    except (paramiko.SSHException, OSError, EOFError) as exc:
+        raise RemoteUnavailable(f"the SFTP server did not open an SFTP session ({exc})") from exc
+    chan.settimeout(timeout)  # every later wait for a reply ends after this long
+    with _watchdog(transport, timeout) as expired:
+        try:
+            # paramiko waits for the subsystem reply without a deadline: the watchdog closes
+            # the transport if it has not come in time, which ends the wait.
+            chan.invoke_subsystem("sftp")
+            return paramiko.SFTPClient(chan)
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            if expired.is_set() or isinstance(exc, TimeoutError):
+                raise RemoteUnavailable(
+                    f"the SFTP server did not start an SFTP session within {timeout:g} s"
+                ) from exc
+            if isinstance(exc, paramiko.SSHException) and transport.is_active():
+                # The subsystem request was answered with a failure.
+                raise ChannelRefused(f"the SFTP server refused the SFTP subsystem ({exc})") from exc
+            raise RemoteUnavailable(
+                f"the SFTP server closed the connection while starting SFTP ({exc})"
+            ) from exc
+
+
+@contextmanager
+def _watchdog(transport: paramiko.Transport, seconds: float) -> Iterator[threading.Event]:
+    """Close ``transport`` if the block has not finished within ``seconds``."""
+    expired = threading.Event()
+
+    def expire() -> None:
+        expired.set()
+        transport.close()
+
+    timer = threading.Timer(seconds, expire)
+    timer.daemon = True
+    timer.name = "qc-sftp-deadline"
+    timer.start()
+    try:
+        yield expired
+    finally:
+        timer.cancel()

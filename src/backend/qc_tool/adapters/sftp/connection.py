@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import paramiko
 
 from qc_tool.adapters.sftp.connect import SftpEndpoint, open_sftp, open_transport
 from qc_tool.adapters.sftp.engine import Engine, Task
+from qc_tool.adapters.sftp.limits import SERVER_SLOTS, ServerSlots
 from qc_tool.adapters.sftp.tasks import header_task, is_dir, is_file, listing_task, pixels_task
 from qc_tool.adapters.sftp.wire import Wire
 from qc_tool.domain.models import RemoteFile, SiteInfo
@@ -29,27 +30,65 @@ PREVIEWS_IN_FLIGHT = 24
 WHOLE_FILES_IN_FLIGHT = 4
 
 
+class _Live:
+    """How many of a connector's connections are open (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._count = 0
+
+    def add(self, n: int) -> None:
+        with self._lock:
+            self._count += n
+
+    @property
+    def count(self) -> int:
+        with self._lock:
+            return self._count
+
+
 @dataclass(frozen=True, slots=True)
 class SftpConnector:
-    """Opens connections to the configured server with one user's credentials."""
+    """Opens connections to the configured server with one user's credentials.
+
+    Each connection holds a slot of the server's process-wide cap until it closes. A user's
+    first connection waits for a slot (up to ``endpoint.slot_wait``); further ones, which
+    only grow a pool that already works, take a free slot or fail at once.
+    """
 
     endpoint: SftpEndpoint
     sites_root: str
     username: str
     password: str
+    slots: ServerSlots = field(default=SERVER_SLOTS, repr=False, compare=False)
+    _live: _Live = field(default_factory=_Live, repr=False, compare=False)
 
     @property
     def server_id(self) -> str:
         return f"{self.endpoint.server_id}{self.sites_root}"
 
     def connect(self) -> SftpConnection:
-        transport = open_transport(self.endpoint, self.username, self.password)
+        wait = self.endpoint.slot_wait if self._live.count == 0 else 0.0
+        slot = self.slots.acquire(self.endpoint.server_id, self.endpoint.max_connections, wait)
         try:
-            sftp = open_sftp(transport, self.endpoint)
-        except Exception:
-            transport.close()
+            transport = open_transport(self.endpoint, self.username, self.password)
+            try:
+                sftp = open_sftp(transport, self.endpoint)
+            except BaseException:
+                transport.close()
+                raise
+        except BaseException:
+            slot.release()
             raise
-        return SftpConnection(transport, sftp, self.sites_root)
+        self._live.add(1)
+
+        def closed() -> None:
+            slot.release()
+            self._live.add(-1)
+
+        return SftpConnection(
+            transport, sftp, self.sites_root, on_close=closed, max_listing=self.endpoint.max_listing
+        )
 
     def __repr__(self) -> str:  # never show the password in a log or traceback
         return f"SftpConnector({self.endpoint.server_id}, user={self.username!r})"
@@ -58,21 +97,32 @@ class SftpConnector:
 class SftpConnection:
     """An authenticated transport and its SFTP channel; one thread uses it at a time."""
 
-    def __init__(self, transport: paramiko.Transport, sftp: paramiko.SFTPClient, root: str) -> None:
+    def __init__(
+        self,
+        transport: paramiko.Transport,
+        sftp: paramiko.SFTPClient,
+        root: str,
+        *,
+        on_close: Callable[[], None] | None = None,
+        max_listing: int | None = None,
+    ) -> None:
         self._transport = transport
         self._sftp = sftp
         self._root = root
         self._wire = Wire(sftp)  # all SFTP traffic of this connection goes through it
         self._owner: int | None = None
         self._opened = 0
+        self._on_close = on_close
+        self._max_listing = max_listing  # entries one READDIR listing may hold (QC_MAX_LISTING)
+        self._closed = False
+        self._close_lock = threading.Lock()
 
     @property
     def files_opened(self) -> int:
         return self._opened
 
     def list_sites(self) -> list[SiteInfo]:
-        entries = self._run_one(listing_task(self._root), f"the sites folder {self._root}")
-        sites = sorted(e.filename for e in entries if is_dir(e) and _plain(e.filename))
+        sites = self._site_names()
         counts = self._list_many({s: join_remote(self._root, s) for s in sites})
         return [
             SiteInfo(s, sum(1 for e in counts[s] if is_dir(e) and _plain(e.filename)))
@@ -81,14 +131,21 @@ class SftpConnection:
         ]
 
     def list_folders(self, site: str) -> list[str]:
-        path = join_remote(self._root, safe_name(site, "site"))
-        entries = self._run_one(listing_task(path), f"site {site!r}")
+        site = safe_name(site, "site")
+        # Only a real folder of the sites root is a site: a symlink there (to anywhere) is
+        # neither listed by list_sites nor followed here, whatever name a request gives.
+        if site not in self._site_names():
+            raise RemoteError(f"there is no site {site!r} in {self._root}")
+        path = join_remote(self._root, site)
+        entries = self._run_one(self._listing(path), f"site {site!r}")
         return sorted(e.filename for e in entries if is_dir(e) and _plain(e.filename))
 
     def list_images(self, site: str, folders: Sequence[str]) -> dict[str, list[RemoteFile]]:
         site = safe_name(site, "site")
         paths = {f: join_remote(self._root, site, safe_name(f, "folder")) for f in folders}
-        listed = self._list_many(paths)
+        # A folder that cannot be listed fails the scan with the reason (too many entries, no
+        # permission) rather than passing for an empty folder.
+        listed = self._list_many(paths, strict=True)
         out: dict[str, list[RemoteFile]] = {}
         for folder in folders:
             files = [
@@ -161,13 +218,19 @@ class SftpConnection:
             self._opened += engine.stats.files_opened
 
     def close(self) -> None:
-        """Close channel and transport; a connection that already died closes quietly."""
+        """Close channel and transport (once); a connection that already died closes quietly."""
+        with self._close_lock:
+            if self._closed:
+                return
+            self._closed = True
         try:
             self._sftp.close()
         except (OSError, EOFError, paramiko.SSHException) as exc:
             log.debug("closing the SFTP channel: %s", exc)
         finally:
             self._transport.close()
+            if self._on_close is not None:
+                self._on_close()
 
     def _engine(self, max_tasks: int = MAX_FILES_IN_FLIGHT) -> Engine:
         me = threading.get_ident()
@@ -189,17 +252,29 @@ class SftpConnection:
             raise RemoteError(f"cannot list {what}: {error}")
         return value
 
-    def _list_many(self, paths: dict[str, str]) -> dict[str, list[Any]]:
-        """List several folders at once; a folder that cannot be listed is logged and left out."""
+    def _site_names(self) -> list[str]:
+        entries = self._run_one(self._listing(self._root), f"the sites folder {self._root}")
+        return sorted(e.filename for e in entries if is_dir(e) and _plain(e.filename))
+
+    def _listing(self, path: str) -> Task[list[Any]]:
+        return listing_task(path, self._max_listing)
+
+    def _list_many(self, paths: dict[str, str], *, strict: bool = False) -> dict[str, list[Any]]:
+        """List several folders at once. A folder that cannot be listed is logged and left out,
+        or, when ``strict``, raises RemoteError once the others are done."""
         listed: dict[str, list[Any]] = {}
+        failed: list[str] = []
 
         def done(key: str, value: list[Any] | None, error: str | None) -> None:
             if error is not None or value is None:
                 log.warning("cannot list %s: %s", paths[key], error)
+                failed.append(f"cannot list {paths[key]}: {error}")
             else:
                 listed[key] = value
 
-        self._engine().run(((k, listing_task(p)) for k, p in paths.items()), done)
+        self._engine().run(((k, self._listing(p)) for k, p in paths.items()), done)
+        if strict and failed:
+            raise RemoteError(failed[0])
         return listed
 
 

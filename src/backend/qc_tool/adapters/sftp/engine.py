@@ -242,4 +242,4 @@ def _connection_error(exc: BaseException) -> RemoteUnavailable:
         return RemoteUnavailable("the SFTP server stopped answering (timed out)")
     if isinstance(exc, OSError) and exc.errno in (errno.ECONNRESET, errno.EPIPE):
         return RemoteUnavailable("the SFTP server closed the connection")
-    return RemoteUnavailable(f"the SFTP connection failed: {exc}")
+    return RemoteUnavailable(f"the SFTP connection failed: {exc or type(exc).__name__}")

@@ -8,14 +8,13 @@ from typing import Any, TypeVar
 from paramiko.sftp_attr import SFTPAttributes
 
 from qc_tool.adapters.sftp.engine import Open, OpenDir, Read, ReadDir, Task
+from qc_tool.domain import paths
 from qc_tool.domain.exif_reader import ExifBlock, read_exif_block
 from qc_tool.domain.pixel_reader import PixelSource, read_pixels
 from qc_tool.domain.sparse import ReadProgram
 
 T = TypeVar("T")
 
-# OpenSSH answers READDIR with ~100 names; a folder bigger than this is not a site folder.
-MAX_ENTRIES = 100_000
 # READDIRs sent at once on one handle. Servers answer them in order (the protocol
 # requires in-order processing per handle), so a 700-image folder lists in two round
 # trips (OpenSSH sends 100 names a reply).
@@ -45,15 +44,23 @@ def pixels_task(path: str, size: int, whole_file: bool) -> Task[PixelSource]:
     return program_task(path, read_pixels(size, whole_file=whole_file))
 
 
-def listing_task(path: str) -> Task[list[SFTPAttributes]]:
-    """List a directory with attributes (READDIR returns size and mtime with each name)."""
+def listing_task(path: str, limit: int | None = None) -> Task[list[SFTPAttributes]]:
+    """List a directory with attributes (READDIR returns size and mtime with each name).
+
+    More than ``limit`` entries (default: domain.paths.MAX_LISTING) is an error
+    (RemoteError), not a listing silently cut short, and it ends a directory that never
+    reports its end. Attributes are the server's READDIR ones (lstat on OpenSSH): a symlink
+    is neither a directory nor a file here, so nothing is ever listed or read through one.
+    """
+    limit = paths.MAX_LISTING if limit is None else limit
     (handle,) = yield [OpenDir(path)]
     entries: list[SFTPAttributes] = []
-    while len(entries) < MAX_ENTRIES:
+    while True:
         batches = yield [ReadDir(handle) for _ in range(READDIR_AHEAD)]
         for batch in batches:
             if batch is not None:
                 entries.extend(e for e in batch if e.filename not in (".", ".."))
+        paths.check_listing(len(entries), limit, path)
         if any(batch is None for batch in batches):
             break
     return entries

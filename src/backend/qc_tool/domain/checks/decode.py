@@ -16,6 +16,8 @@ from PIL import Image, UnidentifiedImageError
 
 # Drone photos are JPEG; Pillow's JPEG opener returns its MPO class for files with an MPF trailer.
 _FORMATS = ("JPEG",)
+# Pillow's own default, used should anything have switched the limit off (None).
+DEFAULT_MAX_PIXELS = 89_478_485
 
 
 class ImageDecodeError(ValueError):
@@ -50,17 +52,36 @@ def _target(width: int, height: int, long_side: int) -> tuple[int, int]:
     return max(1, round(width * factor)), max(1, round(height * factor))
 
 
+def max_pixels() -> int:
+    """The decompression-bomb limit in force: Pillow's, never "no limit"."""
+    return Image.MAX_IMAGE_PIXELS or DEFAULT_MAX_PIXELS
+
+
+def refuse_bombs(width: int, height: int) -> None:
+    """ImageTooLarge when an image of this size is over the limit (call before decoding it)."""
+    limit = max_pixels()
+    if width * height > limit:
+        raise ImageTooLarge(
+            f"Image too large to decode safely ({width}x{height} = {width * height:,} pixels; "
+            f"the limit is {limit:,})"
+        )
+
+
 def decode_gray(data: bytes, long_side: int) -> Gray:
     """Decode ``data`` to luma with its long side at most ``long_side`` pixels.
 
     Raises ImageDecodeError (TruncatedImage, ImageTooLarge) with a readable message.
     """
     try:
-        # Process-local filter change: the checks run in pool workers, one image at a time.
+        # Pillow warns (DecompressionBombWarning) above MAX_IMAGE_PIXELS and raises above twice
+        # that. The filter makes the warning an error here; the explicit size check below makes
+        # the same refusal when another thread's catch_warnings has restored the filters
+        # meanwhile (warnings filters are process-global, and checks also run in threads).
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data), formats=_FORMATS) as img:
                 width, height = img.size
+                refuse_bombs(width, height)
                 target = _target(width, height, long_side)
                 img.draft("L", target)
                 img.load()
@@ -68,6 +89,8 @@ def decode_gray(data: bytes, long_side: int) -> Gray:
                 if gray.size != target:
                     gray = gray.resize(target, Image.Resampling.BOX)
                 pixels = np.asarray(gray, dtype=np.uint8)
+    except ImageDecodeError:
+        raise  # our own refusal (a ValueError): not to be rewrapped below
     except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
         raise ImageTooLarge(f"Image too large to decode safely ({exc})") from exc
     except UnidentifiedImageError as exc:
