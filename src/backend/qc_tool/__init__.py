@@ -28,7 +28,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     # Imported here so that importing qc_tool (e.g. for the CLI) does not pull in Flask.
     from flask import Flask
 
-    from qc_tool.web import api, auth, errors, pages, security, vendor
+    from qc_tool.web import api, auth, errors, pages, review, security, uploads, vendor
     from qc_tool.web.deps import EXTENSION_KEY, build_context
 
     settings, flask_config = _split_config(config or {})
@@ -42,7 +42,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     security.configure(app, settings)
     app.config.from_mapping(flask_config)
     app.extensions[EXTENSION_KEY] = build_context(settings)
-    for blueprint in (auth.bp, pages.bp, api.bp, vendor.bp):
+    for blueprint in (auth.bp, pages.bp, api.bp, review.bp, vendor.bp, uploads.bp):
         app.register_blueprint(blueprint)
     errors.register(app)
 

@@ -23,11 +23,14 @@ from qc_tool.domain.models import ScanResult
 from qc_tool.domain.structure import StructureProfile
 from qc_tool.errors import NotLoggedIn, QCError, RemoteUnavailable
 from qc_tool.services.check_report import load_profile, parse_resolution
+from qc_tool.services.held_connections import HeldConnections
 from qc_tool.services.jobs import Job, JobManager, JobRunner
 from qc_tool.services.overview import load_site_profile, site_run, site_structure
 from qc_tool.services.parsing import LazyParser, workers_setting
+from qc_tool.services.previews import PreviewService
 from qc_tool.services.sessions import Credentials, SessionStore
 from qc_tool.services.site_analysis_service import ScanOptions, scan_site
+from qc_tool.services.uploads import UploadStore
 from qc_tool.services.validation_service import CheckOptions, CheckReport, check_site
 
 INLINE_CHECK_THREADS = 2  # with QC_PARSE_WORKERS=0: measure in threads of this process
@@ -47,6 +50,9 @@ class QCContext:
     parser: LazyParser | None  # EXIF parsing processes, started by the first scan
     check_options: CheckOptions = field(default_factory=CheckOptions)
     site_profile: StructureProfile | None = None  # QC_SITE_PROFILE: expected folders
+    previews: PreviewService = field(default_factory=PreviewService)
+    held: HeldConnections = field(default_factory=HeldConnections)  # one per login, previews
+    uploads: UploadStore | None = None  # ZIP uploads (web/uploads.py)
     _inline: list[ThreadPoolExecutor] = field(default_factory=list)
     _inline_lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -129,13 +135,23 @@ class QCContext:
         job.checks_finished(report)
         return report
 
+    def forget_login(self, sid: str) -> None:
+        """Logout or expiry: stop the login's jobs, drop its uploads and kept connection."""
+        self.jobs.cancel_all(sid)
+        if self.uploads is not None:
+            self.uploads.drop_owner(sid)
+        self.held.forget(sid)
+
     def close(self) -> None:
         """Cancel running jobs and wait for their threads (tests and orderly shutdown)."""
+        if self.uploads is not None:
+            self.uploads.close()  # first: its checks measure on the parser's processes
         self.jobs.shutdown()
         if self.parser is not None:
             self.parser.close()
         for pool in self._inline:
             pool.shutdown(wait=True, cancel_futures=True)
+        self.held.close_all()
 
 
 def build_context(settings: Mapping[str, Any]) -> QCContext:
@@ -147,8 +163,11 @@ def build_context(settings: Mapping[str, Any]) -> QCContext:
         known_hosts=Path(known_hosts) if known_hosts else None,
         connect_timeout=float(settings["QC_CONNECT_TIMEOUT"]),
         op_timeout=float(settings["QC_OP_TIMEOUT"]),
+        max_connections=int(settings["QC_MAX_SERVER_CONNECTIONS"]),
+        trust_on_first_use=bool(settings["QC_TRUST_ON_FIRST_USE"]),
+        max_listing=int(settings["QC_MAX_LISTING"]),
     )
-    return QCContext(
+    ctx = QCContext(
         settings=settings,
         endpoint=endpoint,
         sessions=SessionStore(idle_seconds=float(settings["QC_SESSION_HOURS"]) * 3600),
@@ -158,10 +177,14 @@ def build_context(settings: Mapping[str, Any]) -> QCContext:
         if (workers := workers_setting(settings.get("QC_PARSE_WORKERS")))
         else None,
         check_options=check_options(settings),
+        uploads=UploadStore.from_settings(settings),
         site_profile=load_site_profile(Path(path))
         if (path := settings.get("QC_SITE_PROFILE"))
         else None,
     )
+    # An idle login that expires is forgotten as a logout is: its jobs, uploads, connection.
+    ctx.sessions.on_expire = ctx.forget_login
+    return ctx
 
 
 def check_options(settings: Mapping[str, Any]) -> CheckOptions:

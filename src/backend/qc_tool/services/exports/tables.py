@@ -1,0 +1,107 @@
+"""The text exports: every image as CSV, the rejected photos for the pilot, ODM's geo.txt."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+from .document import Document, flight_order, photos, with_gps
+
+# The image fields of the result document, in the CSV's column order.
+IMAGE_FIELDS = (
+    "lat",
+    "lon",
+    "alt",
+    "taken",
+    "camera",
+    "iso",
+    "exposure_time",
+    "size",
+    "error",
+    "gps_note",
+    "cached",
+)
+# A spreadsheet runs a cell starting with one of these as a formula (CSV injection).
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(value: Any) -> Any:
+    """A cell a spreadsheet shows as text: text that could start a formula gets a leading '.
+
+    Only text is guarded: numbers (a negative longitude) are ours, not user input.
+    """
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return "" if value is None else value
+
+
+def _write(rows: Sequence[Sequence[Any]]) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\r\n")  # RFC 4180
+    writer.writerows([[safe_cell(v) for v in row] for row in rows])
+    return buf.getvalue()
+
+
+def images_csv(document: Document) -> str:
+    """Every image, every field, and every check's measured value (empty without checks)."""
+    items = photos(document)
+    names = sorted({o["name"] for p in items for o in (p.checks or {}).get("outcomes", [])})
+    header = ["path", "folder", "file", *IMAGE_FIELDS, "valid", "failures", "reasons", "source"]
+    rows: list[list[Any]] = [header + [f"{n}_value" for n in names]]
+    for p in items:
+        values = {o["name"]: o["value"] for o in (p.checks or {}).get("outcomes", [])}
+        rows.append(
+            [p.path, p.folder, p.name]
+            + [p.image.get(field) for field in IMAGE_FIELDS]
+            + [p.valid, " ".join(p.kinds), p.reasons, (p.checks or {}).get("source")]
+            + [values.get(n) for n in names]
+        )
+    return _write(rows)
+
+
+def rejected_csv(document: Document) -> str:
+    """The photos to re-take, one row each, with every reason (for the pilot)."""
+    rows: list[list[Any]] = [["path", "folder", "file", "failures", "reasons"]]
+    for p in photos(document):
+        if not p.valid:
+            rows.append([p.path, p.folder, p.name, " ".join(p.kinds), p.reasons])
+    return _write(rows)
+
+
+def odm_geo_txt(document: Document) -> str:
+    """OpenDroneMap's image geolocation file: ``EPSG:4326``, then ``name lon lat [alt]``.
+
+    ODM matches each line to an image by its bare file name (one images folder per
+    project) and splits lines on whitespace. So a name that occurs in more than one
+    folder, or that holds whitespace, would place a photo wrongly or break the line: such
+    photos are written as ``#`` comment lines, which ODM skips. Export one folder at a
+    time when folders repeat names (DJI restarts numbering per folder).
+    """
+    items = flight_order(with_gps(photos(document)))
+    uses = Counter(p.name for p in items)
+    lines = ["EPSG:4326"]
+    skipped: list[str] = []
+    for p in items:
+        assert p.lat is not None and p.lon is not None  # with_gps
+        coords = " ".join(repr(v) for v in (p.lon, p.lat, p.alt) if v is not None)
+        if uses[p.name] > 1:
+            skipped.append(f"# {p.path} {coords}  (file name also in another folder)")
+        elif p.name != p.name.strip() or any(c.isspace() for c in p.name):
+            skipped.append(f"# {p.path} {coords}  (white space in the file name)")
+        else:
+            lines.append(f"{p.name} {coords}")
+    missing = len(document["images"]) - len(items)
+    lines.append(f"# site {_one_line(document['site'])}, photos located: {len(lines) - 1}")
+    if missing:
+        lines.append(f"# left out, no GPS position: {missing}")
+    if skipped:
+        lines.append(f"# left out, ODM cannot tell them apart by file name: {len(skipped)}")
+    return "\n".join(lines + [_one_line(s) for s in skipped]) + "\n"
+
+
+def _one_line(text: str) -> str:
+    """Text for a comment line: a line break in a name must not end the comment."""
+    return " ".join(text.splitlines())

@@ -1,0 +1,230 @@
+"""A small JPEG of one photo for the browser, made from its embedded preview, and kept in memory.
+
+The photo is read with the same read program as the checks (``read_pixels``): the MPF
+preview's byte range when the camera wrote one (DJI does: a few hundred KB of a 5-10 MB
+file), else the whole file. Pillow decodes it at a reduced scale (``Image.draft``), shrinks
+it to the requested edge, turns it upright and re-encodes it; the browser never gets the
+original.
+
+Orientation comes from the main image's EXIF (IFD0 tag 0x0112): the appended preview has
+no EXIF of its own, so ``ImageOps.exif_transpose`` on it would see nothing. The header
+``read_pixels`` keeps holds 4 KB from the start of each segment it had to fetch, so IFD0,
+which follows the EXIF segment's first 20 bytes, is nearly always there. (Not when the
+EXIF segment starts in the last ~60 bytes of an earlier 4 KB window: then a whole-file read
+is searched instead, and a preview is shown as stored.)
+
+The EXIF thumbnail (IFD1) is not used: in DJI files it lies behind the 20-40 KB MakerNote,
+outside the header bytes, and it is 160x120, smaller than the smallest size served here.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import threading
+import warnings
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+
+from PIL import Image
+
+from qc_tool.domain.checks.decode import refuse_bombs
+from qc_tool.domain.models import RemoteFile
+from qc_tool.domain.pixel_reader import PixelSource
+from qc_tool.errors import BadRequest, UnreadableImage
+from qc_tool.services.ports import SiteConnection
+
+SIZES = {"thumb": 320, "large": 800}  # the named sizes the web page asks for (preview.js)
+MIN_EDGE, MAX_EDGE = 64, 2048
+JPEG_QUALITY = 80
+DEFAULT_CACHE_BYTES = 64 * 1024 * 1024  # about 600 previews of 800 px
+
+TAG_ORIENTATION = 0x0112
+SHORT = 3
+_MAX_SEGMENTS = 64
+_MAX_IFD_ENTRIES = 1024
+# EXIF orientation -> the transposition that makes the image upright (as ImageOps.exif_transpose).
+_UPRIGHT = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
+def max_edge_for(size: str) -> int:
+    """The longest edge in pixels for a named size ("thumb", "large")."""
+    try:
+        return SIZES[size]
+    except KeyError:
+        raise BadRequest(f"unknown preview size {size!r}; choose {' or '.join(SIZES)}") from None
+
+
+class ByteBudgetLRU:
+    """A least-recently-used map of bytes whose values together stay within ``budget`` bytes.
+
+    Shared by every request thread, so every operation holds the lock.
+    """
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self._items: OrderedDict[Hashable, bytes] = OrderedDict()
+        self._used = 0
+        self._lock = threading.Lock()
+
+    @property
+    def used(self) -> int:
+        return self._used
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def get(self, key: Hashable) -> bytes | None:
+        with self._lock:
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+            return value
+
+    def put(self, key: Hashable, value: bytes) -> None:
+        """Store ``value``, dropping the least recently used; a value over budget is not kept."""
+        if len(value) > self.budget:
+            return
+        with self._lock:
+            old = self._items.pop(key, None)
+            if old is not None:
+                self._used -= len(old)
+            while self._items and self._used + len(value) > self.budget:
+                _, dropped = self._items.popitem(last=False)
+                self._used -= len(dropped)
+            self._items[key] = value
+            self._used += len(value)
+
+
+class PreviewService:
+    """Previews of photos on any server, cached by (server, site, path, size, mtime, edge)."""
+
+    def __init__(self, cache_bytes: int = DEFAULT_CACHE_BYTES) -> None:
+        self.cache = ByteBudgetLRU(cache_bytes)
+
+    def preview(
+        self,
+        conn: SiteConnection,
+        server_id: str,
+        site: str,
+        file: RemoteFile,
+        max_edge: int = SIZES["large"],
+        cancelled: Callable[[], bool] = lambda: False,
+    ) -> bytes:
+        """A JPEG of ``file`` no larger than ``max_edge`` on its longest side, upright.
+
+        Raises UnreadableImage when the file holds no image that can be decoded, and
+        whatever ``conn`` raises when the server cannot be read (RemoteUnavailable, ...).
+        A changed file has a new size or mtime, so it never gets a stale preview.
+        """
+        if not MIN_EDGE <= max_edge <= MAX_EDGE:
+            raise BadRequest(f"a preview is {MIN_EDGE} to {MAX_EDGE} pixels wide, not {max_edge}")
+        key = (server_id, site, file.path, file.size, file.mtime, max_edge)
+        cached = self.cache.get(key)
+        if cached is not None:
+            return cached
+        data = render_preview(read_source(conn, site, file, cancelled), max_edge)
+        self.cache.put(key, data)
+        return data
+
+
+def read_source(
+    conn: SiteConnection, site: str, file: RemoteFile, cancelled: Callable[[], bool]
+) -> PixelSource:
+    """The photo's embedded preview (or whole file) as ``read_pixels`` reads it."""
+    results: list[tuple[PixelSource | None, str | None]] = []
+    conn.read_pixels(
+        site, [file], lambda _f, source, error: results.append((source, error)), cancelled=cancelled
+    )
+    if not results:
+        raise UnreadableImage(f"{file.path}: the read was cancelled")
+    source, error = results[0]
+    if source is None:
+        raise UnreadableImage(f"{file.path}: no image to show ({error})")
+    return source
+
+
+def render_preview(source: PixelSource, max_edge: int) -> bytes:
+    """Decode at a reduced scale, shrink to ``max_edge``, turn upright, re-encode as JPEG."""
+    orientation = header_orientation(source.header)
+    if orientation is None and source.source == "full":
+        orientation = header_orientation(source.data)  # the whole file: its EXIF is all there
+    try:
+        # Pillow's bomb warning is an error here, and the size is checked explicitly too:
+        # warning filters are process-wide, and previews decode in request threads.
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(source.data)) as image:
+                refuse_bombs(*image.size)
+                image.draft("RGB", (max_edge, max_edge))  # JPEG: decode at 1/2, 1/4 or 1/8 scale
+                small = image.convert("RGB")
+        small.thumbnail((max_edge, max_edge))
+        transpose = _UPRIGHT.get(orientation or 1)
+        if transpose is not None:
+            small = small.transpose(transpose)
+        out = io.BytesIO()
+        small.save(out, "JPEG", quality=JPEG_QUALITY, optimize=True)
+    except (
+        OSError,
+        SyntaxError,
+        ValueError,
+        Image.DecompressionBombError,
+        Image.DecompressionBombWarning,
+    ) as exc:  # ImageTooLarge is a ValueError
+        # Pillow reports a bad or truncated image with any of these.
+        what = "embedded preview" if source.source == "preview" else "image"
+        raise UnreadableImage(f"the {what} cannot be decoded: {exc}") from exc
+    return out.getvalue()
+
+
+def header_orientation(header: bytes) -> int | None:
+    """EXIF Orientation (1-8) from IFD0 of a JPEG's header bytes; None when not there.
+
+    For untrusted bytes: bounded, never raises. Zero-filled (unread) bytes read as no entry.
+    """
+    tiff = _exif_tiff(header)
+    if tiff is None or tiff[:4] not in (b"II*\x00", b"MM\x00*"):
+        return None
+    order = "<" if tiff[:2] == b"II" else ">"
+    try:
+        (ifd0,) = struct.unpack_from(order + "I", tiff, 4)
+        (count,) = struct.unpack_from(order + "H", tiff, ifd0)
+        for i in range(min(count, _MAX_IFD_ENTRIES)):
+            tag, kind, n = struct.unpack_from(order + "HHI", tiff, ifd0 + 2 + 12 * i)
+            if tag == TAG_ORIENTATION and kind == SHORT and n >= 1:
+                (value,) = struct.unpack_from(order + "H", tiff, ifd0 + 2 + 12 * i + 8)
+                return int(value) if 1 <= value <= 8 else None
+    except struct.error:  # an offset or count pointing past the bytes there are
+        return None
+    return None
+
+
+def _exif_tiff(header: bytes) -> bytes | None:
+    """The TIFF body of the first EXIF APP1 segment (as far as the header holds it)."""
+    if not header.startswith(b"\xff\xd8"):
+        return None
+    pos = 2
+    for _ in range(_MAX_SEGMENTS):
+        if pos + 4 > len(header) or header[pos] != 0xFF:
+            return None
+        marker = header[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker in (0xDA, 0xD9):  # the image data: no EXIF before it
+            return None
+        length = int.from_bytes(header[pos + 2 : pos + 4], "big")
+        if length < 2:
+            return None
+        if marker == 0xE1 and header[pos + 4 : pos + 10] == b"Exif\x00\x00":
+            return header[pos + 10 : pos + 2 + length]
+        pos += 2 + length
+    return None

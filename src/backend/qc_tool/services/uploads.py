@@ -1,0 +1,364 @@
+"""Uploaded ZIPs of photos: inspected and unpacked in the request, checked in the background.
+
+Each upload is owned by the session that sent it; only that owner can see it. Its photos live
+in a private temporary folder (mode 0700) until its results are ready; then the sorted ZIP is
+all that stays on disk. Everything is deleted when the upload expires, when its owner has too
+many, or when the store closes.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import secrets
+import shutil
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from concurrent.futures import Executor, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import IO, Any
+
+from qc_tool.domain.models import Progress, ScanResult
+from qc_tool.domain.paths import safe_name
+from qc_tool.errors import NotFound, PathRejected, QCError, TooManyRequests
+from qc_tool.services.upload_checks import check_unpacked, upload_csv, write_sorted_zip
+from qc_tool.services.validation_service import CheckOptions, CheckProgress, CheckReport
+from qc_tool.services.zip_safety import MB, CheckedZip, UploadRefused, ZipLimits, ZipPlan
+
+log = logging.getLogger(__name__)
+
+# Where the pixel work runs, and how many workers that is (the web app's shared pool).
+ExecutorSource = Callable[[], tuple[Executor, int]]
+
+PHOTOS_DIR = "photos"
+SORTED_ZIP = "sorted.zip"
+DEFAULT_SITE = "upload"
+RUNNERS = 2  # uploads checked at once; more wait their turn
+MAX_WAITING = 8  # uploads waiting or running before new ones are refused
+MAX_PER_OWNER = 3  # a fourth upload of one user drops that user's oldest
+DISK_RESERVE = 256 * MB  # free space left on the temporary disk after unpacking
+
+
+class InsufficientStorage(QCError):
+    status = 507
+    code = "insufficient_storage"
+
+
+@dataclass(eq=False)
+class Upload:
+    """One uploaded ZIP: who sent it, how far its checks got, and the results."""
+
+    id: str
+    owner: str
+    filename: str  # as the browser named it: shown, never used as a path
+    site: str  # the name the results carry
+    folder: Path  # private: photos/ while checking, then sorted.zip
+    plan: ZipPlan
+    damaged: dict[str, str]
+    whole_files: bool = False
+    state: str = "running"  # running | done | failed
+    phase: str = "waiting"  # waiting | reading headers | checking photos | sorting | done
+    done: int = 0
+    total: int = 0
+    rate: float = 0.0  # photos/s of the check pass so far
+    eta_s: float | None = None
+    unpack_seconds: float = 0.0
+    scan: ScanResult | None = None
+    report: CheckReport | None = None
+    csv: str | None = None
+    error: str | None = None
+    created: float = field(default_factory=time.time)
+    finished: float | None = None
+    cancel_event: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def sorted_zip(self) -> Path:
+        return self.folder / SORTED_ZIP
+
+    @property
+    def valid(self) -> int:
+        return sum(c.valid for c in self.report.images) if self.report else 0
+
+    @property
+    def invalid(self) -> int:
+        return sum(not c.valid for c in self.report.images) if self.report else 0
+
+    def invalid_by_folder(self) -> Counter[str]:
+        """Invalid photos per folder (a photo with several failures counts once)."""
+        if self.report is None:
+            return Counter()
+        return Counter(c.name.split("/", 1)[0] for c in self.report.images if not c.valid)
+
+    def cancelled(self) -> bool:
+        return self.cancel_event.is_set()
+
+    def scan_progress(self, p: Progress) -> None:
+        self.phase, self.done, self.total = "reading headers", p.done, p.total
+
+    def checks_progress(self, p: CheckProgress) -> None:
+        self.phase, self.done, self.total = "checking photos", p.done, p.total
+        self.rate, self.eta_s = p.rate, p.eta_s
+
+
+class UploadStore:
+    """The uploads of one app: accepted, checked by ``RUNNERS`` threads, kept ``keep_seconds``."""
+
+    def __init__(
+        self,
+        limits: ZipLimits,
+        *,
+        keep_seconds: float = 3600.0,
+        parent_dir: Path | None = None,  # where its temporary folder goes (default: TMPDIR)
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.limits = limits
+        self.keep_seconds = keep_seconds
+        self._clock = clock
+        self._parent = parent_dir
+        self._base: Path | None = None  # made at the first upload, so an idle app leaves nothing
+        self._runner = ThreadPoolExecutor(RUNNERS, thread_name_prefix="qc-upload")
+        self._uploads: dict[str, Upload] = {}
+        self._lock = threading.Lock()
+        self._closed = False
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any]) -> UploadStore:
+        return cls(
+            ZipLimits.from_settings(settings),
+            keep_seconds=float(settings["QC_UPLOAD_KEEP_MINUTES"]) * 60,
+        )
+
+    @property
+    def base_dir(self) -> Path | None:
+        """This store's private temporary folder (mode 0700); None until the first upload."""
+        return self._base
+
+    def _folder(self) -> Path:
+        """A new private folder for one upload, inside the store's own."""
+        with self._lock:
+            if self._base is None:
+                self._base = Path(tempfile.mkdtemp(prefix="qc-uploads-", dir=self._parent))
+            base = self._base
+        return Path(tempfile.mkdtemp(prefix="upload-", dir=base))
+
+    def accept(
+        self,
+        owner: str,
+        filename: str,
+        fileobj: IO[bytes],
+        *,
+        executor: ExecutorSource,
+        options: CheckOptions,
+        whole_files: bool = False,
+    ) -> Upload:
+        """Inspect and unpack the ZIP now (refusals are immediate), check it in the background."""
+        self.expire()
+        with self._lock:
+            if self._closed:
+                raise QCError("the app is shutting down")
+            if sum(u.state == "running" for u in self._uploads.values()) >= MAX_WAITING:
+                raise TooManyRequests("Many uploads are being checked right now; try again soon.")
+        folder = self._folder()
+        try:
+            started = time.perf_counter()
+            site = site_name(filename)
+            with CheckedZip(fileobj, self.limits) as checked:
+                self._refuse_if_disk_full(checked.plan)
+                (folder / PHOTOS_DIR).mkdir(mode=0o700)
+                damaged = _unpack(checked, folder / PHOTOS_DIR / site)
+            upload = Upload(
+                id=secrets.token_urlsafe(12),
+                owner=owner,
+                filename=display_name(filename),
+                site=site,
+                folder=folder,
+                plan=checked.plan,
+                damaged=damaged,
+                whole_files=whole_files,
+                created=self._clock(),
+            )
+            upload.unpack_seconds = time.perf_counter() - started
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        with self._lock:
+            self._uploads[upload.id] = upload
+            dropped = self._over_quota(owner)
+        for old in dropped:
+            self._discard(old)
+        options = replace(options, whole_file=whole_files)
+        try:
+            self._runner.submit(self._run, upload, executor, options)
+        except RuntimeError:  # closed since the check above: close() deletes the files
+            upload.state, upload.error, upload.finished = "failed", "the app closed", self._clock()
+        log.info(
+            "upload %s: %d photos, %d skipped, %d damaged, unpacked in %.2f s",
+            upload.id,
+            len(upload.plan.photos),
+            len(upload.plan.skipped),
+            len(damaged),
+            upload.unpack_seconds,
+        )
+        return upload
+
+    def get(self, upload_id: str, owner: str) -> Upload:
+        """The upload, if ``owner`` sent it; anyone else's is reported as not found."""
+        self.expire()
+        with self._lock:
+            upload = self._uploads.get(upload_id)
+        if upload is None or upload.owner != owner:
+            raise NotFound("no such upload (results are kept for a limited time)")
+        return upload
+
+    def mine(self, owner: str) -> list[Upload]:
+        """The owner's uploads, newest first."""
+        self.expire()
+        with self._lock:
+            found = [u for u in self._uploads.values() if u.owner == owner]
+        return sorted(found, key=lambda u: u.created, reverse=True)
+
+    def drop_owner(self, owner: str) -> None:
+        """Forget every upload of ``owner`` (at logout) and delete its files."""
+        with self._lock:
+            gone = [u for u in self._uploads.values() if u.owner == owner]
+            for upload in gone:
+                del self._uploads[upload.id]
+        for upload in gone:
+            self._discard(upload)
+
+    def expire(self) -> int:
+        """Delete uploads finished more than ``keep_seconds`` ago; returns how many."""
+        now = self._clock()
+        with self._lock:
+            old = [
+                u
+                for u in self._uploads.values()
+                if u.finished is not None and now - u.finished > self.keep_seconds
+            ]
+            for upload in old:
+                del self._uploads[upload.id]
+        for upload in old:
+            self._discard(upload)
+        return len(old)
+
+    def close(self) -> None:
+        """Cancel running checks, wait for them, and delete every upload's files."""
+        with self._lock:
+            self._closed = True
+            uploads = list(self._uploads.values())
+            self._uploads.clear()
+            base, self._base = self._base, None
+        for upload in uploads:
+            upload.cancel_event.set()
+        self._runner.shutdown(wait=True, cancel_futures=True)
+        for upload in uploads:
+            if upload.finished is None:  # still waiting for a runner: it never started
+                upload.state, upload.error = "failed", "the upload was cancelled"
+                upload.finished = self._clock()
+        if base is not None:
+            shutil.rmtree(base, ignore_errors=True)
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _run(self, upload: Upload, executor: ExecutorSource, options: CheckOptions) -> None:
+        try:
+            if upload.cancelled():
+                raise QCError("cancelled before it started")
+            pool, workers = executor()
+            upload.phase = "reading headers"
+            scan, report = check_unpacked(
+                upload.folder / PHOTOS_DIR,
+                upload.site,
+                pool,
+                workers=workers,
+                options=options,
+                damaged=upload.damaged,
+                on_scan=upload.scan_progress,
+                on_checks=upload.checks_progress,
+                cancelled=upload.cancelled,
+            )
+            if upload.cancelled():
+                raise QCError("cancelled while checking")
+            upload.phase = "sorting"
+            text = upload_csv(scan, report)
+            planned = {p.path: p for p in upload.plan.photos}
+            photos = upload.folder / PHOTOS_DIR / upload.site
+            write_sorted_zip(upload.sorted_zip, photos, planned, report, text)
+            shutil.rmtree(upload.folder / PHOTOS_DIR)  # the sorted ZIP holds them now
+            upload.scan, upload.report, upload.csv = scan, report, text
+            upload.phase, upload.state = "done", "done"
+        except QCError as exc:
+            upload.state = "failed"
+            upload.error = "the upload was cancelled" if upload.cancelled() else exc.message
+        except Exception as exc:  # a bug fails this upload, not the runner thread
+            log.exception("upload %s failed", upload.id)
+            upload.error, upload.state = f"internal error: {type(exc).__name__}", "failed"
+        finally:
+            upload.finished = self._clock()
+            if upload.state == "failed" or upload.cancelled():
+                shutil.rmtree(upload.folder / PHOTOS_DIR, ignore_errors=True)
+            with self._lock:
+                forgotten = upload.id not in self._uploads
+            if forgotten:  # dropped while it ran: nobody can ask for it any more
+                shutil.rmtree(upload.folder, ignore_errors=True)
+
+    def _over_quota(self, owner: str) -> list[Upload]:
+        """Forget the oldest uploads of ``owner`` beyond MAX_PER_OWNER (call with the lock held)."""
+        mine = sorted(
+            (u for u in self._uploads.values() if u.owner == owner), key=lambda u: u.created
+        )
+        dropped = mine[: max(0, len(mine) - MAX_PER_OWNER)]
+        for upload in dropped:
+            del self._uploads[upload.id]
+        return dropped
+
+    def _discard(self, upload: Upload) -> None:
+        upload.cancel_event.set()
+        if upload.finished is not None:
+            shutil.rmtree(upload.folder, ignore_errors=True)
+        # else: the running job deletes its folder when it sees it was forgotten
+
+    def _refuse_if_disk_full(self, plan: ZipPlan) -> None:
+        free = shutil.disk_usage(self._base or tempfile.gettempdir()).free
+        # Photos once unpacked, once in the sorted ZIP (briefly both).
+        needed = 2 * plan.photo_bytes + DISK_RESERVE
+        if free < needed:
+            raise InsufficientStorage(
+                "The server does not have enough free disk space for this upload right now."
+            )
+
+
+def _unpack(checked: CheckedZip, dest: Path) -> dict[str, str]:
+    try:
+        return checked.unpack(dest)
+    except OSError as exc:  # writing failed: the server's problem, not the ZIP's
+        log.error("upload: unpacking failed: %s", exc)
+        if exc.errno == errno.ENOSPC:
+            raise InsufficientStorage(
+                "The server ran out of disk space while unpacking this upload."
+            ) from exc
+        raise QCError("The upload could not be stored on the server.") from exc
+
+
+def site_name(filename: str) -> str:
+    """The name the results carry: the ZIP's name without ``.zip``, if it is a plain name."""
+    stem = display_name(filename)
+    if stem.lower().endswith(".zip"):
+        stem = stem[:-4]
+    try:
+        return safe_name(stem.strip()[:100], "site")
+    except PathRejected:
+        return DEFAULT_SITE
+
+
+def display_name(filename: str) -> str:
+    """The browser's file name without any directory part (some browsers send a full path)."""
+    name = filename.replace("\\", "/").rsplit("/", 1)[-1].strip()
+    return name[:200] or "upload.zip"
+
+
+__all__ = ["InsufficientStorage", "Upload", "UploadRefused", "UploadStore"]

@@ -1,0 +1,79 @@
+"""What the QC page fetches besides the job: photo previews and the exports of a result."""
+
+from __future__ import annotations
+
+from flask import Blueprint, request
+from werkzeug.wrappers import Response
+
+from qc_tool.domain.models import ImageResult
+from qc_tool.domain.paths import safe_name
+from qc_tool.errors import BadRequest, NotFound
+from qc_tool.services.exports import render_export
+from qc_tool.services.jobs import Job
+from qc_tool.services.previews import max_edge_for
+from qc_tool.web.auth import current_login
+from qc_tool.web.deps import qc
+
+bp = Blueprint("review", __name__)
+PREVIEW_MAX_AGE_S = 3600
+
+
+def _job(site: str, job_id: str) -> Job:
+    login = current_login()
+    site = safe_name(site, "site")
+    job = qc().jobs.get(job_id, login.sid)
+    if job.site != site:
+        raise NotFound("no such job for this site")
+    return job
+
+
+@bp.get("/sites/<site>/qc/<job_id>/preview")
+def preview(site: str, job_id: str) -> Response:
+    """A small upright JPEG of one photo of the job's result (never the file itself).
+
+    Only a path the job's scan listed can be asked for, so no other path ever reaches
+    the server, whatever the query string says.
+    """
+    job = _job(site, job_id)
+    image = _listed_image(job, request.args.get("path", ""))
+    max_edge = max_edge_for(request.args.get("size", "large"))
+    ctx = qc()
+    login = current_login()
+    connector = ctx.connector(login.creds)
+    data = ctx.held.run(
+        login.sid,
+        connector,
+        lambda conn: ctx.previews.preview(
+            conn, connector.server_id, job.site, image.file, max_edge
+        ),
+    )
+    response = Response(data, mimetype="image/jpeg")
+    response.headers["Cache-Control"] = f"private, max-age={PREVIEW_MAX_AGE_S}"
+    return response
+
+
+@bp.get("/sites/<site>/qc/<job_id>/export/<kind>")
+def export(site: str, job_id: str, kind: str) -> Response:
+    """One export of the job's result document (``?folder=`` for one folder only)."""
+    job = _job(site, job_id)
+    document = job.document()
+    if document is None:
+        raise NotFound("this QC has no result to export yet")
+    folder = request.args.get("folder")
+    download = render_export(document, kind, folder=folder)
+    response = Response(download.body, content_type=download.mimetype)
+    response.headers["Content-Disposition"] = f'attachment; filename="{download.filename}"'
+    if download.policy:
+        response.headers["Content-Security-Policy"] = download.policy
+    return response
+
+
+def _listed_image(job: Job, path: str) -> ImageResult:
+    if not path:
+        raise BadRequest("which photo? the path parameter is missing")
+    if job.result is None:
+        raise NotFound("the scan has not listed the photos yet")
+    for image in job.result.images:
+        if image.path == path:
+            return image
+    raise NotFound("no such photo in this QC")
