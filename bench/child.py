@@ -20,14 +20,14 @@ from pathlib import Path
 from typing import Any
 
 
-def _peak_mb() -> float:
-    """This process's peak RSS (VmHWM), in MiB.
+def _peak_mb(pid: int | str = "self") -> float:
+    """A process's peak RSS (VmHWM), in MiB; this process's by default.
 
     Not ru_maxrss: Linux carries it over from the parent across fork+exec, so a child of a
     bigger parent would report the parent's size. VmHWM belongs to the process's own memory
     map, which exec creates afresh.
     """
-    for line in Path("/proc/self/status").read_text().splitlines():
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024  # kB
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # not Linux: best effort
@@ -42,8 +42,9 @@ def _connector(job: dict[str, Any]) -> Any:
     from qc_tool.adapters.sftp.connect import SftpEndpoint
     from qc_tool.adapters.sftp.connection import SftpConnector
 
-    endpoint = SftpEndpoint(job["host"], job["port"], Path(job["known_hosts"]),
-                            connect_timeout=30, op_timeout=60)
+    endpoint = SftpEndpoint(
+        job["host"], job["port"], Path(job["known_hosts"]), connect_timeout=30, op_timeout=60
+    )
     return SftpConnector(endpoint, job["sites_root"], job["username"], job["password"])
 
 
@@ -51,8 +52,15 @@ def run_old(job: dict[str, Any]) -> dict[str, Any]:
     """The field tool's way (bench/old_approach.py) on the sample folders."""
     from bench.old_approach import scan_old
 
-    result = scan_old(job["host"], job["port"], job["username"], job["password"],
-                      Path(job["known_hosts"]), job["folders"], connections=job["connections"])
+    result = scan_old(
+        job["host"],
+        job["port"],
+        job["username"],
+        job["password"],
+        Path(job["known_hosts"]),
+        job["folders"],
+        connections=job["connections"],
+    )
     return asdict(result)
 
 
@@ -73,7 +81,9 @@ def run_tool(job: dict[str, Any]) -> dict[str, Any]:
     timeline = Timeline()
     try:
         result = scan_site(
-            TimedConnector(_connector(job), timeline), TimedCache(inner, timeline), job["site"],
+            TimedConnector(_connector(job), timeline),
+            TimedCache(inner, timeline),
+            job["site"],
             options=ScanOptions(max_connections=job["max_connections"], pipelined=job["pipelined"]),
             parser=parser,
         )
@@ -89,6 +99,86 @@ def run_tool(job: dict[str, Any]) -> dict[str, Any]:
         "events": timeline.events,
         "facts": timeline.facts,
     }
+
+
+def run_checks(job: dict[str, Any]) -> dict[str, Any]:
+    """One check pass (check_site) over the link, after a GPS scan of the same files.
+
+    The scan that the check pass follows is taken from the local disk (LocalConnector: the same
+    files, the same results, as the scan rows check), so everything the server, the link and
+    this process spend during the child is the check pass's. The measuring processes are
+    started and warmed before the clock, as the web app keeps its pool; the CLI starts its
+    pool for each run.
+    """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from qc_tool.adapters.local import LocalConnector
+    from qc_tool.services.ports import NoCache
+    from qc_tool.services.site_analysis_service import scan_site
+    from qc_tool.services.validation_service import CheckOptions, check_site
+
+    from bench.timeline import TimedConnector, Timeline
+
+    scan = scan_site(LocalConnector(Path(job["root"])), NoCache(), job["site"])
+    workers = job["workers"]
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("forkserver"))
+    try:
+        for warm in [pool.submit(warm_worker) for _ in range(workers)]:
+            warm.result(timeout=120)
+        pids = sorted(pool._processes)  # bench-only peek: the workers' own CPU and memory
+        worker_cpu = sum(_proc_cpu_s(pid) for pid in pids)
+        timeline = Timeline()
+        cpu = _cpu_s()
+        report = check_site(
+            TimedConnector(_connector(job), timeline),
+            scan,
+            pool,
+            options=CheckOptions(max_connections=job["max_connections"]),
+            workers=workers,
+        )
+        wall = timeline.now()
+        cpu = _cpu_s() - cpu
+        worker_cpu = sum(_proc_cpu_s(pid) for pid in pids) - worker_cpu
+        worker_peaks = [_peak_mb(pid) for pid in pids]
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    return {
+        "wall_s": wall,
+        "client_cpu_s": cpu,
+        "workers": workers,
+        "worker_pids": len(pids),
+        "workers_cpu_s": worker_cpu,
+        "worker_peak_mb": worker_peaks,
+        "stats": report.stats.to_json(),
+        "images": [
+            {
+                "name": c.name,
+                "valid": c.valid,
+                "source": c.source,
+                "failures": [o.to_json() for o in c.failures],
+            }
+            for c in report.images
+        ],
+        "pixels": timeline.pixels,
+        "events": timeline.events,
+        "facts": timeline.facts,
+    }
+
+
+def warm_worker() -> bool:
+    """Run in each measuring process before the clock: the imports a first photo would pay."""
+    import qc_tool.services.measure  # noqa: F401
+
+    return True
+
+
+def _proc_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of another process, from /proc/<pid>/stat."""
+    import os
+
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def run_threshold(job: dict[str, Any]) -> dict[str, Any]:
@@ -109,32 +199,43 @@ def run_threshold(job: dict[str, Any]) -> dict[str, Any]:
         rtt = _round_trips(conns[0], job["sites_root"], job["site"], job["folder"])
         conns[0].release()
         folders = conns[0].list_folders(job["site"])
-        site_files = [f for files in conns[0].list_images(job["site"], folders).values()
-                      for f in files]
+        site_files = [
+            f for files in conns[0].list_images(job["site"], folders).values() for f in files
+        ]
         conns[0].release()
         rows = [
             _timed(conns[:k], job["site"], listing[:n], pipelined, job["repeats"])
-            for n in job["sizes"] for k, pipelined in job["variants"]
+            for n in job["sizes"]
+            for k, pipelined in job["variants"]
         ]
         # The whole site on connections that are already open: the reading phase alone,
         # as it would be if the pool were ready when the listing ends.
-        site_rows = [_timed(conns[:k], job["site"], site_files, True, job["repeats"])
-                     for k in job["site_widths"]]
+        site_rows = [
+            _timed(conns[:k], job["site"], site_files, True, job["repeats"])
+            for k in job["site_widths"]
+        ]
     finally:
         for conn in conns:
             conn.close()
     return {"logins_s": logins, "rtt_s": rtt, "rows": rows, "site_rows": site_rows}
 
 
-def _timed(conns: list[Any], site: str, files: list[Any], pipelined: bool,
-           repeats: int) -> dict[str, Any]:
+def _timed(
+    conns: list[Any], site: str, files: list[Any], pipelined: bool, repeats: int
+) -> dict[str, Any]:
     times, errors = [], 0
     for _ in range(repeats):
         seconds, bad = _read_split(conns, site, files, pipelined)
         times.append(seconds)
         errors += bad
-    return {"n": len(files), "k": len(conns), "pipelined": pipelined, "seconds": times,
-            "median_s": statistics.median(times), "errors": errors}
+    return {
+        "n": len(files),
+        "k": len(conns),
+        "pipelined": pipelined,
+        "seconds": times,
+        "median_s": statistics.median(times),
+        "errors": errors,
+    }
 
 
 def _round_trips(conn: Any, sites_root: str, site: str, folder: str, count: int = 7) -> float:
@@ -151,7 +252,9 @@ def _round_trips(conn: Any, sites_root: str, site: str, folder: str, count: int 
     return statistics.median(times)
 
 
-def _read_split(conns: list[Any], site: str, files: list[Any], pipelined: bool) -> tuple[float, int]:
+def _read_split(
+    conns: list[Any], site: str, files: list[Any], pipelined: bool
+) -> tuple[float, int]:
     """Deal ``files`` round-robin over ``conns`` (one thread each, as the tool does); time it."""
     errors = [0]
     done = [0]
@@ -182,11 +285,19 @@ def run_local(job: dict[str, Any]) -> dict[str, Any]:
     from qc_tool.services.site_analysis_service import ScanOptions, scan_site
 
     start = time.perf_counter()
-    result = scan_site(LocalConnector(Path(job["root"])), NoCache(), job["site"],
-                       options=ScanOptions(max_connections=job["max_connections"]))
+    result = scan_site(
+        LocalConnector(Path(job["root"])),
+        NoCache(),
+        job["site"],
+        options=ScanOptions(max_connections=job["max_connections"]),
+    )
     wall = time.perf_counter() - start
-    return {"wall_s": wall, "images": len(result.images), "gps_points": result.gps_points,
-            **_parse_costs(Path(job["root"]) / job["site"], [i.path for i in result.images])}
+    return {
+        "wall_s": wall,
+        "images": len(result.images),
+        "gps_points": result.gps_points,
+        **_parse_costs(Path(job["root"]) / job["site"], [i.path for i in result.images]),
+    }
 
 
 def _parse_costs(site_dir: Path, paths: list[str]) -> dict[str, float]:
@@ -220,8 +331,11 @@ def _parse_costs(site_dir: Path, paths: list[str]) -> dict[str, float]:
         except QCError:
             continue
     done = _cpu_s()
-    return {"walk_cpu_s": walked - start, "summarize_cpu_s": done - walked,
-            "parsed": float(len(blocks))}
+    return {
+        "walk_cpu_s": walked - start,
+        "summarize_cpu_s": done - walked,
+        "parsed": float(len(blocks)),
+    }
 
 
 def _pread(fd: int, offset: int, length: int) -> bytes:
@@ -235,6 +349,7 @@ JOBS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "tool": run_tool,
     "threshold": run_threshold,
     "local": run_local,
+    "checks": run_checks,
 }
 
 
@@ -248,9 +363,11 @@ def main() -> None:
         import qc_tool.adapters.cache
         import qc_tool.adapters.local
         import qc_tool.adapters.sftp.connection
-        import qc_tool.services.site_analysis_service  # noqa: F401
+        import qc_tool.services.site_analysis_service
 
         import bench.timeline  # noqa: F401
+    if job["kind"] == "checks":  # numpy and Pillow: only the check pass's baseline has them
+        import qc_tool.services.validation_service  # noqa: F401
     baseline = _peak_mb()
     cpu0, wall0 = _cpu_s(), time.perf_counter()
     result = run(job)

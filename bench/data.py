@@ -2,7 +2,8 @@
 
 Full size is 1,375 files of ~6.7 MB (about 9 GB), so it is generated once into the data
 directory and reused while its manifest matches and every file still has the size and mtime
-the truth records. The sample site (``<site>-sample``) holds hard links to N images per folder:
+the truth records. The site carries photo defects (demo/defects.py) at known places, a few
+percent of each kind, for the check pass's accuracy rows; its GPS truth accounts for them. The sample site (``<site>-sample``) holds hard links to N images per folder:
 no extra disk, same size and mtime, so results for it compare one to one with the whole site.
 """
 
@@ -26,12 +27,14 @@ from qc_tool.demo.sites import (
     SiteTruth,
     generate_site,
     make_body,
+    with_defects,
 )
 
-MANIFEST_FORMAT = 1
+MANIFEST_FORMAT = 2  # 2: photo defects, previews per photo, shots 5 m apart
 SEED = 0
 WARM_HEAD = 256 * 1024  # bytes of every file pulled into the page cache before measuring
 WARM_TAIL = 4096
+WARM_PREVIEW = 1 << 20  # the check pass: previews sit at the end of each file (~0.3 MB)
 
 
 @dataclass(frozen=True)
@@ -52,9 +55,23 @@ class Dataset:
         return sum(len(paths) for paths in self.sample.values())
 
 
+SMALL_BODY = (640, 480)
+SMALL_PREVIEW = (480, 360)
+
+
 def layout_for(small: bool) -> SiteLayout:
-    """Full-size bodies (4000x3000, with MPF previews) or the tests' small ones."""
-    return SEED_LAYOUT if small else replace(SEED_LAYOUT, body_size=FULL_BODY, previews=True)
+    """Full-size bodies (4000x3000, 960x720 MPF previews) or small ones, with defects.
+
+    Each photo has its own preview (the pixels the check pass reads); the full-size body is
+    shared, as before, so generating the 9 GB takes minutes, not hours.
+    """
+    if small:
+        layout = replace(
+            SEED_LAYOUT, body_size=SMALL_BODY, previews=True, preview_size=SMALL_PREVIEW
+        )
+    else:
+        layout = replace(SEED_LAYOUT, body_size=FULL_BODY, previews=True)
+    return with_defects(layout)
 
 
 def _manifest(layout: SiteLayout) -> dict[str, Any]:
@@ -107,11 +124,13 @@ def ensure_dataset(data_dir: Path, *, small: bool, per_folder: int) -> Dataset:
             manifest_path.unlink(missing_ok=True)  # written last: marks a finished generation
             shutil.rmtree(root / SEED_SITE, ignore_errors=True)
             root.mkdir(parents=True, exist_ok=True)
-            print(f"Generating the {label}-size seed site into {root} (first run only)...",
-                  flush=True)
+            print(
+                f"Generating the {label}-size seed site into {root} (first run only)...", flush=True
+            )
             started = time.perf_counter()
-            truth = generate_site(root, SEED_SITE, layout, body=make_body(layout, seed=SEED),
-                                  seed=SEED)
+            truth = generate_site(
+                root, SEED_SITE, layout, body=make_body(layout, seed=SEED), seed=SEED
+            )
             truth.write_truth(truth_path)
             manifest_path.write_text(json.dumps(wanted, indent=1))
             generated_s = time.perf_counter() - started
@@ -119,8 +138,14 @@ def ensure_dataset(data_dir: Path, *, small: bool, per_folder: int) -> Dataset:
         sample = pick_sample(truth, per_folder)
         _link_sample(root, truth.site, sample_site, sample)
     return Dataset(
-        sites_root=root, site=truth.site, sample_site=sample_site, truth=truth, sample=sample,
-        label=label, generated_s=generated_s, disk_bytes=_disk_bytes(root / truth.site),
+        sites_root=root,
+        site=truth.site,
+        sample_site=sample_site,
+        truth=truth,
+        sample=sample,
+        label=label,
+        generated_s=generated_s,
+        disk_bytes=_disk_bytes(root / truth.site),
     )
 
 
@@ -150,22 +175,24 @@ def _disk_bytes(path: Path) -> int:
     return sum(p.stat().st_blocks * 512 for p in path.rglob("*") if p.is_file())
 
 
-def warm_page_cache(data: Dataset) -> float:
+def warm_page_cache(data: Dataset, checks: bool = False) -> float:
     """Read what the scans will read, so the server's disk is not what gets measured.
 
     Sample files whole (the old approach pulls them whole), and the head and tail of every
-    file (the tool's header reads). Returns the seconds it took.
+    file (the tool's header reads). With ``checks``, also each file's last MiB (its preview)
+    and every truncated file whole (the check pass reads those whole). Returns the seconds.
     """
     started = time.perf_counter()
     sampled = {p for paths in data.sample.values() for p in paths}
+    tail = WARM_PREVIEW if checks else WARM_TAIL
     for image in data.truth.images:
         path = data.sites_root / data.site / image.path
         with path.open("rb") as f:
-            if image.path in sampled:
+            if image.path in sampled or (checks and image.error is not None):
                 while f.read(1 << 20):
                     pass
                 continue
             f.read(WARM_HEAD)
-            f.seek(max(0, image.size - WARM_TAIL))
+            f.seek(max(0, image.size - tail))
             f.read()
     return time.perf_counter() - started

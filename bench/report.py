@@ -42,16 +42,29 @@ def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 def old_row(name: str, m: dict[str, Any], site_images: int) -> Row:
     r = m["result"]
-    return Row(name, r["images"], r["seconds"], r["images_per_s"], r["bytes_read"] / r["images"],
-               m["peak_mb"], r["seconds"] * site_images / r["images"])
+    return Row(
+        name,
+        r["images"],
+        r["seconds"],
+        r["images_per_s"],
+        r["bytes_read"] / r["images"],
+        m["peak_mb"],
+        r["seconds"] * site_images / r["images"],
+    )
 
 
 def tool_row(name: str, runs: list[dict[str, Any]]) -> Row:
     m = median_run(runs)
     wall = m["result"]["wall_s"]  # the whole scan_site call, cache store and close included
     images = len(m["result"]["images"])
-    return Row(name, images, wall, images / wall, m["result"]["stats"]["bytes_read"] / images,
-               max(r["peak_mb"] for r in runs))
+    return Row(
+        name,
+        images,
+        wall,
+        images / wall,
+        m["result"]["stats"]["bytes_read"] / images,
+        max(r["peak_mb"] for r in runs),
+    )
 
 
 def truth_mismatches(images: list[dict[str, Any]], truth: SiteTruth) -> list[str]:
@@ -109,22 +122,28 @@ def _fmt_int(value: float) -> str:
 
 def render_table(rows: list[Row], sample_images: int, extra: list[Row] | None = None) -> str:
     """The goal rows, then any variant rows under their own heading."""
-    head = (f"{'':16} {'images':>7} {'seconds':>9} {'images/s':>9} {'bytes/image':>12} "
-            f"{'peak MB':>8}   {'s for 1,375':>12}")
+    head = (
+        f"{'':16} {'images':>7} {'seconds':>9} {'images/s':>9} {'bytes/image':>12} "
+        f"{'peak MB':>8}   {'s for 1,375':>12}"
+    )
     lines = [head, "-" * len(head)]
     lines += [_row_line(r) for r in rows]
     if extra:
         lines.append("variant, not a goal row (the same cold scan with max_connections=1):")
         lines += [_row_line(r) for r in extra]
-    lines.append(f"* extrapolated linearly from the {sample_images}-image sample "
-                 f"({sample_images} -> {FULL_SITE:,} images), not measured")
+    lines.append(
+        f"* extrapolated linearly from the {sample_images}-image sample "
+        f"({sample_images} -> {FULL_SITE:,} images), not measured"
+    )
     return "\n".join(lines)
 
 
 def _row_line(r: Row) -> str:
     note = f"{r.extrapolated_s:>11,.0f}*" if r.extrapolated_s is not None else ""
-    return (f"{r.name:16} {r.images:>7,} {r.seconds:>9.2f} {r.images_per_s:>9,.1f} "
-            f"{_fmt_int(r.bytes_per_image):>12} {r.peak_mb:>8.1f}   {note:>12}").rstrip()
+    return (
+        f"{r.name:16} {r.images:>7,} {r.seconds:>9.2f} {r.images_per_s:>9,.1f} "
+        f"{_fmt_int(r.bytes_per_image):>12} {r.peak_mb:>8.1f}   {note:>12}"
+    ).rstrip()
 
 
 def verdict(ok: bool) -> str:
@@ -140,35 +159,52 @@ def phases(run: dict[str, Any]) -> list[str]:
     logins = [e for e in events if e["name"] == "connect"]
     for e in logins:
         role = "login (first connection)" if e["n"] == 1 else f"login, pool connection {e['n']}"
-        lines.append(f"  {e['start']:6.3f} -> {e['end']:6.3f} s  {e['end'] - e['start']:6.3f} s  "
-                     f"{role}")
-    for name in ("list folders", "list images", "cache known", "cache lookup", "cache store",
-                 "cache prune"):
+        lines.append(
+            f"  {e['start']:6.3f} -> {e['end']:6.3f} s  {e['end'] - e['start']:6.3f} s  {role}"
+        )
+    for name in (
+        "list folders",
+        "list images",
+        "cache known",
+        "cache lookup",
+        "cache store",
+        "cache prune",
+    ):
         for e in (x for x in events if x["name"] == name):
-            what = {"list folders": f"{e.get('count')} folders",
-                    "list images": f"{e.get('count')} files",
-                    "cache known": f"{e.get('count')} results cached for the site",
-                    "cache lookup": f"{e.get('hits')} hits",
-                    "cache store": f"{e.get('count')} results",
-                    "cache prune": f"{e.get('removed')} removed"}[name]
-            lines.append(f"  {e['start']:6.3f} -> {e['end']:6.3f} s  {e['end'] - e['start']:6.3f} s  "
-                         f"{name} ({what})")
+            what = {
+                "list folders": f"{e.get('count')} folders",
+                "list images": f"{e.get('count')} files",
+                "cache known": f"{e.get('count')} results cached for the site",
+                "cache lookup": f"{e.get('hits')} hits",
+                "cache store": f"{e.get('count')} results",
+                "cache prune": f"{e.get('removed')} removed",
+            }[name]
+            lines.append(
+                f"  {e['start']:6.3f} -> {e['end']:6.3f} s  {e['end'] - e['start']:6.3f} s  "
+                f"{name} ({what})"
+            )
     reads = sorted((e for e in events if e["name"] == "read"), key=lambda e: e["conn"])
     for e in reads:
         span = e["end"] - e["start"]
         first = f", first result after {e['first'] - e['start']:.3f} s" if e["first"] else ""
         rate = e["files"] / span if span > 0 else 0.0
-        lines.append(f"  {e['start']:6.3f} -> {e['end']:6.3f} s  {span:6.3f} s  reads on connection "
-                     f"{e['conn']}: {e['files']} images ({rate:,.0f}/s{first})")
+        lines.append(
+            f"  {e['start']:6.3f} -> {e['end']:6.3f} s  {span:6.3f} s  reads on connection "
+            f"{e['conn']}: {e['files']} images ({rate:,.0f}/s{first})"
+        )
     last = max((e["end"] for e in events), default=0.0)
     lines.sort(key=lambda s: float(s.split()[0]))
     if reads:
         start, end = min(e["start"] for e in reads), max(e["end"] for e in reads)
-        lines.append(f"  reading phase: {start:.3f} -> {end:.3f} s = {end - start:.3f} s "
-                     f"({sum(e['files'] for e in reads) / (end - start):,.0f} images/s)")
-    lines.append(f"  scan_site call {total:.3f} s (its own stats.seconds, taken before the cache "
-                 f"store: {stats_s:.3f} s; after the last timed call: {total - last:.3f} s, "
-                 "closing the connections)")
+        lines.append(
+            f"  reading phase: {start:.3f} -> {end:.3f} s = {end - start:.3f} s "
+            f"({sum(e['files'] for e in reads) / (end - start):,.0f} images/s)"
+        )
+    lines.append(
+        f"  scan_site call {total:.3f} s (its own stats.seconds, taken before the cache "
+        f"store: {stats_s:.3f} s; after the last timed call: {total - last:.3f} s, "
+        "closing the connections)"
+    )
     return lines
 
 
@@ -187,32 +223,55 @@ def profile_verdicts(name: str, res: dict[str, Any], data: Any) -> list[dict[str
         out.append({"profile": name, "goal": goal, "ok": ok, "measured": measured})
 
     if name == "wan":
-        add(f"WAN cold scan <= {WAN_COLD_MAX_S:g} s", cold.seconds <= WAN_COLD_MAX_S,
-            f"{cold.seconds:.2f} s (median of runs {walls})")
+        add(
+            f"WAN cold scan <= {WAN_COLD_MAX_S:g} s",
+            cold.seconds <= WAN_COLD_MAX_S,
+            f"{cold.seconds:.2f} s (median of runs {walls})",
+        )
     if name == "lan":
-        add(f"LAN >= {LAN_MIN_IMAGES_PER_S:,.0f} images/s", cold.images_per_s >= LAN_MIN_IMAGES_PER_S,
-            f"{cold.images_per_s:,.0f} images/s (median run; runs {walls} s)")
-    mean_end, mean_ratio, max_ratio = byte_ratios(median_run(res["cold"])["result"]["images"], truth)
-    add(f"bytes/image <= {BYTES_MAX_RATIO:g} x exif_end (every image)", max_ratio <= BYTES_MAX_RATIO,
+        add(
+            f"LAN >= {LAN_MIN_IMAGES_PER_S:,.0f} images/s",
+            cold.images_per_s >= LAN_MIN_IMAGES_PER_S,
+            f"{cold.images_per_s:,.0f} images/s (median run; runs {walls} s)",
+        )
+    mean_end, mean_ratio, max_ratio = byte_ratios(
+        median_run(res["cold"])["result"]["images"], truth
+    )
+    add(
+        f"bytes/image <= {BYTES_MAX_RATIO:g} x exif_end (every image)",
+        max_ratio <= BYTES_MAX_RATIO,
         f"max ratio {max_ratio:.2f}, mean {mean_ratio:.2f} ({cold.bytes_per_image:,.0f} bytes/image "
-        f"read, mean exif_end {mean_end:,.0f})")
+        f"read, mean exif_end {mean_end:,.0f})",
+    )
     if name == "wan":
         opened = max(m["result"]["stats"]["files_opened"] for m in res["warm"])
-        add(f"warm WAN <= {WAN_WARM_MAX_S:g} s with 0 files opened",
+        add(
+            f"warm WAN <= {WAN_WARM_MAX_S:g} s with 0 files opened",
             warm.seconds <= WAN_WARM_MAX_S and opened == 0,
             f"{warm.seconds:.2f} s (median run), {opened} files opened "
-            f"(most in any of {len(res['warm'])} runs)")
-    add(f"tool cold peak RSS < {PEAK_MAX_MB:g} MB", cold.peak_mb < PEAK_MAX_MB,
-        f"{cold.peak_mb:.1f} MB (highest of {len(res['cold'])} runs)")
+            f"(most in any of {len(res['warm'])} runs)",
+        )
+    add(
+        f"tool cold peak RSS < {PEAK_MAX_MB:g} MB",
+        cold.peak_mb < PEAK_MAX_MB,
+        f"{cold.peak_mb:.1f} MB (highest of {len(res['cold'])} runs)",
+    )
     bad = [truth_mismatches(m["result"]["images"], truth) for m in res["cold"]]
-    add("cold scan matches the truth image by image", not any(bad),
+    add(
+        "cold scan matches the truth image by image",
+        not any(bad),
         f"{max(len(b) for b in bad)} mismatches in {len(truth.images):,} images (worst run)"
-        + (f"; first: {next(b for b in bad if b)[0]}" if any(bad) else ""))
+        + (f"; first: {next(b for b in bad if b)[0]}" if any(bad) else ""),
+    )
     ref = res["reference"]["result"]["images"]
     diffs = [reference_differences(m["result"]["images"], ref) for m in res["cold"]]
-    add("pipelined == one-at-a-time reference on the sample", not any(diffs),
-        f"identical on {len(ref)} images" if not any(diffs)
-        else f"{max(len(d) for d in diffs)} differences; first: {next(d for d in diffs if d)[0]}")
+    add(
+        "pipelined == one-at-a-time reference on the sample",
+        not any(diffs),
+        f"identical on {len(ref)} images"
+        if not any(diffs)
+        else f"{max(len(d) for d in diffs)} differences; first: {next(d for d in diffs if d)[0]}",
+    )
     return out
 
 
@@ -221,40 +280,67 @@ def render_profile(name: str, res: dict[str, Any], data: Any, server: Any, repea
 
     shape = PROFILES[name]
     total = len(data.truth.images)
-    rows = [old_row("old sequential", res["old_seq"], total),
-            old_row("old 4 conn", res["old_4"], total),
-            tool_row("tool cold", res["cold"]), tool_row("tool warm", res["warm"])]
+    rows = [
+        old_row("old sequential", res["old_seq"], total),
+        old_row("old 4 conn", res["old_4"], total),
+        tool_row("tool cold", res["cold"]),
+        tool_row("tool warm", res["warm"]),
+    ]
     seq, four, cold, warm = rows
     single = tool_row("tool cold 1 conn", res["single"])
     th = res["threshold"]["result"]
     out = [
         "",
-        (f"=== {name.upper()}: {shape.one_way_delay_s * 1000:g} ms one way, "
-        f"{shape.bandwidth_bps / 1e6:,.0f} Mbit/s each way; server {server.kind}; "
-        f"SFTP round trip measured {th['rtt_s'] * 1000:.1f} ms ==="),
+        (
+            f"=== {name.upper()}: {shape.one_way_delay_s * 1000:g} ms one way, "
+            f"{shape.bandwidth_bps / 1e6:,.0f} Mbit/s each way; server {server.kind}; "
+            f"SFTP round trip measured {th['rtt_s'] * 1000:.1f} ms ==="
+        ),
         render_table(rows, seq.images, extra=[single]),
-        ("tool rows: the whole site, median of "
-        f"{repeat} runs (peak MB: highest run); old rows: the sample, one run"),
+        (
+            "tool rows: the whole site, median of "
+            f"{repeat} runs (peak MB: highest run); old rows: the sample, one run"
+        ),
         "",
         "ratios:",
-        (f"  images/s, tool cold vs old 4 conn: {cold.images_per_s / four.images_per_s:,.0f}x; "
-        f"vs old sequential: {cold.images_per_s / seq.images_per_s:,.0f}x"),
-        (f"  bytes/image, old vs tool cold: {four.bytes_per_image / cold.bytes_per_image:,.0f}x fewer"
-        " bytes read by the tool"),
-        (f"  whole site: tool cold {cold.seconds:.2f} s vs old 4 conn {four.extrapolated_s:,.0f} s "
-        f"(extrapolated) and old sequential {seq.extrapolated_s:,.0f} s (extrapolated)"),
+        (
+            f"  images/s, tool cold vs old 4 conn: {cold.images_per_s / four.images_per_s:,.0f}x; "
+            f"vs old sequential: {cold.images_per_s / seq.images_per_s:,.0f}x"
+        ),
+        (
+            f"  bytes/image, old vs tool cold: {four.bytes_per_image / cold.bytes_per_image:,.0f}x fewer"
+            " bytes read by the tool"
+        ),
+        (
+            f"  whole site: tool cold {cold.seconds:.2f} s vs old 4 conn {four.extrapolated_s:,.0f} s "
+            f"(extrapolated) and old sequential {seq.extrapolated_s:,.0f} s (extrapolated)"
+        ),
         f"  tool warm vs tool cold: {cold.seconds / warm.seconds:.1f}x faster",
         "",
         "goals and checks:",
     ]
     for v in profile_verdicts(name, res, data):
         out.append(f"  [{verdict(v['ok'])}] {v['goal']}: {v['measured']}")
-    out += ["", ("each measurement (load = 1-min load average before -> after; wire = bytes through "
-            "the link emulator; CPU seconds of client, server, link emulator):")]
-    out.append(f"  {'':34} {'wall s':>7} {'load':>11} {'wire MB dn/up':>14} {'TCP':>4} "
-               f"{'client':>7} {'server':>7} {'link':>6} {'peak MB':>8} {'(base)':>6}")
-    for m in [*res["cold"], *res["warm"], *res["single"], res["reference"], res["threshold"],
-              res["old_seq"], res["old_4"]]:
+    out += [
+        "",
+        (
+            "each measurement (load = 1-min load average before -> after; wire = bytes through "
+            "the link emulator; CPU seconds of client, server, link emulator):"
+        ),
+    ]
+    out.append(
+        f"  {'':34} {'wall s':>7} {'load':>11} {'wire MB dn/up':>14} {'TCP':>4} "
+        f"{'client':>7} {'server':>7} {'link':>6} {'peak MB':>8} {'(base)':>6}"
+    )
+    for m in [
+        *res["cold"],
+        *res["warm"],
+        *res["single"],
+        res["reference"],
+        res["threshold"],
+        res["old_seq"],
+        res["old_4"],
+    ]:
         out.append(
             f"  {m['label']:34} {m['child_wall_s']:7.2f} "
             f"{m['load_before'][0]:5.2f}->{m['load_after'][0]:<5.2f} "
@@ -266,15 +352,25 @@ def render_profile(name: str, res: dict[str, Any], data: Any, server: Any, repea
     facts = cold_run["result"]["facts"]
     stats = cold_run["result"]["stats"]
     per_image = cold_run["child_cpu_s"] * 1000 / len(cold_run["result"]["images"])
-    out += ["", (f"where the time went, tool cold (median run; cipher {facts.get('cipher')}, "
-                 f"{stats['connections']} connections, {stats['files_opened']:,} files opened; "
-                 f"client CPU {cold_run['child_cpu_s']:.2f} s = {per_image:.2f} ms per image):")]
+    out += [
+        "",
+        (
+            f"where the time went, tool cold (median run; cipher {facts.get('cipher')}, "
+            f"{stats['connections']} connections, {stats['files_opened']:,} files opened; "
+            f"client CPU {cold_run['child_cpu_s']:.2f} s = {per_image:.2f} ms per image):"
+        ),
+    ]
     out += phases(cold_run)
     out += ["", "where the time went, tool warm (median run):"]
     out += phases(warm_run)
     single_run = median_run(res["single"])
-    out += ["", ("where the time went, tool cold on 1 connection (median run; client CPU "
-                 f"{single_run['child_cpu_s']:.2f} s):")]
+    out += [
+        "",
+        (
+            "where the time went, tool cold on 1 connection (median run; client CPU "
+            f"{single_run['child_cpu_s']:.2f} s):"
+        ),
+    ]
     out += phases(single_run)
     out += ["", render_threshold(th)]
     return "\n".join(out)
@@ -287,9 +383,13 @@ def render_threshold(th: dict[str, Any]) -> str:
         if (row["k"], row["pipelined"]) not in variants:
             variants.append((row["k"], row["pipelined"]))
     label = {v: f"{v[0]} conn {'pipelined' if v[1] else 'one-at-a-time'}" for v in variants}
-    lines = [("small folders: seconds to read the first n images of one folder on connections "
-             "already open (median of 3):"),
-             "  " + f"{'n':>4} " + " ".join(f"{label[v]:>24}" for v in variants)]
+    lines = [
+        (
+            "small folders: seconds to read the first n images of one folder on connections "
+            "already open (median of 3):"
+        ),
+        "  " + f"{'n':>4} " + " ".join(f"{label[v]:>24}" for v in variants),
+    ]
     sizes = sorted({row["n"] for row in th["rows"]})
     for n in sizes:
         cells = []
@@ -298,12 +398,16 @@ def render_threshold(th: dict[str, Any]) -> str:
             cells.append(f"{row['median_s']:>22.3f} s" + ("!" if row["errors"] else ""))
         lines.append("  " + f"{n:>4} " + " ".join(cells))
     for row in th.get("site_rows", []):
-        lines.append(f"  whole site ({row['n']:,} images) on {row['k']} open connection(s), "
-                     f"pipelined: {row['median_s']:.3f} s = {row['n'] / row['median_s']:,.0f} "
-                     f"images/s (median of {len(row['seconds'])})" + (" !" if row["errors"] else ""))
+        lines.append(
+            f"  whole site ({row['n']:,} images) on {row['k']} open connection(s), "
+            f"pipelined: {row['median_s']:.3f} s = {row['n'] / row['median_s']:,.0f} "
+            f"images/s (median of {len(row['seconds'])})" + (" !" if row["errors"] else "")
+        )
     logins = sorted(th["logins_s"])
-    lines.append(f"  opening one connection (login) took {statistics.median(logins):.3f} s "
-                 f"(median of {len(logins)}: {', '.join(f'{x:.3f}' for x in logins)})")
+    lines.append(
+        f"  opening one connection (login) took {statistics.median(logins):.3f} s "
+        f"(median of {len(logins)}: {', '.join(f'{x:.3f}' for x in logins)})"
+    )
     return "\n".join(lines)
 
 
@@ -311,10 +415,12 @@ def render_local(m: dict[str, Any]) -> str:
     """The client's CPU floor: the same scan of the same files from the local disk."""
     r = m["result"]
     per = 1000 / r["images"]
-    return (f"local floor (scan_site through LocalConnector, no SSH, same files): {r['images']:,} "
-            f"images in {r['wall_s']:.2f} s; then, per image, CPU of the header walk "
-            f"{r['walk_cpu_s'] * per:.2f} ms (pread included) and of summarize (EXIF -> GPS, "
-            f"time, camera) {r['summarize_cpu_s'] * per:.2f} ms")
+    return (
+        f"local floor (scan_site through LocalConnector, no SSH, same files): {r['images']:,} "
+        f"images in {r['wall_s']:.2f} s; then, per image, CPU of the header walk "
+        f"{r['walk_cpu_s'] * per:.2f} ms (pread included) and of summarize (EXIF -> GPS, "
+        f"time, camera) {r['summarize_cpu_s'] * per:.2f} ms"
+    )
 
 
 def goal_verdicts(results: dict[str, Any], data: Any) -> list[dict[str, Any]]:
@@ -323,14 +429,21 @@ def goal_verdicts(results: dict[str, Any], data: Any) -> list[dict[str, Any]]:
 
 def render_summary(verdicts: list[dict[str, Any]]) -> str:
     lines = ["", "=== summary ==="]
-    lines += [f"  [{verdict(v['ok'])}] {v['profile']}: {v['goal']}: {v['measured']}"
-              for v in verdicts]
+    lines += [
+        f"  [{verdict(v['ok'])}] {v['profile']}: {v['goal']}: {v['measured']}" for v in verdicts
+    ]
     return "\n".join(lines)
 
 
-def to_json(info: dict[str, Any], data: Any, server: Any, results: dict[str, Any],
-            verdicts: list[dict[str, Any]]) -> dict[str, Any]:
+def to_json(
+    info: dict[str, Any],
+    data: Any,
+    server: Any,
+    results: dict[str, Any],
+    verdicts: list[dict[str, Any]],
+) -> dict[str, Any]:
     """Every figure of the run, without the per-image lists (the truth has those)."""
+
     def slim(m: dict[str, Any]) -> dict[str, Any]:
         result = {k: v for k, v in m["result"].items() if k != "images"}
         return {**m, "result": result}
@@ -341,20 +454,30 @@ def to_json(info: dict[str, Any], data: Any, server: Any, results: dict[str, Any
             profiles[name] = res
             continue
         profiles[name] = {
-            "rows": [r.__dict__ for r in (
-                old_row("old sequential", res["old_seq"], len(data.truth.images)),
-                old_row("old 4 conn", res["old_4"], len(data.truth.images)),
-                tool_row("tool cold", res["cold"]), tool_row("tool warm", res["warm"]),
-                tool_row("tool cold 1 conn", res["single"]))],
-            "measurements": {k: [slim(m) for m in v] if isinstance(v, list) else slim(v)
-                             for k, v in res.items()},
+            "rows": [
+                r.__dict__
+                for r in (
+                    old_row("old sequential", res["old_seq"], len(data.truth.images)),
+                    old_row("old 4 conn", res["old_4"], len(data.truth.images)),
+                    tool_row("tool cold", res["cold"]),
+                    tool_row("tool warm", res["warm"]),
+                    tool_row("tool cold 1 conn", res["single"]),
+                )
+            ],
+            "measurements": {
+                k: [slim(m) for m in v] if isinstance(v, list) else slim(v) for k, v in res.items()
+            },
         }
     return {
         "machine": info,
         "server": {"kind": server.kind, "version": server.version},
-        "data": {"label": data.label, "images": len(data.truth.images),
-                 "bytes": data.truth.total_bytes, "disk_bytes": data.disk_bytes,
-                 "sample_images": data.sample_count},
+        "data": {
+            "label": data.label,
+            "images": len(data.truth.images),
+            "bytes": data.truth.total_bytes,
+            "disk_bytes": data.disk_bytes,
+            "sample_images": data.sample_count,
+        },
         "profiles": profiles,
         "verdicts": verdicts,
     }

@@ -2,6 +2,7 @@
 
     python -m bench.run [--profile wan|lan|both] [--small] [--sample N] [--data DIR]
                         [--server sshd|builtin|auto] [--repeat N] [--json OUT]
+                        [--checks [--no-scan] [--check-workers N]]
 
 For each link profile a link emulator (bench/linkemu.py) is put in front of one SFTP server,
 and every scan goes through it in a fresh child process (bench/child.py) so its peak RSS is
@@ -24,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import report
+from bench import check_report, report
 from bench.data import Dataset, ensure_dataset, warm_page_cache
 from bench.linkemu import PROFILES, LinkHandle, start_link
 from bench.servers import Server, ServerKind, sshd_unavailable, start_server
@@ -47,9 +48,27 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--server", choices=["sshd", "builtin", "auto"], default="auto")
     p.add_argument("--repeat", type=int, default=3, help="tool cold+warm scans per profile")
     p.add_argument("--json", type=Path, help="also write every figure to this JSON file")
+    p.add_argument(
+        "--checks",
+        action="store_true",
+        help="also measure the photo-check pass (check_site) and its accuracy",
+    )
+    p.add_argument(
+        "--no-scan",
+        action="store_true",
+        help="with --checks: skip the scan rows and measure the check pass only",
+    )
+    p.add_argument(
+        "--check-workers",
+        type=int,
+        default=os.cpu_count() or 2,
+        help="measuring processes of the check pass (default: cores, as the CLI)",
+    )
     args = p.parse_args(argv)
-    if args.sample < 1 or args.repeat < 1:
-        p.error("--sample and --repeat must be >= 1")
+    if args.sample < 1 or args.repeat < 1 or args.check_workers < 1:
+        p.error("--sample, --repeat and --check-workers must be >= 1")
+    if args.no_scan and not args.checks:
+        p.error("--no-scan needs --checks")
     return args
 
 
@@ -58,21 +77,49 @@ def machine() -> dict[str, Any]:
     import cryptography
     import paramiko
 
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text()
-                .splitlines() if line.startswith("model name")), platform.processor())
-    mem_kb = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
-                  if line.startswith("MemTotal:"))
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
-                            text=True, check=False).stdout.strip() or "unknown"
-    dirty = [line[3:] for line in subprocess.run(
-        ["git", "status", "--porcelain", "src/backend"], cwd=REPO, capture_output=True, text=True,
-        check=False).stdout.splitlines()]
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    mem_kb = next(
+        int(line.split()[1])
+        for line in Path("/proc/meminfo").read_text().splitlines()
+        if line.startswith("MemTotal:")
+    )
+    commit = (
+        subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
+        or "unknown"
+    )
+    dirty = [
+        line[3:]
+        for line in subprocess.run(
+            ["git", "status", "--porcelain", "src/backend"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.splitlines()
+    ]
     return {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "code": commit + (f" + uncommitted: {', '.join(dirty[:5])}" if dirty else ""),
-        "cpu": cpu, "cores": os.cpu_count(), "ram_gib": round(mem_kb / 1024 / 1024, 1),
-        "kernel": platform.release(), "python": platform.python_version(),
-        "paramiko": paramiko.__version__, "cryptography": cryptography.__version__,
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "ram_gib": round(mem_kb / 1024 / 1024, 1),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "paramiko": paramiko.__version__,
+        "cryptography": cryptography.__version__,
     }
 
 
@@ -83,8 +130,13 @@ def _load() -> list[float]:
 def run_child(label: str, job: dict[str, Any]) -> dict[str, Any]:
     """Run one job in a fresh ``python -m bench.child``; return its record."""
     proc = subprocess.run(
-        [sys.executable, "-m", "bench.child"], cwd=REPO, input=json.dumps(job),
-        capture_output=True, text=True, timeout=CHILD_TIMEOUT_S, check=False,
+        [sys.executable, "-m", "bench.child"],
+        cwd=REPO,
+        input=json.dumps(job),
+        capture_output=True,
+        text=True,
+        timeout=CHILD_TIMEOUT_S,
+        check=False,
     )
     if proc.returncode != 0:
         raise RuntimeError(f"{label} failed:\n{proc.stderr[-4000:]}")
@@ -102,15 +154,23 @@ class Profile:
         self.data = data
         self.workdir = workdir
         shape = PROFILES[name]
-        self.link: LinkHandle = start_link(server.host, server.port,
-                                           one_way_delay_s=shape.one_way_delay_s,
-                                           bandwidth_bps=shape.bandwidth_bps)
+        self.link: LinkHandle = start_link(
+            server.host,
+            server.port,
+            one_way_delay_s=shape.one_way_delay_s,
+            bandwidth_bps=shape.bandwidth_bps,
+        )
         known_hosts = workdir / f"known_hosts.{name}"
         # The tool looks the key up under the address it dials: the proxy's.
         known_hosts.write_text(server.known_hosts_line(self.link.host, self.link.port) + "\n")
-        self.login = {"host": self.link.host, "port": self.link.port,
-                      "known_hosts": str(known_hosts), "username": server.username,
-                      "password": server.password, "sites_root": server.sites_root}
+        self.login = {
+            "host": self.link.host,
+            "port": self.link.port,
+            "known_hosts": str(known_hosts),
+            "username": server.username,
+            "password": server.password,
+            "sites_root": server.sites_root,
+        }
 
     def measure(self, label: str, job: dict[str, Any]) -> dict[str, Any]:
         """Run one job in a child process; add what the parent saw (link, server, load)."""
@@ -123,8 +183,10 @@ class Profile:
         self.server.settle()
         after = resource.getrusage(resource.RUSAGE_SELF)
         record.update(
-            load_before=load_before, load_after=_load(),
-            wire_down=self.link.bytes_down - down, wire_up=self.link.bytes_up - up,
+            load_before=load_before,
+            load_after=_load(),
+            wire_down=self.link.bytes_down - down,
+            wire_up=self.link.bytes_up - up,
             tcp_connections=self.link.connections - conns,
             server_cpu_s=self.server.cpu_seconds() - server_cpu,
             link_cpu_s=(after.ru_utime + after.ru_stime) - (own.ru_utime + own.ru_stime),
@@ -138,25 +200,68 @@ class Profile:
         cold, warm = [], []
         for n in range(repeat):
             cache = self.workdir / f"cache-{self.name}-{n}"  # new directory: an empty cache
-            cold.append(self.measure(f"tool cold {n + 1}/{repeat}", {**tool, "cache_dir": str(cache)}))
-            warm.append(self.measure(f"tool warm {n + 1}/{repeat}", {**tool, "cache_dir": str(cache)}))
+            cold.append(
+                self.measure(f"tool cold {n + 1}/{repeat}", {**tool, "cache_dir": str(cache)})
+            )
+            warm.append(
+                self.measure(f"tool warm {n + 1}/{repeat}", {**tool, "cache_dir": str(cache)})
+            )
         # A variant, not a goal row: the same cold scan on one connection (no pool logins).
-        single = [self.measure(f"tool cold 1 conn {n + 1}/{repeat}", {
-            **tool, "max_connections": 1, "cache_dir": str(self.workdir / f"c1-{self.name}-{n}")})
-            for n in range(repeat)]
-        reference = self.measure("reference (one at a time, sample)", {
-            **tool, "site": data.sample_site, "cache_dir": None, "pipelined": False})
-        threshold = self.measure("small-folder threshold", {
-            "kind": "threshold", "site": data.site, "folder": THRESHOLD_FOLDER,
-            "sizes": list(THRESHOLD_SIZES), "variants": [list(v) for v in THRESHOLD_VARIANTS],
-            "site_widths": list(SITE_WIDTHS), "repeats": 3})
+        single = [
+            self.measure(
+                f"tool cold 1 conn {n + 1}/{repeat}",
+                {
+                    **tool,
+                    "max_connections": 1,
+                    "cache_dir": str(self.workdir / f"c1-{self.name}-{n}"),
+                },
+            )
+            for n in range(repeat)
+        ]
+        reference = self.measure(
+            "reference (one at a time, sample)",
+            {**tool, "site": data.sample_site, "cache_dir": None, "pipelined": False},
+        )
+        threshold = self.measure(
+            "small-folder threshold",
+            {
+                "kind": "threshold",
+                "site": data.site,
+                "folder": THRESHOLD_FOLDER,
+                "sizes": list(THRESHOLD_SIZES),
+                "variants": [list(v) for v in THRESHOLD_VARIANTS],
+                "site_widths": list(SITE_WIDTHS),
+                "repeats": 3,
+            },
+        )
         root = self.server.sites_root.rstrip("/")
-        folders = {f: [f"{root}/{data.site}/{p}" for p in paths] for f, paths in data.sample.items()}
-        old_seq = self.measure("old sequential", {"kind": "old", "folders": folders, "connections": 1})
+        folders = {
+            f: [f"{root}/{data.site}/{p}" for p in paths] for f, paths in data.sample.items()
+        }
+        old_seq = self.measure(
+            "old sequential", {"kind": "old", "folders": folders, "connections": 1}
+        )
         old_4 = self.measure("old 4 conn", {"kind": "old", "folders": folders, "connections": 4})
-        return {"cold": cold, "warm": warm, "single": single, "reference": reference,
-                "threshold": threshold,
-                "old_seq": old_seq, "old_4": old_4}
+        return {
+            "cold": cold,
+            "warm": warm,
+            "single": single,
+            "reference": reference,
+            "threshold": threshold,
+            "old_seq": old_seq,
+            "old_4": old_4,
+        }
+
+    def run_checks(self, repeat: int, workers: int) -> list[dict[str, Any]]:
+        """The check pass over the whole site, ``repeat`` times, each in a fresh child."""
+        job = {
+            "kind": "checks",
+            "site": self.data.site,
+            "root": str(self.data.sites_root),
+            "max_connections": 4,
+            "workers": workers,
+        }
+        return [self.measure(f"check pass {n + 1}/{repeat}", job) for n in range(repeat)]
 
     def close(self) -> None:
         self.link.stop()
@@ -176,44 +281,72 @@ def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     info = machine()
     print(f"qc-tool benchmark, {info['date']}")
-    print(f"machine: {info['cpu']}, {info['cores']} cores, {info['ram_gib']} GiB RAM, "
-          f"Linux {info['kernel']}; Python {info['python']}, paramiko {info['paramiko']}, "
-          f"cryptography {info['cryptography']}; load {_load()}")
+    print(
+        f"machine: {info['cpu']}, {info['cores']} cores, {info['ram_gib']} GiB RAM, "
+        f"Linux {info['kernel']}; Python {info['python']}, paramiko {info['paramiko']}, "
+        f"cryptography {info['cryptography']}; load {_load()}"
+    )
     print(f"code: commit {info['code']}")
     data = ensure_dataset(args.data, small=args.small, per_folder=args.sample)
     how = "reused" if data.generated_s is None else f"generated in {data.generated_s:.0f} s"
-    print(f"data: {data.label}-size site {data.site}, {len(data.truth.images):,} images, "
-          f"{data.truth.total_bytes / 1e9:.2f} GB ({data.disk_bytes / 1e9:.2f} GB on disk), {how}, "
-          f"at {data.sites_root}; sample {data.sample_count} images")
+    print(
+        f"data: {data.label}-size site {data.site}, {len(data.truth.images):,} images, "
+        f"{data.truth.total_bytes / 1e9:.2f} GB ({data.disk_bytes / 1e9:.2f} GB on disk), {how}, "
+        f"at {data.sites_root}; sample {data.sample_count} images"
+    )
     kind = _choose_server(args.server, data)
     OUT.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix="run-", dir=OUT))
     server = start_server(kind, data.sites_root, workdir)
-    print(f"server: {server.kind} ({server.version}) on 127.0.0.1:{server.port}, "
-          f"sites root {server.sites_root}")
-    print(f"page cache warmed in {warm_page_cache(data):.1f} s (the server's disk is not measured)")
-    local = run_child("local floor", {"kind": "local", "root": str(data.sites_root),
-                                      "site": data.site, "max_connections": 4})
-    print(report.render_local(local))
+    print(
+        f"server: {server.kind} ({server.version}) on 127.0.0.1:{server.port}, "
+        f"sites root {server.sites_root}"
+    )
+    warmed = warm_page_cache(data, checks=args.checks)
+    print(f"page cache warmed in {warmed:.1f} s (the server's disk is not measured)")
+    local: dict[str, Any] | None = None
+    if not args.no_scan:
+        local = run_child(
+            "local floor",
+            {
+                "kind": "local",
+                "root": str(data.sites_root),
+                "site": data.site,
+                "max_connections": 4,
+            },
+        )
+        print(report.render_local(local))
     names = ["wan", "lan"] if args.profile == "both" else [args.profile]
     results: dict[str, Any] = {}
+    checks: dict[str, list[dict[str, Any]]] = {}
     try:
         for name in names:
             profile = Profile(name, server, data, workdir)
             try:
-                results[name] = profile.run(args.repeat)
+                if not args.no_scan:
+                    results[name] = profile.run(args.repeat)
+                if args.checks:
+                    checks[name] = profile.run_checks(args.repeat, args.check_workers)
             finally:
                 profile.close()
-            print(report.render_profile(name, results[name], data, server, args.repeat))
+            if name in results:
+                print(report.render_profile(name, results[name], data, server, args.repeat))
+            if name in checks:
+                print(check_report.render_checks(name, checks[name], data.truth, PROFILES[name]))
     finally:
         server.stop()
         shutil.rmtree(workdir, ignore_errors=True)
     verdicts = report.goal_verdicts(results, data)
-    results_json = {"local_floor": local, **results}
+    for name, runs in checks.items():
+        verdicts += check_report.check_verdicts(name, runs, data.truth, PROFILES[name])
+    results_json = {"local_floor": local, **results} if local is not None else dict(results)
     print(report.render_summary(verdicts))
     if args.json:
-        args.json.write_text(json.dumps(report.to_json(info, data, server, results_json, verdicts),
-                                        indent=1))
+        document = report.to_json(info, data, server, results_json, verdicts)
+        document["checks"] = {
+            name: [check_report.slim(m) for m in runs] for name, runs in checks.items()
+        }
+        args.json.write_text(json.dumps(document, indent=1))
         print(f"figures written to {args.json}")
     return 0
 

@@ -98,10 +98,19 @@ def _start_sshd(sites_root: Path, workdir: Path) -> Server:
     creds = openssh.test_user()
     assert creds is not None
     username, password = creds
-    sshd = openssh.start_openssh(sites_root, workdir, username=username,
-                                 ready_timeout=READY_TIMEOUT_S)
-    return Server("sshd", sshd.version(), sshd.port, username, password, sshd.sites_root,
-                  sshd.public_key, sshd.process)
+    sshd = openssh.start_openssh(
+        sites_root, workdir, username=username, ready_timeout=READY_TIMEOUT_S
+    )
+    return Server(
+        "sshd",
+        sshd.version(),
+        sshd.port,
+        username,
+        password,
+        sshd.sites_root,
+        sshd.public_key,
+        sshd.process,
+    )
 
 
 # --- built-in asyncssh server ----------------------------------------------------------------
@@ -111,8 +120,10 @@ def _start_builtin(sites_root: Path) -> Server:
     username, password = "bench", secrets.token_urlsafe(16)
     repo = Path(__file__).resolve().parent.parent
     process = subprocess.Popen(
-        [sys.executable, "-m", "bench.servers"], cwd=repo,
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        [sys.executable, "-m", "bench.servers"],
+        cwd=repo,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
     )
     assert process.stdin is not None and process.stdout is not None
     job = {"root": str(sites_root), "username": username, "password": password}
@@ -124,15 +135,25 @@ def _start_builtin(sites_root: Path) -> Server:
         process.wait()
         raise RuntimeError("the built-in SFTP server did not start")
     info = json.loads(line)
-    return Server("builtin", info["version"], int(info["port"]), username, password, "/",
-                  info["public_key"], process)
+    return Server(
+        "builtin",
+        info["version"],
+        int(info["port"]),
+        username,
+        password,
+        "/",
+        info["public_key"],
+        process,
+    )
 
 
 def _readline_with_timeout(process: subprocess.Popen[bytes], timeout: float) -> bytes:
     assert process.stdout is not None
     out: list[bytes] = []
-    reader = threading.Thread(target=lambda: out.append(process.stdout.readline()),  # type: ignore[union-attr]
-                              daemon=True)
+    reader = threading.Thread(
+        target=lambda: out.append(process.stdout.readline()),  # type: ignore[union-attr]
+        daemon=True,
+    )
     reader.start()
     reader.join(timeout)
     return out[0] if out else b""
@@ -144,11 +165,15 @@ def _serve_builtin() -> None:
     from qc_tool.demo.sftp_server import start_sftp_server
 
     job = json.loads(sys.stdin.readline())
-    server = start_sftp_server(Path(job["root"]), {job["username"]: job["password"]},
-                               sites_root="/")
+    server = start_sftp_server(
+        Path(job["root"]), {job["username"]: job["password"]}, sites_root="/"
+    )
     public = server.host_key_line.split(None, 1)[1]
-    info = {"port": server.port, "public_key": public,
-            "version": f"qc_tool.demo.sftp_server (asyncssh {asyncssh.__version__})"}
+    info = {
+        "port": server.port,
+        "public_key": public,
+        "version": f"qc_tool.demo.sftp_server (asyncssh {asyncssh.__version__})",
+    }
     print(json.dumps(info), flush=True)
     try:
         sys.stdin.read()  # blocks until the parent closes our stdin

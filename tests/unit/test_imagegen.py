@@ -4,6 +4,7 @@ independent parsers (exifread, Pillow, lcms) rather than with the generator's ow
 from __future__ import annotations
 
 import io
+import itertools
 import random
 import struct
 import xml.etree.ElementTree as ET
@@ -33,6 +34,7 @@ from qc_tool.demo.sites import (
     generate_demo_sites,
     generate_site,
     make_body,
+    with_defects,
 )
 
 TAKEN = datetime(2024, 5, 14, 9, 31, 7)
@@ -247,3 +249,47 @@ def test_demo_sites_include_broken_files(tmp_path: Path) -> None:
     Image.open(tmp_path / "demo-site" / good[0].path).load()
     located = [(i.lat, i.lon) for i in small.images if i.lat is not None and i.lon is not None]
     assert located and all(lat < 0 and lon < 0 for lat, lon in located)
+
+
+def test_generated_defects_are_labelled_in_the_truth_and_keep_its_counts(tmp_path: Path) -> None:
+    from qc_tool.demo.defects import DEFECT_KINDS, PAIR_KINDS
+    from qc_tool.domain.checks.geo import haversine_m
+
+    plain = SiteLayout(
+        folders=(("Tower-Scans", 30), ("Antenna-Sector-A", 20)),
+        without_gps=3,
+        previews=True,
+        preview_size=(160, 120),
+    )
+    layout = with_defects(plain, rate=0.04)
+    truth = generate_site(tmp_path, "S", layout, body=make_body(layout))
+    assert len(truth.images) == 50 and truth.gps_points == 47  # as without defects
+    for kind in DEFECT_KINDS:
+        assert len(truth.with_defect(kind)) == (4 if kind in PAIR_KINDS else 2), kind
+    assert SiteTruth.from_json(truth.to_json()) == truth
+    images = truth.images
+    for before, image in itertools.pairwise(images):
+        files = [(tmp_path / "S" / i.path).read_bytes() for i in (before, image)]
+        if "identical" in image.defects and "identical" in before.defects:
+            assert files[0] == files[1] and before.mtime == image.mtime
+        if "near_duplicate" in image.defects and "near_duplicate" in before.defects:
+            assert files[0] != files[1]
+        if "hovering" in image.defects and "hovering" in before.defects:
+            assert before.lat is not None and before.lon is not None
+            assert image.lat is not None and image.lon is not None
+            assert haversine_m(before.lat, before.lon, image.lat, image.lon) < 1.0
+    for image in images:
+        data = (tmp_path / "S" / image.path).read_bytes()
+        assert len(data) == image.size
+        if "truncated" in image.defects:
+            assert image.error == "truncated" and not data.endswith(b"\xff\xd9")
+            assert exif_app1_end(data) == image.exif_end  # the header (and GPS) is whole
+        elif "outside" in image.defects:
+            assert image.lat is not None and image.lon is not None
+            assert haversine_m(image.lat, image.lon, *plain.origin) > 1_000
+    # The shots are 5 m apart, so no two photos a few seconds apart hover unless planted.
+    clean = [i for i in images if i.lat is not None and not i.defects]
+    for a, b in itertools.pairwise(clean):
+        assert a.lat is not None and a.lon is not None and b.lat is not None and b.lon is not None
+        if a.path.split("/")[0] == b.path.split("/")[0]:
+            assert haversine_m(a.lat, a.lon, b.lat, b.lon) > 2.0

@@ -8,10 +8,14 @@ the JPEG encoding, as they would be in a camera.
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
+
+# The camera's defects live with the site generator, which gives generated sites the same ones.
+from qc_tool.demo.defects import Defects, photograph, reencode
+
+__all__ = ["KINDS", "Defects", "encode_jpeg", "photograph", "reencode", "render_scene", "shot"]
 
 KINDS = ("tower_sky", "wall", "nadir", "water")
 
@@ -20,16 +24,6 @@ _G = (0.107, 0.786, 0.107)
 _LENS = ImageFilter.Kernel((3, 3), [a * b for a in _G for b in _G], scale=1.0)
 
 Size = tuple[int, int]
-
-
-@dataclass(frozen=True)
-class Defects:
-    """What the camera did wrong: focus blur (sigma, px), motion blur (px), exposure error (EV)."""
-
-    blur_sigma: float = 0.0
-    motion_px: int = 0
-    motion_angle: float = 0.0
-    ev: float = 0.0
 
 
 def _noise_field(rng: np.random.Generator, size: Size, octaves: int, rough: float) -> np.ndarray:
@@ -174,33 +168,6 @@ def render_scene(seed: int, size: Size = (1000, 750), kind: str | None = None) -
     return np.asarray(small, dtype=np.float32)
 
 
-def _motion_blur(img: np.ndarray, length: int, angle_deg: float) -> np.ndarray:
-    """Average of copies shifted along a line: a straight camera shake during the exposure."""
-    acc = np.zeros_like(img)
-    dx, dy = np.cos(np.radians(angle_deg)), np.sin(np.radians(angle_deg))
-    for i in range(length):
-        t = i - (length - 1) / 2
-        acc += np.roll(img, (round(t * dy), round(t * dx)), axis=(0, 1))
-    return acc / length
-
-
-def photograph(scene: np.ndarray, defects: Defects, seed: int, noise: float = 1.5) -> np.ndarray:
-    """What the camera records: blur, exposure error (in linear light), then sensor noise."""
-    img = scene
-    if defects.blur_sigma > 0:
-        pil = Image.fromarray(np.clip(img, 0, 255).astype(np.uint8), "RGB")
-        img = np.asarray(pil.filter(ImageFilter.GaussianBlur(defects.blur_sigma)), np.float32)
-    if defects.motion_px > 1:
-        img = _motion_blur(img, defects.motion_px, defects.motion_angle)
-    if defects.ev:
-        linear = (np.clip(img, 0, 255) / np.float32(255)) ** 2.2 * np.float32(2.0**defects.ev)
-        img = 255.0 * np.clip(linear, 0.0, 1.0) ** (1 / 2.2)
-    rng = np.random.default_rng(seed + 7919)
-    img = img + noise * rng.standard_normal(img.shape[:2], np.float32)[:, :, None]
-    recorded: np.ndarray = np.clip(np.rint(img), 0, 255).astype(np.uint8)
-    return recorded
-
-
 def encode_jpeg(rgb: np.ndarray | Image.Image, quality: int = 90) -> bytes:
     """JPEG bytes of an RGB array or image."""
     img = rgb if isinstance(rgb, Image.Image) else Image.fromarray(rgb, "RGB")
@@ -209,17 +176,11 @@ def encode_jpeg(rgb: np.ndarray | Image.Image, quality: int = 90) -> bytes:
     return out.getvalue()
 
 
-def reencode(data: bytes, quality: int, scale: float = 1.0) -> bytes:
-    """The same photo decoded and saved again, optionally resized: a near-duplicate."""
-    img = Image.open(io.BytesIO(data)).convert("RGB")
-    if scale != 1.0:
-        size = (round(img.width * scale), round(img.height * scale))
-        img = img.resize(size, Image.Resampling.LANCZOS)
-    return encode_jpeg(img, quality)
-
-
 def shot(
-    seed: int, defects: Defects = Defects(), size: Size = (1000, 750), quality: int = 90
+    seed: int,
+    defects: Defects = Defects(),  # noqa: B008 (a frozen dataclass: one shared default is safe)
+    size: Size = (1000, 750),
+    quality: int = 90,
 ) -> bytes:
     """One synthetic photo as JPEG bytes."""
     return encode_jpeg(photograph(render_scene(seed, size), defects, seed), quality)

@@ -2,7 +2,9 @@
 
 Everything is deterministic from (site, seed): positions on a drone orbit around a tower, capture
 times about 2 s apart within a folder, and the header variety real DJI files show (big MakerNotes
-before the GPS IFD, JFIF+ICC before EXIF, big-endian EXIF, XMP, MPF previews).
+before the GPS IFD, JFIF+ICC before EXIF, big-endian EXIF, XMP, MPF previews). With
+``SiteLayout.defects`` a few percent of the photos get each photo defect (demo/defects.py), and
+the truth says which (``ImageTruth.defects``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,20 @@ from typing import Any, Literal
 
 from PIL import Image
 
+from qc_tool.demo.defects import (
+    DEFECT_KINDS,
+    HOVER_OFFSET_M,
+    OUTSIDE_M,
+    PAIR_KINDS,
+    PIXEL_KINDS,
+    DefectKind,
+    camera_defects,
+    defective_body,
+    moved,
+    near_copy,
+    plan_defects,
+    truncate,
+)
 from qc_tool.demo.imagegen import (
     ImageSpec,
     build_jpeg,
@@ -33,6 +49,8 @@ SMALL_BODY = (320, 240)  # unit and integration tests: the full seed layout in s
 DEMO_BODY = (800, 600)
 FULL_BODY = (4000, 3000)  # benchmark: about 6.5 MB per image at quality 92
 BODY_QUALITY = 92
+PREVIEW_QUALITY = 85
+SHOT_SPACING_M = 5.0  # a drone orbiting at ~2 m/s with a photo every 2-3 s
 GpsState = Literal["ok", "absent", "zero_denominator", "unreadable"]
 BrokenKind = Literal["empty", "truncated", "not_jpeg"]
 
@@ -52,6 +70,13 @@ class SiteLayout:
     distinct_scenes: bool = False
     origin: tuple[float, float] = (52.37, 4.89)  # the tower; negative values cover S/W refs
     start: datetime = datetime(2024, 5, 14, 9, 30, 0)
+    # Photo defects (demo/defects.py) on ``defect_rate`` of the photos per kind. The pixels the
+    # checks read (each preview, or each body without previews) are then rendered per photo.
+    defects: tuple[DefectKind, ...] = ()
+    defect_rate: float = 0.02
+    # None: the orbit of the GPS tests, whose big folders put shots ~0.2 m apart (every shot
+    # would read as hovering); a number: the drone moves this far along its orbit per shot.
+    shot_spacing_m: float | None = None
 
     @property
     def total(self) -> int:
@@ -64,14 +89,37 @@ class SiteLayout:
 
 SEED_SITE = "10069746"
 SEED_LAYOUT = SiteLayout(
-    folders=tuple(zip(
-        ["Tower-Scans", "Antenna-Sector-A", "Antenna-Sector-B", "Antenna-Sector-C", "Tower-Top",
-         "Cable-Ladder", "Equipment-Cabinet", "Compound-Overview", "Foundation", "Access-Road",
-         "Fence-Gate", "Site-Sign"],
-        [513, 180, 150, 120, 110, 90, 80, 50, 40, 20, 17, 5], strict=True,
-    )),
+    folders=tuple(
+        zip(
+            [
+                "Tower-Scans",
+                "Antenna-Sector-A",
+                "Antenna-Sector-B",
+                "Antenna-Sector-C",
+                "Tower-Top",
+                "Cable-Ladder",
+                "Equipment-Cabinet",
+                "Compound-Overview",
+                "Foundation",
+                "Access-Road",
+                "Fence-Gate",
+                "Site-Sign",
+            ],
+            [513, 180, 150, 120, 110, 90, 80, 50, 40, 20, 17, 5],
+            strict=True,
+        )
+    ),
     without_gps=43,
 )
+
+
+def with_defects(
+    layout: SiteLayout, rate: float = 0.02, kinds: tuple[DefectKind, ...] = DEFECT_KINDS
+) -> SiteLayout:
+    """The layout with photo defects, flown at a realistic spacing so only planted shots hover."""
+    return replace(layout, defects=kinds, defect_rate=rate, shot_spacing_m=SHOT_SPACING_M)
+
+
 SOUTH_WEST_SITE = "20031877"
 SOUTH_WEST_LAYOUT = SiteLayout(
     folders=(("Tower-Scans", 40), ("Antenna-Sector-A", 20), ("Compound-Overview", 12)),
@@ -100,6 +148,7 @@ class ImageTruth:
     jfif_icc: int = 0
     xmp: bool = False
     preview: bool = False
+    defects: frozenset[DefectKind] = frozenset()  # what the photo checks must find (pairs: both)
 
 
 @dataclass
@@ -128,11 +177,31 @@ class SiteTruth:
         return {image.path: image for image in self.images}
 
     def to_json(self) -> dict[str, Any]:
-        return {"site": self.site, "images": [asdict(image) for image in self.images]}
+        return {
+            "site": self.site,
+            "images": [
+                {**asdict(image), "defects": sorted(image.defects)} for image in self.images
+            ],
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> SiteTruth:
-        return cls(site=data["site"], images=[ImageTruth(**image) for image in data["images"]])
+        return cls(
+            site=data["site"],
+            images=[
+                ImageTruth(**{**image, "defects": frozenset(image.get("defects", ()))})
+                for image in data["images"]
+            ],
+        )
+
+    def with_defect(self, kind: DefectKind) -> set[str]:
+        """Paths of the photos labelled with a defect kind."""
+        return {image.path for image in self.images if kind in image.defects}
+
+    @property
+    def clean(self) -> set[str]:
+        """Paths of the readable photos with no defect: no check should flag them."""
+        return {i.path for i in self.images if not i.defects and i.error is None}
 
     def write_truth(self, path: Path) -> None:
         path.write_text(json.dumps(self.to_json(), indent=1))
@@ -147,11 +216,16 @@ def make_body(layout: SiteLayout, seed: int = 0) -> bytes:
     return encode_body(*layout.body_size, seed=seed, quality=BODY_QUALITY)
 
 
-def _position(layout: SiteLayout, folder: int, index: int, count: int,
-              rng: random.Random) -> tuple[float, float, float]:
+def _position(
+    layout: SiteLayout, folder: int, index: int, count: int, rng: random.Random
+) -> tuple[float, float, float]:
     """A point on an ascending orbit around the tower: radius per folder, altitude 30-80 m."""
-    radius = 12.0 + 7.0 * (folder % 5) + rng.uniform(-0.5, 0.5)
-    angle = 2 * math.pi * (index / max(count, 1)) * (1 + folder % 3) + folder * 0.7
+    orbit = 12.0 + 7.0 * (folder % 5)
+    radius = orbit + rng.uniform(-0.5, 0.5)
+    if layout.shot_spacing_m is None:
+        angle = 2 * math.pi * (index / max(count, 1)) * (1 + folder % 3) + folder * 0.7
+    else:
+        angle = index * layout.shot_spacing_m / orbit + folder * 0.7
     alt = 30.0 + 50.0 * index / max(count - 1, 1) + rng.uniform(-0.3, 0.3)
     lat0, lon0 = layout.origin
     lat = lat0 + radius * math.sin(angle) / 111_320.0
@@ -170,8 +244,13 @@ def _xmp(alt: float, rng: random.Random, yaw: float) -> dict[str, str]:
     }
 
 
-def _spec(layout: SiteLayout, gps_state: GpsState, gps: tuple[float, float, float],
-          taken: datetime, rng: random.Random) -> ImageSpec:
+def _spec(
+    layout: SiteLayout,
+    gps_state: GpsState,
+    gps: tuple[float, float, float],
+    taken: datetime,
+    rng: random.Random,
+) -> ImageSpec:
     icc = 0
     if rng.random() < 0.04:
         icc = 50_000 if rng.random() < 0.25 else 3_000
@@ -199,8 +278,137 @@ def _write(path: Path, data: bytes, taken: datetime) -> int:
     return stamp
 
 
-def generate_site(root: Path, site: str, layout: SiteLayout, *, body: bytes,
-                  seed: int = 0) -> SiteTruth:
+@dataclass(frozen=True)
+class _Shot:
+    """One photo as written: what the next photo may copy, re-encode or hover next to."""
+
+    data: bytes
+    body: bytes
+    preview: bytes | None
+    truth: ImageTruth
+
+
+class _DefectPlan:
+    """Which photos of a site get which defect, and the seeded choices each defect needs."""
+
+    def __init__(self, layout: SiteLayout, site: str, seed: int, states: dict[int, GpsState]):
+        self.rng = random.Random(f"{site}:{seed}:defects")  # the scan truth's RNG is untouched
+        self.kinds: dict[int, DefectKind] = {}
+        if layout.defects:
+            eligible = [states.get(n, "ok") == "ok" for n in range(layout.total)]
+            counts = [count for _, count in layout.folders]
+            self.kinds = plan_defects(
+                counts, eligible, layout.defects, layout.defect_rate, self.rng
+            )
+        self._seen: dict[DefectKind, int] = {}
+
+    def take(self, number: int) -> tuple[DefectKind | None, int]:
+        """The defect of photo ``number`` (or None) and how many of its kind came before."""
+        kind = self.kinds.get(number)
+        if kind is None:
+            return None, 0
+        occurrence = self._seen.get(kind, 0)
+        self._seen[kind] = occurrence + 1
+        return kind, occurrence
+
+
+def _pixels(
+    layout: SiteLayout,
+    scene_seed: int,
+    body: bytes,
+    preview: bytes | None,
+    kind: DefectKind | None,
+    occurrence: int,
+    previous: _Shot | None,
+) -> tuple[bytes, bytes | None]:
+    """The body and preview of one photo: shared, its own scene, or its own with a defect.
+
+    With defects, the pixels the checks read are the photo's own: each preview, or each body
+    when there are no previews. A shared 4000x3000 body behind its own preview keeps the
+    benchmark site's generation to minutes (a 4000x3000 scene takes ~2.5 s to render).
+    """
+    if not layout.defects:
+        if not layout.distinct_scenes:
+            return body, preview
+        kind = None
+    # A truncated photo gets its own body too: the checks decode what is left of it, and
+    # copies of one shared body would all be near-duplicates of each other.
+    own_body = layout.distinct_scenes or not layout.previews or kind == "truncated"
+    if kind == "near_duplicate":
+        assert previous is not None
+        if own_body:
+            body = near_copy(b"\xff\xd8" + previous.body, occurrence)[2:]
+        if previous.preview is not None:
+            preview = near_copy(previous.preview, occurrence)
+        return body, preview
+    camera = camera_defects(kind, occurrence) if kind in PIXEL_KINDS else None
+
+    def render(size: tuple[int, int], quality: int) -> bytes:
+        if camera is None:
+            return encode_body(*size, seed=scene_seed, quality=quality)
+        return defective_body(render_scene(*size, seed=scene_seed), camera, scene_seed, quality)
+
+    if own_body:
+        body = render(layout.body_size, BODY_QUALITY)
+    if layout.previews:
+        preview = b"\xff\xd8" + render(layout.preview_size, PREVIEW_QUALITY)
+    return body, preview
+
+
+def _placed(
+    kind: DefectKind | None,
+    gps: tuple[float, float, float],
+    previous: _Shot | None,
+    rng: random.Random,
+) -> tuple[float, float, float]:
+    """Where a photo was taken: on the orbit, next to the one before (hovering), or far away."""
+    if kind == "hovering":
+        assert previous is not None
+        before = previous.truth
+        assert before.lat is not None and before.lon is not None and before.alt is not None
+        lat, lon = moved(before.lat, before.lon, HOVER_OFFSET_M, rng.uniform(0, 360))
+        return quantise_gps(lat, lon, before.alt)
+    if kind == "outside":
+        lat, lon = moved(gps[0], gps[1], rng.uniform(*OUTSIDE_M), rng.uniform(0, 360))
+        return quantise_gps(lat, lon, gps[2])
+    return gps
+
+
+def _image_truth(
+    name: str,
+    data: bytes,
+    mtime: int,
+    spec: ImageSpec,
+    state: GpsState,
+    gps: tuple[float, float, float],
+    taken: datetime,
+    kind: DefectKind | None,
+) -> ImageTruth:
+    usable = state == "ok"
+    return ImageTruth(
+        path=name,
+        size=len(data),
+        mtime=mtime,
+        lat=gps[0] if usable else None,
+        lon=gps[1] if usable else None,
+        alt=gps[2] if usable else None,
+        taken=taken.strftime("%Y-%m-%dT%H:%M:%S"),
+        camera=spec.camera,
+        gps=state,
+        error="truncated" if kind == "truncated" else None,  # the header, GPS included, is whole
+        exif_end=exif_app1_end(data),
+        byte_order=spec.byte_order,
+        makernote_size=spec.makernote_size,
+        jfif_icc=spec.jfif_icc,
+        xmp=spec.xmp is not None,
+        preview=spec.preview is not None,
+        defects=frozenset({kind}) if kind else frozenset(),
+    )
+
+
+def generate_site(
+    root: Path, site: str, layout: SiteLayout, *, body: bytes, seed: int = 0
+) -> SiteTruth:
     """Write every image of ``layout`` under ``root/site`` and return what a scan must report."""
     if layout.without_gps > layout.total:
         raise ValueError("more images without GPS than images")
@@ -211,8 +419,14 @@ def generate_site(root: Path, site: str, layout: SiteLayout, *, body: bytes,
         n: "zero_denominator" if k % 4 == 3 else "absent" for k, n in enumerate(missing)
     }
     thumbnail = encode_jpeg(160, 120, seed=seed, quality=80)
-    preview = encode_jpeg(*layout.preview_size, seed=seed + 1, quality=85) if layout.previews else None
+    preview = (
+        encode_jpeg(*layout.preview_size, seed=seed + 1, quality=PREVIEW_QUALITY)
+        if layout.previews
+        else None
+    )
+    plan = _DefectPlan(layout, site, seed, states)
     truth = SiteTruth(site=site)
+    previous: _Shot | None = None
     number = 0
     for folder_no, (folder, count) in enumerate(layout.folders):
         (root / site / folder).mkdir(parents=True, exist_ok=True)
@@ -222,31 +436,44 @@ def generate_site(root: Path, site: str, layout: SiteLayout, *, body: bytes,
             state = states.get(number, "ok")
             gps = _position(layout, folder_no, index, count, rng)
             spec = _spec(layout, state, gps, taken, rng)
-            own_body, own_preview = body, preview
-            if layout.distinct_scenes:
-                scene_seed = seed * 100_000 + number + 1
-                own_body = encode_body(*layout.body_size, seed=scene_seed, quality=BODY_QUALITY)
-                if layout.previews:
-                    own_preview = encode_jpeg(*layout.preview_size, seed=scene_seed, quality=85)
-            data = build_jpeg(spec, own_body, thumbnail_jpeg=thumbnail, preview_jpeg=own_preview)
+            kind, occurrence = plan.take(number)
             name = f"{folder}/DJI_{index + 1:04d}.JPG"
-            mtime = _write(root / site / name, data, taken)
-            usable = state == "ok"
-            truth.images.append(ImageTruth(
-                path=name, size=len(data), mtime=mtime,
-                lat=gps[0] if usable else None, lon=gps[1] if usable else None,
-                alt=gps[2] if usable else None,
-                taken=taken.strftime("%Y-%m-%dT%H:%M:%S"), camera=spec.camera, gps=state,
-                exif_end=exif_app1_end(data), byte_order=spec.byte_order,
-                makernote_size=spec.makernote_size, jfif_icc=spec.jfif_icc,
-                xmp=spec.xmp is not None, preview=spec.preview is not None,
-            ))
+            if kind is not None and kind in PAIR_KINDS:  # the photo before is the other half
+                before = truth.images[-1]
+                truth.images[-1] = replace(before, defects=before.defects | {kind})
+            if kind == "identical":
+                assert previous is not None
+                path = root / site / name
+                path.write_bytes(previous.data)
+                os.utime(path, (previous.truth.mtime, previous.truth.mtime))
+                shot = replace(
+                    previous, truth=replace(previous.truth, path=name, defects=frozenset({kind}))
+                )
+            else:
+                if kind in ("hovering", "outside"):
+                    gps = _placed(kind, gps, previous, plan.rng)
+                    spec = replace(spec, gps=gps)
+                own_body, own_preview = _pixels(
+                    layout, seed * 100_000 + number + 1, body, preview, kind, occurrence, previous
+                )
+                data = build_jpeg(
+                    spec, own_body, thumbnail_jpeg=thumbnail, preview_jpeg=own_preview
+                )
+                if kind == "truncated":
+                    header = len(data) - len(own_body) - len(own_preview or b"")
+                    data = truncate(data, occurrence, keep_at_least=header)
+                mtime = _write(root / site / name, data, taken)
+                image = _image_truth(name, data, mtime, spec, state, gps, taken, kind)
+                shot = _Shot(data, own_body, own_preview, image)
+            truth.images.append(shot.truth)
+            previous = shot
             number += 1
     return truth
 
 
-def add_broken_files(root: Path, site: str, folder: str, first_number: int,
-                     body: bytes) -> list[ImageTruth]:
+def add_broken_files(
+    root: Path, site: str, folder: str, first_number: int, body: bytes
+) -> list[ImageTruth]:
     """Write one empty, one truncated and one PNG-named-.JPG file; return their truth."""
     directory = root / site / folder
     directory.mkdir(parents=True, exist_ok=True)
@@ -256,28 +483,51 @@ def add_broken_files(root: Path, site: str, folder: str, first_number: int,
     Image.fromarray(render_scene(64, 48, seed=5)).save(png, "PNG")
     # The truncated file stops inside IFD0, before any EXIF or GPS value could be read.
     contents: list[tuple[BrokenKind, bytes]] = [
-        ("empty", b""), ("truncated", whole[:160]), ("not_jpeg", png.getvalue()),
+        ("empty", b""),
+        ("truncated", whole[:160]),
+        ("not_jpeg", png.getvalue()),
     ]
     broken = []
     for offset, (kind, data) in enumerate(contents):
         name = f"{folder}/DJI_{first_number + offset:04d}.JPG"
         mtime = _write(root / site / name, data, taken)
-        broken.append(ImageTruth(path=name, size=len(data), mtime=mtime, gps="unreadable",
-                                 error=kind))
+        broken.append(
+            ImageTruth(path=name, size=len(data), mtime=mtime, gps="unreadable", error=kind)
+        )
     return broken
 
 
 DEMO_SITE = "demo-site"
-DEMO_LAYOUT = SiteLayout(
-    folders=(("Tower-Scans", 14), ("Antenna-Sector-A", 10), ("Antenna-Sector-B", 8),
-             ("Compound-Overview", 8)),
-    without_gps=4, body_size=DEMO_BODY, previews=True, preview_size=(480, 360),
-    distinct_scenes=True,
+# The demo sites show the checks a realistic mix of failures: one photo of most defect kinds
+# (demo-site's truncated upload is among its broken files; demo-small has a body-cut one).
+DEMO_LAYOUT = with_defects(
+    SiteLayout(
+        folders=(
+            ("Tower-Scans", 14),
+            ("Antenna-Sector-A", 10),
+            ("Antenna-Sector-B", 8),
+            ("Compound-Overview", 8),
+        ),
+        without_gps=4,
+        body_size=DEMO_BODY,
+        previews=True,
+        preview_size=(480, 360),
+        distinct_scenes=True,
+    ),
+    kinds=tuple(k for k in DEFECT_KINDS if k != "truncated"),
 )
 DEMO_SMALL_SITE = "demo-small"
-DEMO_SMALL_LAYOUT = replace(
-    SOUTH_WEST_LAYOUT, folders=(("Tower-Scans", 8), ("Site-Sign", 4)), without_gps=1,
-    body_size=DEMO_BODY, previews=True, preview_size=(480, 360), distinct_scenes=True,
+DEMO_SMALL_LAYOUT = with_defects(
+    replace(
+        SOUTH_WEST_LAYOUT,
+        folders=(("Tower-Scans", 8), ("Site-Sign", 4)),
+        without_gps=1,
+        body_size=DEMO_BODY,
+        previews=True,
+        preview_size=(480, 360),
+        distinct_scenes=True,
+    ),
+    kinds=("motion_blur", "truncated", "near_duplicate"),
 )
 
 

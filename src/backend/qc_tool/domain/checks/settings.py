@@ -17,7 +17,7 @@ MEASURING = (
     "dark_level",
     "bright_level",
 )
-MEASURES_VERSION = 1  # bump when measure.py or the pixel measures change what they compute
+MEASURES_VERSION = 2  # bump when measure.py or the pixel measures change what they compute
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +33,7 @@ class CheckSettings:
     blur_min_textured_cells: int = 6  # fewer than this: "not enough texture to judge"
     blur_strongest_fraction: float = 0.5  # the sharpest parts decide: top half by edge energy
     blur_min_focus: float = 80.0  # absolute floor of the focus score
-    blur_site_ratio: float = 1.5  # relative rule: flagged below site median / this ...
+    blur_site_ratio: float = 1.3  # relative rule: flagged below site median / this ...
     blur_site_mad_z: float = 3.5  # ... and this many robust standard deviations (log space)
     blur_site_min_images: int = 8  # the relative rule needs a site of at least this many scores
 
