@@ -6,11 +6,9 @@ import argparse
 import getpass
 import json
 import logging
-import multiprocessing
 import os
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import TextIO
 from urllib.parse import unquote, urlsplit
@@ -33,6 +31,7 @@ from qc_tool.services.parsing import ProcessParser, workers_setting
 from qc_tool.services.ports import Connector, NoCache
 from qc_tool.services.site_analysis_service import ScanOptions, scan_site
 from qc_tool.services.validation_service import CheckOptions, CheckReport, check_site
+from qc_tool.services.workers import MeasuringPool, check_workers_setting
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -145,7 +144,8 @@ def _scan(args: argparse.Namespace, settings: dict[str, object]) -> int:
     _print_table(result, out)
     report = None
     if args.checks:
-        report = _check(args, connector, result, cap, cache)
+        workers = check_workers_setting(settings.get("QC_CHECK_WORKERS"))
+        report = _check(args, connector, result, cap, cache, MeasuringPool(workers))
         print_checks(report, out)
     document = result_document(result, report)
     if report is not None and args.csv_out:
@@ -165,6 +165,7 @@ def _check(
     result: ScanResult,
     cap: int,
     cache: SqliteCache | NoCache,
+    measuring: MeasuringPool,
 ) -> CheckReport:
     profile = load_profile(args.profile) if args.profile else None
     options = CheckOptions(
@@ -173,16 +174,13 @@ def _check(
         max_connections=cap,
         min_resolution=parse_resolution(args.min_resolution) if args.min_resolution else None,
     )
-    workers = os.cpu_count() or 2
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("forkserver")) as pool:
+    try:
+        executor, workers = measuring.executor()
         return check_site(
-            connector,
-            result,
-            pool,
-            options=options,
-            workers=workers,
-            cache=cache,
+            connector, result, executor, options=options, workers=workers, cache=cache
         )
+    finally:
+        measuring.close()
 
 
 def _target(args: argparse.Namespace, settings: dict[str, object]) -> tuple[Connector, str]:

@@ -123,6 +123,12 @@ SETTINGS: tuple[Setting, ...] = (
         "Processes parsing EXIF while the scan reads. Empty: cores - 1; 0: parse in the scan's own thread.",
         str,
     ),
+    Setting(
+        "QC_CHECK_WORKERS",
+        "",
+        "Processes measuring photos for the checks. Empty: one per core; 0: threads in the app's process.",
+        str,
+    ),
     Setting("QC_MAX_JOBS", "4", "Scans that may run at once; more wait in a queue.", int),
     Setting(
         "QC_CHECKS",

@@ -73,3 +73,19 @@ def test_an_empty_site_has_no_duplicates() -> None:
     report = find_duplicates([], S)
     assert (report.identical, report.near, report.hovering) == ((), (), ())
     assert report.outcomes() == {}
+
+
+def test_a_climb_straight_up_the_tower_is_not_hovering() -> None:
+    # Same horizontal position 2 s apart, but 3 m higher: the drone was moving.
+    climb = [
+        DuplicateCandidate("low.jpg", "1", None, LAT, LON, "2024-05-01T10:00:00", alt=30.0),
+        DuplicateCandidate("high.jpg", "2", None, LAT, LON, "2024-05-01T10:00:02", alt=33.0),
+    ]
+    assert find_duplicates(climb, S).hovering == ()
+    still = [
+        DuplicateCandidate("a.jpg", "1", None, LAT, LON, "2024-05-01T10:00:00", alt=30.0),
+        DuplicateCandidate("b.jpg", "2", None, LAT, LON, "2024-05-01T10:00:02", alt=30.4),
+    ]
+    assert [(p.a, p.b, p.metres) for p in find_duplicates(still, S).hovering] == [
+        ("a.jpg", "b.jpg", 0.4)
+    ]

@@ -15,9 +15,12 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, fields
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from qc_tool.domain.models import ImageResult, RemoteFile, SiteRun
-from qc_tool.services.measure import CachedMeasure
+
+if TYPE_CHECKING:  # the checks' measures pull in numpy; a GPS scan never needs them
+    from qc_tool.services.measure import CachedMeasure
 
 SCHEMA_VERSION = 2  # bump when ImageResult or the table changes meaning (2: iso, exposure)
 _RESULT_FIELDS = {f.name for f in fields(ImageResult)}
@@ -120,6 +123,8 @@ class SqliteCache:
         self, server: str, files: Sequence[RemoteFile], prefix: str, key: str
     ) -> Mapping[str, CachedMeasure]:
         """Cached measures of the files unchanged since, taken with the same measuring ``key``."""
+        from qc_tool.services.measure import CachedMeasure  # only a check pass gets here
+
         wanted = {f"{prefix}/{f.path}": f for f in files}
         out: dict[str, CachedMeasure] = {}
         with self._db() as db:

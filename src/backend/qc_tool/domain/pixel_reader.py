@@ -13,9 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from qc_tool.domain.checks.mpf import find_mpf_preview
 from qc_tool.domain.exif_reader import not_jpeg_reason
 from qc_tool.domain.jpeg import END_OF_HEADER, MAX_SEGMENTS, is_sof, next_segment
+from qc_tool.domain.mpf import find_mpf_preview
 from qc_tool.domain.sparse import ReadProgram, SparseBytes, fetch, fetch_exact
 from qc_tool.errors import UnreadableImage
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from qc_tool.domain.checks.blur import BlurMeasure
@@ -14,6 +14,7 @@ from qc_tool.domain.checks.integrity import IntegrityMeasure, measure_integrity
 from qc_tool.domain.checks.pixels import PixelMeasures, analyse_pixels
 from qc_tool.domain.checks.rules import parse_dji_xmp
 from qc_tool.domain.checks.settings import CheckSettings
+from qc_tool.domain.mpf import find_mpf_preview
 from qc_tool.domain.pixel_reader import PixelSource
 
 
@@ -39,11 +40,27 @@ def measure(size: int, source: PixelSource, settings: CheckSettings) -> Measured
     except ImageDecodeError as exc:
         error = str(exc) or type(exc).__name__
     integrity = measure_integrity(source.data) if source.source == "full" else None
+    if integrity is not None and integrity.problem is None:
+        integrity = _preview_cut_off(integrity, source.header, size)
     # Identical files have identical size, header and pixels read; a digest of those
     # finds byte-identical copies without reading the whole of every file.
     digest = hashlib.sha256(size.to_bytes(8, "big") + source.header + source.data).hexdigest()
     pitch = parse_dji_xmp(source.header).get("GimbalPitchDegree")
     return Measured(pixels, error, integrity, digest, pitch, time.process_time() - started)
+
+
+def _preview_cut_off(integrity: IntegrityMeasure, header: bytes, size: int) -> IntegrityMeasure:
+    """A file cut right after its main image ends with an end marker and decodes: only the
+    MPF index, which says where the preview was, shows that the file was longer."""
+    declared = find_mpf_preview(header)
+    if declared is None or declared[0] + declared[1] <= size:
+        return integrity
+    end = declared[0] + declared[1]
+    detail = (
+        f"the header places the embedded preview at bytes {declared[0]:,}-{end:,}, "
+        f"past the end of the file ({size:,} bytes)"
+    )
+    return replace(integrity, problem="truncated", detail=detail)
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from qc_tool.domain.exif_reader import ExifBlock
 from qc_tool.domain.models import ExifSummary, ImageResult, RemoteFile, SiteInfo
 from qc_tool.domain.pixel_reader import PixelSource
-from qc_tool.services.measure import CachedMeasure
+
+if TYPE_CHECKING:  # the checks' measures pull in numpy; a GPS scan never needs them
+    from qc_tool.services.measure import CachedMeasure
 
 # (file, block or None, error or None): exactly one of block/error is set.
 HeaderCallback = Callable[[RemoteFile, ExifBlock | None, str | None], None]

@@ -6,9 +6,8 @@ This is the web side's composition root: it is the one place that picks the conc
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,8 +31,7 @@ from qc_tool.services.sessions import Credentials, SessionStore
 from qc_tool.services.site_analysis_service import ScanOptions, scan_site
 from qc_tool.services.uploads import UploadStore
 from qc_tool.services.validation_service import CheckOptions, CheckReport, check_site
-
-INLINE_CHECK_THREADS = 2  # with QC_PARSE_WORKERS=0: measure in threads of this process
+from qc_tool.services.workers import MeasuringPool, check_workers_setting
 
 EXTENSION_KEY = "qc"
 
@@ -53,8 +51,7 @@ class QCContext:
     previews: PreviewService = field(default_factory=PreviewService)
     held: HeldConnections = field(default_factory=HeldConnections)  # one per login, previews
     uploads: UploadStore | None = None  # ZIP uploads (web/uploads.py)
-    _inline: list[ThreadPoolExecutor] = field(default_factory=list)
-    _inline_lock: threading.Lock = field(default_factory=threading.Lock)
+    measuring: MeasuringPool = field(default_factory=lambda: MeasuringPool(0))
 
     @property
     def sites_root(self) -> str:
@@ -71,16 +68,8 @@ class QCContext:
         return bool(self.settings["QC_CHECKS"])
 
     def check_executor(self) -> tuple[Executor, int]:
-        """Where the checks measure pixels, and how many workers that is."""
-        if self.parser is not None:
-            started = self.parser.started()
-            return started.executor, started.workers
-        with self._inline_lock:
-            if not self._inline:
-                self._inline.append(
-                    ThreadPoolExecutor(INLINE_CHECK_THREADS, thread_name_prefix="qc-measure")
-                )
-            return self._inline[0], INLINE_CHECK_THREADS
+        """Where the checks measure pixels, and how many photos at once."""
+        return self.measuring.executor()
 
     def scan_runner(self, sid: str, site: str) -> JobRunner:
         """The job body for QC of ``site`` as the user of session ``sid``: GPS, then checks.
@@ -149,8 +138,7 @@ class QCContext:
         self.jobs.shutdown()
         if self.parser is not None:
             self.parser.close()
-        for pool in self._inline:
-            pool.shutdown(wait=True, cancel_futures=True)
+        self.measuring.close()
         self.held.close_all()
 
 
@@ -178,6 +166,7 @@ def build_context(settings: Mapping[str, Any]) -> QCContext:
         else None,
         check_options=check_options(settings),
         uploads=UploadStore.from_settings(settings),
+        measuring=MeasuringPool(check_workers_setting(settings.get("QC_CHECK_WORKERS"))),
         site_profile=load_site_profile(Path(path))
         if (path := settings.get("QC_SITE_PROFILE"))
         else None,

@@ -6,13 +6,14 @@ pHash), ``measure_integrity``/``check_integrity`` on whole files, ``find_mpf_pre
 ``relative_blur_flags``, ``find_duplicates``, ``site_centre``). docs/checks.md has the details.
 """
 
+from qc_tool.domain.mpf import find_mpf_preview
+
 from .blur import BlurMeasure, blur_outcome, focus_measure, relative_blur_flags
 from .decode import ImageDecodeError, ImageTooLarge, TruncatedImage, decode_gray
 from .duplicates import DuplicateCandidate, DuplicateReport, HoverPair, NearPair, find_duplicates
 from .exposure import ExposureMeasure, exposure_outcome, measure_exposure
 from .geo import haversine_m, outside_site_flags, position_outcome, site_centre
 from .integrity import IntegrityMeasure, check_integrity, has_eoi, measure_integrity
-from .mpf import find_mpf_preview
 from .phash import hamming, phash
 from .pixels import PixelMeasures, analyse_pixels
 from .result import CheckOutcome, ImageChecks, Source

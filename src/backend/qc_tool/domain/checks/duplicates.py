@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ class DuplicateCandidate:
     lat: float | None = None
     lon: float | None = None
     taken: datetime | str | None = None  # ISO 8601 or EXIF "YYYY:MM:DD HH:MM:SS"
+    alt: float | None = None  # metres; a climb up a tower is movement, not hovering
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,14 +133,16 @@ def _hovering(items: Sequence[DuplicateCandidate], settings: CheckSettings) -> l
     for item in items:
         t = _timestamp(item.taken)
         if t is not None and item.lat is not None and item.lon is not None:
-            located.append((t, item.lat, item.lon, item.name))
-    located.sort()
+            located.append((t, item.lat, item.lon, item.alt, item.name))
+    located.sort(key=lambda x: (x[0], x[4]))
     pairs: list[HoverPair] = []
-    for i, (t1, lat1, lon1, name1) in enumerate(located):
-        for t2, lat2, lon2, name2 in located[i + 1 :]:
+    for i, (t1, lat1, lon1, alt1, name1) in enumerate(located):
+        for t2, lat2, lon2, alt2, name2 in located[i + 1 :]:
             if t2 - t1 > settings.hover_max_seconds:
                 break  # sorted by time: nothing later can be close enough
             metres = haversine_m(lat1, lon1, lat2, lon2)
+            if alt1 is not None and alt2 is not None:  # straight-line distance when both known
+                metres = math.hypot(metres, alt2 - alt1)
             if metres <= settings.hover_max_distance_m:
                 pairs.append(HoverPair(name1, name2, round(metres, 2), round(t2 - t1, 1)))
     return pairs

@@ -32,6 +32,7 @@ class ImageEvidence:
     lon: float | None = None
     taken: datetime | str | None = None
     capture: CaptureFacts | None = None
+    alt: float | None = None
 
     @property
     def point(self) -> Point | None:
@@ -52,7 +53,13 @@ def judge_site(
     duplicates = find_duplicates(
         [
             DuplicateCandidate(
-                e.name, e.digest, e.pixels.phash if e.pixels else None, e.lat, e.lon, e.taken
+                e.name,
+                e.digest,
+                e.pixels.phash if e.pixels else None,
+                e.lat,
+                e.lon,
+                e.taken,
+                e.alt,
             )
             for e in evidence
         ],
