@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 from qc_tool.domain.models import ImageResult, Progress, ScanResult
 from qc_tool.errors import NotFound, RemoteError
-from qc_tool.services.jobs import Job, JobManager
+from qc_tool.services.jobs import Job, JobManager, Rate
 from qc_tool.services.validation_service import CheckProgress, CheckReport
 
 
@@ -124,3 +124,14 @@ def test_only_the_owner_sees_a_job(jobs: JobManager) -> None:
     with pytest.raises(NotFound):
         jobs.get(job.id, "someone else")
     assert jobs.get(job.id, "me") is job
+
+
+def test_a_rate_is_shown_only_once_it_means_something(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = iter([100.0, 100.0, 100.001, 102.0])  # start, then one reading per update
+    monkeypatch.setattr("qc_tool.services.jobs.time.perf_counter", lambda: next(clock))
+    rate = Rate()
+    rate.update(0, 100)  # starts the clock
+    rate.update(1, 100)  # 1 ms later: no rate, no ETA
+    assert (rate.rate, rate.eta_s) == (0.0, None)
+    rate.update(50, 100)  # 2 s in: 25/s, 2 s to go
+    assert (rate.rate, rate.eta_s) == (25.0, 2.0)

@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 JobRunner = Callable[["Job"], None]
 KEEP_FINISHED_S = 6 * 3600  # finished jobs stay readable this long
 MAX_JOBS_KEPT = 200
+MIN_RATE_S = 0.5
 PROGRESS_EVENT_S = 0.25  # at most this often a progress event (image events are not thinned)
 
 
@@ -52,7 +53,9 @@ class Rate:
             self.started = time.perf_counter()
         self.done, self.total = done, total
         elapsed = time.perf_counter() - self.started
-        self.rate = done / elapsed if elapsed > 0 and done else 0.0
+        # Under half a second a rate is noise (the first photo can come from the cache in
+        # microseconds): show none rather than a million photos a second.
+        self.rate = done / elapsed if elapsed >= MIN_RATE_S and done else 0.0
         self.eta_s = (total - done) / self.rate if self.rate > 0 else None
 
     def to_json(self) -> dict[str, Any]:
