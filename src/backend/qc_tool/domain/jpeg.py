@@ -1,6 +1,8 @@
-"""JPEG segment headers, walked inside a read program (both header readers share this)."""
+"""JPEG segment headers: walked inside a read program (both header readers), or in bytes at hand."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
 
 from qc_tool.domain.sparse import ReadProgram, SparseBytes, fetch
 from qc_tool.errors import UnreadableImage
@@ -37,3 +39,36 @@ def next_segment(buf: SparseBytes, pos: int, read_ahead: int) -> ReadProgram[tup
         if marker not in END_OF_HEADER and length < 2:
             raise UnreadableImage(f"corrupt JPEG header: segment at byte {pos} has length {length}")
         return pos, marker, length
+
+
+# Markers that stand alone, without a length field.
+_STANDALONE = {0x01, *range(0xD0, 0xD8)}
+MAX_HEADER_SEGMENTS = 256  # far more than any camera writes before the image data
+
+
+def header_segments(header: bytes) -> Iterator[tuple[int, int, bytes]]:
+    """(position, marker, payload) of each segment of a header already in memory, in order.
+
+    For untrusted bytes: stops (never raises) at the image data, at anything that is not a
+    segment, or after MAX_HEADER_SEGMENTS; a payload is cut where ``header`` ends.
+    """
+    if not header.startswith(b"\xff\xd8"):
+        return
+    pos = 2
+    for _ in range(MAX_HEADER_SEGMENTS):
+        if pos + 4 > len(header) or header[pos] != 0xFF:
+            return
+        marker = header[pos + 1]
+        if marker == 0xFF:  # a fill byte before a marker
+            pos += 1
+            continue
+        if marker in _STANDALONE:
+            pos += 2
+            continue
+        if marker in END_OF_HEADER:
+            return
+        length = int.from_bytes(header[pos + 2 : pos + 4], "big")
+        if length < 2:
+            return
+        yield pos, marker, header[pos + 4 : pos + 2 + length]
+        pos += 2 + length

@@ -14,42 +14,20 @@ from __future__ import annotations
 
 import struct
 
-_MAX_SEGMENTS = 256  # far more than any camera writes before the image data
+from qc_tool.domain.jpeg import header_segments
+
 _MAX_IFD_ENTRIES = 64
 _MAX_IMAGES = 32
 _MPF_SIGNATURE = b"MPF\x00"
 _TAG_MP_ENTRY = 0xB002
 _ENTRY_SIZE = 16
 
-# Markers that stand alone, without a length field.
-_STANDALONE = {0x01, *range(0xD0, 0xD8)}
-
 
 def _mpf_segment(header: bytes) -> tuple[int, bytes] | None:
     """The file offset of the MP header and the segment bytes after the signature."""
-    if not header.startswith(b"\xff\xd8"):
-        return None
-    pos = 2
-    for _ in range(_MAX_SEGMENTS):
-        if pos + 4 > len(header) or header[pos] != 0xFF:
-            return None
-        marker = header[pos + 1]
-        if marker == 0xFF:  # fill byte before a marker
-            pos += 1
-            continue
-        if marker in _STANDALONE:
-            pos += 2
-            continue
-        if marker in (0xDA, 0xD9):  # start of scan, end of image: no MPF in the header
-            return None
-        (length,) = struct.unpack_from(">H", header, pos + 2)
-        if length < 2:
-            return None
-        body_start, body_end = pos + 4, pos + 2 + length
-        if marker == 0xE2 and header[body_start : body_start + 4] == _MPF_SIGNATURE:
-            mp_start = body_start + 4
-            return mp_start, header[mp_start : min(body_end, len(header))]
-        pos = body_end
+    for pos, marker, payload in header_segments(header):
+        if marker == 0xE2 and payload[:4] == _MPF_SIGNATURE:
+            return pos + 8, payload[4:]
     return None
 
 

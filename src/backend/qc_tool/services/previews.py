@@ -29,6 +29,7 @@ from collections.abc import Callable, Hashable
 from PIL import Image
 
 from qc_tool.domain.checks.decode import refuse_bombs
+from qc_tool.domain.jpeg import header_segments
 from qc_tool.domain.models import RemoteFile
 from qc_tool.domain.pixel_reader import PixelSource
 from qc_tool.errors import BadRequest, UnreadableImage
@@ -41,7 +42,6 @@ DEFAULT_CACHE_BYTES = 64 * 1024 * 1024  # about 600 previews of 800 px
 
 TAG_ORIENTATION = 0x0112
 SHORT = 3
-_MAX_SEGMENTS = 64
 _MAX_IFD_ENTRIES = 1024
 # EXIF orientation -> the transposition that makes the image upright (as ImageOps.exif_transpose).
 _UPRIGHT = {
@@ -209,22 +209,7 @@ def header_orientation(header: bytes) -> int | None:
 
 def _exif_tiff(header: bytes) -> bytes | None:
     """The TIFF body of the first EXIF APP1 segment (as far as the header holds it)."""
-    if not header.startswith(b"\xff\xd8"):
-        return None
-    pos = 2
-    for _ in range(_MAX_SEGMENTS):
-        if pos + 4 > len(header) or header[pos] != 0xFF:
-            return None
-        marker = header[pos + 1]
-        if marker == 0xFF:  # fill byte
-            pos += 1
-            continue
-        if marker in (0xDA, 0xD9):  # the image data: no EXIF before it
-            return None
-        length = int.from_bytes(header[pos + 2 : pos + 4], "big")
-        if length < 2:
-            return None
-        if marker == 0xE1 and header[pos + 4 : pos + 10] == b"Exif\x00\x00":
-            return header[pos + 10 : pos + 2 + length]
-        pos += 2 + length
+    for _pos, marker, payload in header_segments(header):
+        if marker == 0xE1 and payload[:6] == b"Exif\x00\x00":
+            return payload[6:]
     return None
