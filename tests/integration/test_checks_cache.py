@@ -82,12 +82,14 @@ def test_a_second_check_pass_reads_nothing_and_gives_the_same_verdicts(
     scan = scan_site(sftp, cache, SITE)
     first = _check(sftp, scan, cache, CheckOptions())
     assert first.stats.cached == 0 and first.stats.bytes_read > 0
+    assert first.stats.connections == 1  # 8 photos: one connection, no pool
     assert "blur" in _failures(first)[f"Tower/DJI_{PHOTOS - 1:04d}.JPG"]
 
     logins = sum(server.auth_attempts.values())
     second = _check(sftp, scan, cache, CheckOptions())
     assert second.stats.cached == PHOTOS
     assert second.stats.bytes_read == 0 and second.stats.cpu_seconds == 0
+    assert second.stats.connections == 0
     assert (
         sum(server.auth_attempts.values()) == logins
     )  # nothing left to read: no connection at all

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 from qc_tool.domain.models import ImageResult, Progress, ScanResult
 from qc_tool.errors import NotFound, RemoteError
-from qc_tool.services.jobs import Job, JobManager, Rate
+from qc_tool.services.jobs import Job, JobManager, Rate, SiteLocks
 from qc_tool.services.validation_service import CheckProgress, CheckReport
 
 
@@ -135,3 +135,21 @@ def test_a_rate_is_shown_only_once_it_means_something(monkeypatch: pytest.Monkey
     assert (rate.rate, rate.eta_s) == (0.0, None)
     rate.update(50, 100)  # 2 s in: 25/s, 2 s to go
     assert (rate.rate, rate.eta_s) == (25.0, 2.0)
+
+
+def test_one_qc_of_a_site_at_a_time_and_a_waiting_one_can_be_cancelled() -> None:
+    locks = SiteLocks()
+    key = ("sftp://server:22", "S")
+    assert locks.acquire(key, lambda: False)
+    assert locks.acquire(("sftp://server:22", "OTHER"), lambda: False)  # another site: no wait
+    cancel = threading.Event()
+    outcome: list[bool] = []
+    waiter = threading.Thread(target=lambda: outcome.append(locks.acquire(key, cancel.is_set)))
+    waiter.start()
+    waiter.join(0.3)
+    assert waiter.is_alive()  # still waiting for the first
+    cancel.set()
+    waiter.join(2)
+    assert outcome == [False]
+    locks.release(key)
+    assert locks.acquire(key, lambda: False)

@@ -170,3 +170,13 @@ def test_unknown_api_paths_answer_json(logged_in: FlaskClient) -> None:
     response = logged_in.get("/api/nothing-here")
     assert response.status_code == 404
     assert response.get_json()["error"] == "not_found"
+
+
+def test_a_second_qc_of_a_site_waits_for_the_first_and_reads_its_cache(
+    logged_in: FlaskClient,
+) -> None:
+    first, second = start_scan(logged_in, "SITE-A"), start_scan(logged_in, "SITE-A")
+    done = [wait_for_job(logged_in, job_id) for job_id in (first, second)]
+    assert [d["state"] for d in done] == ["done", "done"]
+    stats = [(d["result"]["stats"]["cached"], d["result"]["check_stats"]["cached"]) for d in done]
+    assert stats == [(0, 0), (7, 6)]  # the second read nothing the first had read

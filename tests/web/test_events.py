@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from flask.testing import FlaskClient
 
-from web.support import OTHER_PASSWORD, OTHER_USERNAME, api_token, log_in, wait_for_job
+from web.support import OTHER_PASSWORD, OTHER_USERNAME, MakeApp, api_token, log_in, wait_for_job
 
 
 def start(client: FlaskClient, site: str = "SITE-A") -> str:
@@ -91,3 +92,21 @@ def test_only_the_owner_can_open_the_stream(logged_in: FlaskClient) -> None:
     assert other.get(f"/api/jobs/{job_id}/events").status_code == 404
     anonymous = logged_in.application.test_client()
     assert anonymous.get(f"/api/jobs/{job_id}/events").status_code == 401
+
+
+def test_past_the_stream_cap_a_page_is_told_to_poll_instead(
+    make_app: MakeApp, sftp_username: str, sftp_password: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("qc_tool.web.api.MAX_EVENT_STREAMS", 1)
+    client = make_app().test_client()
+    log_in(client, sftp_username, sftp_password)
+    job_id = start(client)
+    wait_for_job(client, job_id)
+    held = client.get(f"/api/jobs/{job_id}/events", buffered=False)  # open, not yet read
+    assert held.status_code == 200
+    refused = client.get(f"/api/jobs/{job_id}/events")
+    assert refused.status_code == 503
+    assert refused.get_json()["error"] == "busy"
+    assert client.get(f"/api/jobs/{job_id}/state").status_code == 200  # polling still works
+    held.close()  # the first page went away: its thread and its place are free again
+    assert client.get(f"/api/jobs/{job_id}/events").status_code == 200

@@ -88,3 +88,10 @@ class ChannelRefused(RemoteUnavailable):
     """The server logged the user in but refused an SFTP channel (a session limit)."""
 
     code = "channel_refused"
+
+
+class Busy(QCError):
+    """The app has no room for this right now; the client may try again, or another way."""
+
+    status = 503
+    code = "busy"

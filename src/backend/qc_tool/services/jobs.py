@@ -86,6 +86,7 @@ class Job:
     structure: StructureReport | None = None  # against the site profile, when there is one
     checks_error: str | None = None
     error: str | None = None
+    waiting: str | None = None  # what the job waits for before it can start, if anything
     created: float = field(default_factory=time.time)
     finished: float | None = None
     cancel_event: threading.Event = field(default_factory=threading.Event)
@@ -118,6 +119,11 @@ class Job:
         self.result = result
         self.gps.update(len(result.images), len(result.images))
         self._emit("scan", {"images": len(result.images), "gps_points": result.gps_points})
+
+    def waiting_for(self, what: str | None) -> None:
+        """Say what the job waits for (None: it waits no more)."""
+        self.waiting = what
+        self._emit("state", self.state_json())
 
     def checks_started(self) -> None:
         self.checks_state = "running"
@@ -175,6 +181,7 @@ class Job:
             "checks_state": self.checks_state,
             "checks": self.checks.to_json(),
             "checks_error": self.checks_error,
+            "waiting": self.waiting,
             "error": self.error,
         }
 
@@ -227,6 +234,31 @@ def _image_event(p: Progress) -> dict[str, Any]:
         "taken": image.taken,
         "error": image.error,
     }
+
+
+class SiteLocks:
+    """One QC of a site at a time per server: the next one waits, then finds the cache warm.
+
+    Twenty users opening the same site at once otherwise each read and measured all of it
+    (89.8 s for all of them in the load test, against 26.4 s one after another).
+    """
+
+    def __init__(self) -> None:
+        self._locks: dict[tuple[str, str], threading.Lock] = {}
+        self._lock = threading.Lock()
+
+    def acquire(self, key: tuple[str, str], cancelled: Callable[[], bool]) -> bool:
+        """Wait for ``key``; False if the job was cancelled while waiting."""
+        with self._lock:
+            lock = self._locks.setdefault(key, threading.Lock())
+        while not lock.acquire(timeout=0.2):
+            if cancelled():
+                return False
+        return True
+
+    def release(self, key: tuple[str, str]) -> None:
+        with self._lock:
+            self._locks[key].release()
 
 
 class JobManager:

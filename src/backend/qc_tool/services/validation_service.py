@@ -61,6 +61,7 @@ class CheckStats:
     seconds_per_image: float = 0.0
     bytes_read: int = 0  # by this pass (cached measures read nothing)
     cached: int = 0  # photos whose measures came from the cache
+    connections: int = 0  # SSH connections the pass used (none when everything was cached)
     preview_images: int = 0
     full_images: int = 0
     cpu_seconds: float = 0.0  # summed per-image measuring CPU time, in the workers, this pass
@@ -135,6 +136,7 @@ def check_site(
         counts.update(o.name for o in checks.failures)
     _fill_stats(report, run, time.perf_counter() - started, time.process_time() - cpu_before)
     report.stats.cached = len(cached)
+    report.stats.connections = run.connections
     log.info(
         "Checks of %s done: %d images, %d failed, %.1f s (%.1f images/s), speed-up %.2f",
         scan.site,
@@ -170,6 +172,7 @@ def _read_and_measure(
         read_over_pool(pool, dealer, read_on, run.record, cancelled, "qc-check")
         run.wait_for_workers()
     finally:
+        run.connections = pool.opened  # before close() forgets them
         pool.close()
 
 
@@ -195,6 +198,7 @@ class _CheckRun:
         self._cached: dict[str, Measured] = {}
         self.total = len(images)
         self.done = 0
+        self.connections = 0  # pool slots that got a connection (0: everything was cached)
         self.started = time.perf_counter()
 
     def take_cached(self, cached: Mapping[str, CachedMeasure]) -> None:

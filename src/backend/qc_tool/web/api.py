@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from typing import Any
 
-from flask import Blueprint, jsonify, request, url_for
+from flask import Blueprint, current_app, jsonify, request, url_for
+from flask.blueprints import BlueprintSetupState
 from werkzeug.wrappers import Response
 
 from qc_tool.domain.paths import safe_name
-from qc_tool.errors import BadRequest
+from qc_tool.errors import BadRequest, Busy
 from qc_tool.services.jobs import Job
 from qc_tool.services.login import list_sites
 from qc_tool.web.auth import current_login
@@ -51,8 +53,19 @@ def job_state(job_id: str) -> dict[str, Any]:
     return qc().jobs.get(job_id, login.sid).state_json()
 
 
+# Each open event stream holds one of gunicorn's threads (gunicorn_conf: 16) until its job
+# ends. Past this many at once a stream is refused (503) and the QC page follows its job by
+# polling instead (feed.js), so logins, pages and polls always find a free thread: with 20
+# pages open and no cap, a login waited 84 s in the load test (docs/reliability.md).
+MAX_EVENT_STREAMS = 8
+STREAMS_KEY = "qc_event_streams"
 HEARTBEAT_S = 15.0  # a comment line this often: proxies keep the stream, dead clients are found
 RETRY_MS = 2000
+
+
+@bp.record_once
+def _attach(state: BlueprintSetupState) -> None:
+    state.app.extensions[STREAMS_KEY] = threading.BoundedSemaphore(MAX_EVENT_STREAMS)
 
 
 @bp.get("/jobs/<job_id>/events")
@@ -65,7 +78,11 @@ def job_events(job_id: str) -> Response:
     login = current_login()
     job = qc().jobs.get(job_id, login.sid)
     after = _last_event_id(request.headers.get("Last-Event-ID") or request.args.get("after"))
+    streams: threading.BoundedSemaphore = current_app.extensions[STREAMS_KEY]
+    if not streams.acquire(blocking=False):
+        raise Busy("too many live progress streams at once; follow the job's state instead")
     response = Response(_stream(job, after), mimetype="text/event-stream")
+    response.call_on_close(streams.release)  # the stream ended, or its client went away
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Accel-Buffering"] = "no"  # nginx: pass each event on at once
     return response

@@ -23,7 +23,7 @@ from qc_tool.domain.structure import StructureProfile
 from qc_tool.errors import NotLoggedIn, QCError, RemoteUnavailable
 from qc_tool.services.check_report import load_profile, parse_resolution
 from qc_tool.services.held_connections import HeldConnections
-from qc_tool.services.jobs import Job, JobManager, JobRunner
+from qc_tool.services.jobs import Job, JobManager, JobRunner, SiteLocks
 from qc_tool.services.overview import load_site_profile, site_run, site_structure
 from qc_tool.services.parsing import LazyParser, workers_setting
 from qc_tool.services.previews import PreviewService
@@ -51,6 +51,7 @@ class QCContext:
     previews: PreviewService = field(default_factory=PreviewService)
     held: HeldConnections = field(default_factory=HeldConnections)  # one per login, previews
     uploads: UploadStore | None = None  # ZIP uploads (web/uploads.py)
+    site_locks: SiteLocks = field(default_factory=SiteLocks)
     measuring: MeasuringPool = field(default_factory=lambda: MeasuringPool(0))
 
     @property
@@ -85,24 +86,35 @@ class QCContext:
             if creds is None:
                 raise NotLoggedIn("the login ended before the scan started")
             connector = self.connector(creds)
-            result = scan_site(
-                connector,
-                self.cache,
-                site,
-                options=ScanOptions(max_connections=cap),
-                on_progress=job.progress,
-                cancelled=job.cancelled,
-                parser=self.parser,
-            )
-            if job.cancelled():
+            key = (connector.server_id, site)
+            job.waiting_for("another QC of this site to finish (it then reads from the cache)")
+            if not self.site_locks.acquire(key, job.cancelled):
                 return
-            structure = site_structure(self.site_profile, result) if self.site_profile else None
-            job.scan_finished(result, structure)
-            report = self._check(job, connector, result) if job.checks_wanted else None
-            if not job.cancelled():
-                self.cache.record_run(connector.server_id, site_run(result, report, structure))
+            job.waiting_for(None)
+            try:
+                self._qc(job, connector, site, cap)
+            finally:
+                self.site_locks.release(key)
 
         return run
+
+    def _qc(self, job: Job, connector: SftpConnector, site: str, cap: int) -> None:
+        result = scan_site(
+            connector,
+            self.cache,
+            site,
+            options=ScanOptions(max_connections=cap),
+            on_progress=job.progress,
+            cancelled=job.cancelled,
+            parser=self.parser,
+        )
+        if job.cancelled():
+            return
+        structure = site_structure(self.site_profile, result) if self.site_profile else None
+        job.scan_finished(result, structure)
+        report = self._check(job, connector, result) if job.checks_wanted else None
+        if not job.cancelled():
+            self.cache.record_run(connector.server_id, site_run(result, report, structure))
 
     def _check(self, job: Job, connector: SftpConnector, result: ScanResult) -> CheckReport | None:
         job.checks_started()

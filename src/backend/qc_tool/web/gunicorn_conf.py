@@ -12,6 +12,9 @@ worker_class = "gthread"
 timeout = 120
 accesslog = "-"
 errorlog = "-"
+# gunicorn's control socket sits at one path per user (~/.gunicorn/gunicorn.ctl): a second
+# instance would take it over and stopping either removes it. Nothing here uses it.
+control_socket_disable = True
 
 
 def worker_exit(server: Any, worker: Any) -> None:

@@ -28,9 +28,11 @@ export class ProgressView {
     }
     const checking = state.scan_ready;
     const pass = checking ? state.checks : state.gps;
-    this.title.textContent = checking
-      ? "Checking the photos (blur, exposure, duplicates, position, integrity)…"
-      : "Reading photo headers…";
+    this.title.textContent = state.waiting
+      ? "Waiting for " + state.waiting + "…"
+      : checking
+        ? "Checking the photos (blur, exposure, duplicates, position, integrity)…"
+        : "Reading photo headers…";
     this.cancel.textContent = checking ? "Cancel the checks" : "Cancel";
     this.bar.max = pass.total || 1;
     this.bar.value = pass.done;
