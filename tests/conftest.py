@@ -42,10 +42,12 @@ def make_sftp_server() -> Iterator[MakeSftpServer]:
     test. ``users`` defaults to {sftp_username: sftp_password}."""
     started: list[SftpServerHandle] = []
 
-    def make(root: Path, users: Mapping[str, str] | None = None, **options: object
-             ) -> SftpServerHandle:
+    def make(
+        root: Path, users: Mapping[str, str] | None = None, **options: object
+    ) -> SftpServerHandle:
         server = start_sftp_server(
-            root, users if users is not None else {SFTP_USERNAME: SFTP_PASSWORD},
+            root,
+            users if users is not None else {SFTP_USERNAME: SFTP_PASSWORD},
             **options,  # type: ignore[arg-type]
         )
         started.append(server)

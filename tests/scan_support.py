@@ -25,20 +25,33 @@ def make_seed_sites(sites_root: Path) -> dict[str, SiteTruth]:
     seed = generate_site(sites_root, SEED_SITE, SEED_LAYOUT, body=make_body(SEED_LAYOUT))
     body = make_body(SOUTH_WEST_LAYOUT)
     south = generate_site(sites_root, SOUTH_WEST_SITE, SOUTH_WEST_LAYOUT, body=body)
-    south.images.extend(add_broken_files(sites_root, SOUTH_WEST_SITE, "Compound-Overview", 900, body))
+    south.images.extend(
+        add_broken_files(sites_root, SOUTH_WEST_SITE, "Compound-Overview", 900, body)
+    )
     # An upload cut off in the pixel data: the header (and GPS) is whole, the end is missing.
     whole = sites_root / SOUTH_WEST_SITE / south.images[0].path
     cut = whole.with_name("DJI_0950.JPG")
     cut.write_bytes(whole.read_bytes()[: whole.stat().st_size * 2 // 3])
     south.images.append(
-        replace(south.images[0], path=f"{south.images[0].path.split('/')[0]}/{cut.name}",
-                size=cut.stat().st_size, error="truncated")
+        replace(
+            south.images[0],
+            path=f"{south.images[0].path.split('/')[0]}/{cut.name}",
+            size=cut.stat().st_size,
+            error="truncated",
+        )
     )
     return {seed.site: seed, south.site: south}
 
 
-def connector(host: str, port: int, known_hosts: Path, sites_root: str, user: str, password: str) -> SftpConnector:
-    return SftpConnector(SftpEndpoint(host, port, known_hosts, connect_timeout=10, op_timeout=30), sites_root, user, password)
+def connector(
+    host: str, port: int, known_hosts: Path, sites_root: str, user: str, password: str
+) -> SftpConnector:
+    return SftpConnector(
+        SftpEndpoint(host, port, known_hosts, connect_timeout=10, op_timeout=30),
+        sites_root,
+        user,
+        password,
+    )
 
 
 def mismatches(result: ScanResult, truth: SiteTruth) -> list[str]:

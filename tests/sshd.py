@@ -30,16 +30,15 @@ class SshdHandle(OpenSshProcess):
     password: str = field(repr=False)
     data_dir: Path
 
-    def failed_password_count(self, username: str, *, wait_for: int = 0,
-                              timeout: float = 5.0) -> int:
+    def failed_password_count(
+        self, username: str, *, wait_for: int = 0, timeout: float = 5.0
+    ) -> int:
         """How many "Failed password" lines sshd logged for ``username``.
 
         sshd's monitor may write the line just after the client has seen the failure, so
         ``wait_for`` polls (up to ``timeout``) until at least that many lines are there.
         """
-        pattern = re.compile(
-            rf"Failed password for (?:invalid user )?{re.escape(username)} from "
-        )
+        pattern = re.compile(rf"Failed password for (?:invalid user )?{re.escape(username)} from ")
         deadline = time.monotonic() + timeout
         while True:
             count = len(pattern.findall(self.log_text()))

@@ -12,14 +12,13 @@ from typing import Any
 import numpy as np
 import pytest
 from PIL import Image, ImageFilter
-from scan_support import connector
-
 from qc_tool.demo.imagegen import ImageSpec, build_jpeg, encode_body, quantise_gps
 from qc_tool.demo.scene import render_scene
 from qc_tool.demo.sftp_server import start_sftp_server
 from qc_tool.services.ports import NoCache
 from qc_tool.services.site_analysis_service import scan_site
 from qc_tool.services.validation_service import CheckOptions, check_site
+from scan_support import connector
 
 USER, PASSWORD = "tech", "pw-checks"
 SITE = "S1"
@@ -71,7 +70,10 @@ def test_defects_are_found_from_previews_read_by_range(site: Path) -> None:
     failures: dict[str, set[str]] = {c.name: {o.name for o in c.failures} for c in report.images}
     assert "exposure" in failures["Tower/DJI_0006.JPG"]
     assert "blur" in failures["Tower/DJI_0007.JPG"]
-    assert "duplicate" in failures["Tower/DJI_0008.JPG"] and "duplicate" in failures["Tower/DJI_0001.JPG"]
+    assert (
+        "duplicate" in failures["Tower/DJI_0008.JPG"]
+        and "duplicate" in failures["Tower/DJI_0001.JPG"]
+    )
     for i in (0, 2, 3, 4, 5, 9):
         assert failures[f"Tower/DJI_{i:04d}.JPG"] == set(), failures[f"Tower/DJI_{i:04d}.JPG"]
     sources = {c.name: c.source for c in report.images}
@@ -95,7 +97,9 @@ def test_a_bad_profile_file_is_a_clear_error(tmp_path: Path) -> None:
         load_profile(bad)
 
 
-def test_the_cli_scans_an_sftp_url_with_checks(site: Path, tmp_path: Path, monkeypatch: Any) -> None:
+def test_the_cli_scans_an_sftp_url_with_checks(
+    site: Path, tmp_path: Path, monkeypatch: Any
+) -> None:
     import json
 
     from qc_tool.cli import main
@@ -105,10 +109,20 @@ def test_the_cli_scans_an_sftp_url_with_checks(site: Path, tmp_path: Path, monke
         monkeypatch.setenv("QC_SFTP_PASSWORD", PASSWORD)
         out = tmp_path / "result.json"
         csv_out = tmp_path / "checks.csv"
-        code = main([
-            "scan", f"sftp://{USER}@127.0.0.1:{server.port}/sites/{SITE}", "--known-hosts", str(kh),
-            "--no-cache", "--checks", "--json", str(out), "--csv", str(csv_out),
-        ])
+        code = main(
+            [
+                "scan",
+                f"sftp://{USER}@127.0.0.1:{server.port}/sites/{SITE}",
+                "--known-hosts",
+                str(kh),
+                "--no-cache",
+                "--checks",
+                "--json",
+                str(out),
+                "--csv",
+                str(csv_out),
+            ]
+        )
     assert code == 0
     document = json.loads(out.read_text())
     assert len(document["images"]) == 10 and document["folders"][0]["failures"]["exposure"] == 1

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from scan_support import make_seed_sites, mismatches
-
 from qc_tool.adapters.local import LocalConnector
 from qc_tool.cli import main
 from qc_tool.demo.sites import SOUTH_WEST_SITE
 from qc_tool.services.ports import NoCache
 from qc_tool.services.site_analysis_service import scan_site
+from scan_support import make_seed_sites, mismatches
 
 
 def test_a_local_copy_gives_the_same_exact_results(tmp_path: Path) -> None:

@@ -9,14 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from scan_support import connector, make_seed_sites, mismatches
-
 from qc_tool.adapters.cache import SqliteCache
 from qc_tool.demo.sftp_server import SftpServerHandle, start_sftp_server
 from qc_tool.demo.sites import SEED_SITE, SOUTH_WEST_SITE, SiteTruth
 from qc_tool.errors import AuthFailed, HostKeyRejected, PathRejected
 from qc_tool.services.ports import NoCache
 from qc_tool.services.site_analysis_service import ScanOptions, scan_site
+from scan_support import connector, make_seed_sites, mismatches
 
 USER, PASSWORD = "tech", "correct horse"
 
@@ -63,7 +62,9 @@ def test_southern_western_site_and_broken_files(server: SftpServerHandle, seed: 
 
 def test_pipelined_scan_equals_the_sequential_path(server: SftpServerHandle) -> None:
     fast = scan_site(_connector(server), NoCache(), SOUTH_WEST_SITE)
-    slow = scan_site(_connector(server), NoCache(), SOUTH_WEST_SITE, options=ScanOptions(pipelined=False))
+    slow = scan_site(
+        _connector(server), NoCache(), SOUTH_WEST_SITE, options=ScanOptions(pipelined=False)
+    )
     assert [i.to_json() for i in fast.images] == [i.to_json() for i in slow.images]
 
 
@@ -77,13 +78,26 @@ def test_header_bytes_stay_within_the_budget(server: SftpServerHandle, seed: Any
     ]
     assert over == []
     # Reading only the IFDs that matter costs far less than the whole EXIF segment.
-    assert sum(i.bytes_read for i in result.images) < 0.5 * sum(t.exif_end or 0 for t in truth.values())
+    assert sum(i.bytes_read for i in result.images) < 0.5 * sum(
+        t.exif_end or 0 for t in truth.values()
+    )
 
 
-def test_a_server_capping_reads_at_32k_gives_the_same_results(seed: Any, server: SftpServerHandle) -> None:
-    with start_sftp_server(seed[0], {USER: PASSWORD}, sites_root="/sites", read_cap=32 * 1024) as capped:
+def test_a_server_capping_reads_at_32k_gives_the_same_results(
+    seed: Any, server: SftpServerHandle
+) -> None:
+    with start_sftp_server(
+        seed[0], {USER: PASSWORD}, sites_root="/sites", read_cap=32 * 1024
+    ) as capped:
         capped.write_known_hosts(seed[0].parent / "known_hosts_capped")
-        conn = connector(capped.host, capped.port, seed[0].parent / "known_hosts_capped", "/sites", USER, PASSWORD)
+        conn = connector(
+            capped.host,
+            capped.port,
+            seed[0].parent / "known_hosts_capped",
+            "/sites",
+            USER,
+            PASSWORD,
+        )
         result = scan_site(conn, NoCache(), SOUTH_WEST_SITE)
     reference = scan_site(_connector(server), NoCache(), SOUTH_WEST_SITE)
     assert [i.to_json() for i in result.images] == [i.to_json() for i in reference.images]
@@ -106,7 +120,9 @@ def test_unknown_host_key_refuses_before_any_password(seed: Any, tmp_path: Path)
             conn = connector(impostor.host, impostor.port, wrong, "/sites", USER, PASSWORD)
             with pytest.raises(HostKeyRejected, match="CHANGED"):
                 scan_site(conn, NoCache(), SEED_SITE)
-            unknown = connector(impostor.host, impostor.port, tmp_path / "empty", "/sites", USER, PASSWORD)
+            unknown = connector(
+                impostor.host, impostor.port, tmp_path / "empty", "/sites", USER, PASSWORD
+            )
             (tmp_path / "empty").write_text("")
             with pytest.raises(HostKeyRejected, match="unknown"):
                 scan_site(unknown, NoCache(), SEED_SITE)
@@ -114,7 +130,9 @@ def test_unknown_host_key_refuses_before_any_password(seed: Any, tmp_path: Path)
 
 
 @pytest.mark.parametrize("site", ["..", "../etc", "/etc", "a/b", "a\\b", "x\x00y", ".hidden", ""])
-def test_path_traversal_is_refused_before_reaching_the_server(server: SftpServerHandle, site: str) -> None:
+def test_path_traversal_is_refused_before_reaching_the_server(
+    server: SftpServerHandle, site: str
+) -> None:
     connections = server.connections
     with pytest.raises(PathRejected):
         scan_site(_connector(server), NoCache(), site)
@@ -181,7 +199,7 @@ def test_each_connection_is_used_by_one_thread_at_a_time(server: SftpServerHandl
 
 
 def test_warm_rescan_opens_no_file_and_follows_changes(seed: Any, tmp_path: Path) -> None:
-    root, truths = seed
+    root, _truths = seed
     work = tmp_path / "root"
     (work / "sites").mkdir(parents=True)
     site_dir = work / "sites" / SOUTH_WEST_SITE
@@ -196,7 +214,9 @@ def test_warm_rescan_opens_no_file_and_follows_changes(seed: Any, tmp_path: Path
         assert srv.files_opened == opened
         assert srv.connections == logins + 1  # a warm rescan needs no pool
         assert warm.stats.cached == len(warm.images) == len(cold.images)
-        assert [i.to_json() | {"cached": False} for i in warm.images] == [i.to_json() for i in cold.images]
+        assert [i.to_json() | {"cached": False} for i in warm.images] == [
+            i.to_json() for i in cold.images
+        ]
 
         folder = site_dir / "Tower-Scans"
         files = sorted(folder.iterdir())
@@ -213,7 +233,9 @@ def test_warm_rescan_opens_no_file_and_follows_changes(seed: Any, tmp_path: Path
         assert again.stats.cached == len(again.images) - 2
 
 
-def test_pipelined_reader_equals_a_plain_whole_file_read(server: SftpServerHandle, seed: Any) -> None:
+def test_pipelined_reader_equals_a_plain_whole_file_read(
+    server: SftpServerHandle, seed: Any
+) -> None:
     """Independent reference: download each file with paramiko's plain file API, parse locally."""
     from qc_tool.adapters.sftp.connect import open_sftp, open_transport
     from qc_tool.domain.exif import summarize
@@ -236,7 +258,9 @@ def test_pipelined_reader_equals_a_plain_whole_file_read(server: SftpServerHandl
             except UnreadableImage as exc:
                 assert image.error == exc.message
                 expected = (None, None, None, None, None)
-            assert (image.lat, image.lon, image.alt, image.taken, image.camera) == expected, image.path
+            assert (image.lat, image.lon, image.alt, image.taken, image.camera) == expected, (
+                image.path
+            )
     finally:
         transport.close()
 

@@ -6,13 +6,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from scan_support import connector, make_seed_sites, mismatches
-
 from qc_tool.adapters.cache import SqliteCache
 from qc_tool.demo.sites import SEED_SITE, SOUTH_WEST_SITE
 from qc_tool.errors import AuthFailed
 from qc_tool.services.ports import NoCache
 from qc_tool.services.site_analysis_service import ScanOptions, scan_site
+from scan_support import connector, make_seed_sites, mismatches
 
 
 @pytest.fixture(scope="module")
@@ -24,8 +23,12 @@ def openssh(sshd: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 def _connector(server: Any, password: str | None = None) -> Any:
     return connector(
-        server.host, server.port, Path(server.known_hosts), server.sites_root,
-        server.username, server.password if password is None else password,
+        server.host,
+        server.port,
+        Path(server.known_hosts),
+        server.sites_root,
+        server.username,
+        server.password if password is None else password,
     )
 
 
@@ -39,7 +42,9 @@ def test_sites_are_listed_with_their_folder_counts(openssh: Any) -> None:
     assert sites == {SEED_SITE: 12, SOUTH_WEST_SITE: 3}
 
 
-def test_view_qc_gives_every_folder_count_and_coordinate_exactly(openssh: Any, tmp_path: Path) -> None:
+def test_view_qc_gives_every_folder_count_and_coordinate_exactly(
+    openssh: Any, tmp_path: Path
+) -> None:
     server, truths = openssh
     result = scan_site(_connector(server), SqliteCache(tmp_path / "cache"), SEED_SITE)
     assert len(result.images) == 1375 and result.gps_points == 1332
@@ -51,7 +56,9 @@ def test_view_qc_gives_every_folder_count_and_coordinate_exactly(openssh: Any, t
 def test_broken_files_and_sequential_path_agree_on_openssh(openssh: Any) -> None:
     server, truths = openssh
     fast = scan_site(_connector(server), NoCache(), SOUTH_WEST_SITE)
-    slow = scan_site(_connector(server), NoCache(), SOUTH_WEST_SITE, options=ScanOptions(pipelined=False))
+    slow = scan_site(
+        _connector(server), NoCache(), SOUTH_WEST_SITE, options=ScanOptions(pipelined=False)
+    )
     assert mismatches(fast, truths[SOUTH_WEST_SITE]) == []
     assert [i.to_json() for i in fast.images] == [i.to_json() for i in slow.images]
 

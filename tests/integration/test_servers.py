@@ -26,8 +26,9 @@ MakeSftpServer = Callable[..., SftpServerHandle]
 
 
 @contextmanager
-def sftp_session(host: str, port: int, known_hosts: Path, username: str,
-                 password: str) -> Iterator[paramiko.SFTPClient]:
+def sftp_session(
+    host: str, port: int, known_hosts: Path, username: str, password: str
+) -> Iterator[paramiko.SFTPClient]:
     """Log in as the tool does: a Transport whose host key must be in known_hosts (reject
     otherwise), then one password attempt."""
     transport = paramiko.Transport((host, port))
@@ -69,15 +70,19 @@ def known_hosts(sftp_server: SftpServerHandle, tmp_path: Path) -> Path:
     return sftp_server.write_known_hosts(tmp_path / "known_hosts")
 
 
-def login(server: SftpServerHandle, known_hosts: Path, username: str, password: str
-          ) -> AbstractContextManager[paramiko.SFTPClient]:
+def login(
+    server: SftpServerHandle, known_hosts: Path, username: str, password: str
+) -> AbstractContextManager[paramiko.SFTPClient]:
     """``sftp_session`` against an in-process server."""
     return sftp_session(server.host, server.port, known_hosts, username, password)
 
 
 def test_listing_shows_sites_folders_and_file_attributes(
-    sftp_server: SftpServerHandle, known_hosts: Path, site_files: dict[str, bytes],
-    sftp_username: str, sftp_password: str,
+    sftp_server: SftpServerHandle,
+    known_hosts: Path,
+    site_files: dict[str, bytes],
+    sftp_username: str,
+    sftp_password: str,
 ) -> None:
     with login(sftp_server, known_hosts, sftp_username, sftp_password) as sftp:
         assert sftp_server.sites_root == "/sites"
@@ -88,7 +93,8 @@ def test_listing_shows_sites_folders_and_file_attributes(
         assert all(stat.S_ISDIR(a.st_mode or 0) for a in folders.values())
         images = {a.filename: a for a in sftp.listdir_attr("/sites/SITE-001/Antenna A")}
         assert {name: a.st_size for name, a in images.items()} == {
-            "IMG_0001.JPG": 150_000, "IMG_0002.JPG": 1_000,
+            "IMG_0001.JPG": 150_000,
+            "IMG_0002.JPG": 1_000,
         }
         local = sftp_server.root / "sites/SITE-001/Antenna A/IMG_0001.JPG"
         assert images["IMG_0001.JPG"].st_mtime == int(local.stat().st_mtime)
@@ -96,8 +102,11 @@ def test_listing_shows_sites_folders_and_file_attributes(
 
 
 def test_reads_are_byte_exact_and_counted(
-    sftp_server: SftpServerHandle, known_hosts: Path, site_files: dict[str, bytes],
-    sftp_username: str, sftp_password: str,
+    sftp_server: SftpServerHandle,
+    known_hosts: Path,
+    site_files: dict[str, bytes],
+    sftp_username: str,
+    sftp_password: str,
 ) -> None:
     rel = "SITE-001/Antenna A/IMG_0001.JPG"
     with login(sftp_server, known_hosts, sftp_username, sftp_password) as sftp:
@@ -111,8 +120,11 @@ def test_reads_are_byte_exact_and_counted(
 
 
 def test_read_cap_shortens_every_read_reply(
-    make_sftp_server: MakeSftpServer, sftp_root: Path, tmp_path: Path,
-    sftp_username: str, sftp_password: str,
+    make_sftp_server: MakeSftpServer,
+    sftp_root: Path,
+    tmp_path: Path,
+    sftp_username: str,
+    sftp_password: str,
 ) -> None:
     files = write_site(sftp_root / "sites")
     rel = "SITE-001/Antenna A/IMG_0001.JPG"
@@ -132,7 +144,9 @@ def test_read_cap_shortens_every_read_reply(
 
 
 def test_wrong_password_costs_exactly_one_attempt(
-    sftp_server: SftpServerHandle, known_hosts: Path, sftp_username: str,
+    sftp_server: SftpServerHandle,
+    known_hosts: Path,
+    sftp_username: str,
 ) -> None:
     with (
         pytest.raises(paramiko.AuthenticationException),
@@ -143,8 +157,12 @@ def test_wrong_password_costs_exactly_one_attempt(
 
 
 def test_unknown_host_key_is_rejected(
-    sftp_server: SftpServerHandle, make_sftp_server: MakeSftpServer, sftp_root: Path,
-    tmp_path: Path, sftp_username: str, sftp_password: str,
+    sftp_server: SftpServerHandle,
+    make_sftp_server: MakeSftpServer,
+    sftp_root: Path,
+    tmp_path: Path,
+    sftp_username: str,
+    sftp_password: str,
 ) -> None:
     other = make_sftp_server(sftp_root)  # same address, different key
     wrong = tmp_path / "wrong_known_hosts"
@@ -158,8 +176,11 @@ def test_unknown_host_key_is_rejected(
 
 
 def test_server_refuses_writes_and_stays_in_its_root(
-    sftp_server: SftpServerHandle, known_hosts: Path, site_files: dict[str, bytes],
-    sftp_username: str, sftp_password: str,
+    sftp_server: SftpServerHandle,
+    known_hosts: Path,
+    site_files: dict[str, bytes],
+    sftp_username: str,
+    sftp_password: str,
 ) -> None:
     with login(sftp_server, known_hosts, sftp_username, sftp_password) as sftp:
         with pytest.raises(PermissionError):
@@ -174,8 +195,11 @@ def test_server_refuses_writes_and_stays_in_its_root(
 
 
 def test_max_sessions_limits_channels_per_connection(
-    make_sftp_server: MakeSftpServer, sftp_root: Path, tmp_path: Path,
-    sftp_username: str, sftp_password: str,
+    make_sftp_server: MakeSftpServer,
+    sftp_root: Path,
+    tmp_path: Path,
+    sftp_username: str,
+    sftp_password: str,
 ) -> None:
     server = make_sftp_server(sftp_root, max_sessions=2)
     known = server.write_known_hosts(tmp_path / "kh")
@@ -200,7 +224,8 @@ def test_max_sessions_limits_channels_per_connection(
 
 
 def test_stop_is_idempotent_and_closes_the_port(
-    make_sftp_server: MakeSftpServer, sftp_root: Path,
+    make_sftp_server: MakeSftpServer,
+    sftp_root: Path,
 ) -> None:
     server = make_sftp_server(sftp_root)
     server.stop()
@@ -216,9 +241,18 @@ def test_demo_entry_point_serves_and_writes_its_files(tmp_path: Path) -> None:
     (data / ".demo-generated").write_text("generated\n")  # skip the image generator here
     env_file = tmp_path / "demo.env"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "qc_tool.demo", "--data-dir", str(data), "--env-file",
-         str(env_file)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "qc_tool.demo",
+            "--data-dir",
+            str(data),
+            "--env-file",
+            str(env_file),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         deadline = time.monotonic() + 20
@@ -233,9 +267,13 @@ def test_demo_entry_point_serves_and_writes_its_files(tmp_path: Path) -> None:
         assert stat.S_IMODE(login_file.stat().st_mode) == 0o600
         creds = dict(line.split("=", 1) for line in login_file.read_text().splitlines())
         assert creds["QC_DEMO_PASSWORD"] not in env_file.read_text()
-        with sftp_session(env["QC_SFTP_HOST"], int(env["QC_SFTP_PORT"]),
-                          Path(env["QC_KNOWN_HOSTS"]), creds["QC_DEMO_USER"],
-                          creds["QC_DEMO_PASSWORD"]) as sftp:
+        with sftp_session(
+            env["QC_SFTP_HOST"],
+            int(env["QC_SFTP_PORT"]),
+            Path(env["QC_KNOWN_HOSTS"]),
+            creds["QC_DEMO_USER"],
+            creds["QC_DEMO_PASSWORD"],
+        ) as sftp:
             assert sftp.listdir(env["QC_SITES_ROOT"]) == ["SITE-9"]
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -246,13 +284,15 @@ def test_demo_entry_point_serves_and_writes_its_files(tmp_path: Path) -> None:
 
 
 def test_sshd_serves_a_real_login_listing_and_read(
-    sshd: Callable[[Path], SshdHandle], tmp_path: Path,
+    sshd: Callable[[Path], SshdHandle],
+    tmp_path: Path,
 ) -> None:
     files = write_site(tmp_path / "sites")
     server = sshd(tmp_path / "sites")
     rel = "SITE-001/Tower base/IMG_0100.JPG"
-    with sftp_session(server.host, server.port, server.known_hosts, server.username,
-                      server.password) as sftp:
+    with sftp_session(
+        server.host, server.port, server.known_hosts, server.username, server.password
+    ) as sftp:
         assert sftp.listdir(server.sites_root) == ["SITE-001"]
         assert sorted(sftp.listdir(f"{server.sites_root}/SITE-001")) == ["Antenna A", "Tower base"]
         with sftp.open(f"{server.sites_root}/{rel}", "rb") as remote:
@@ -261,14 +301,16 @@ def test_sshd_serves_a_real_login_listing_and_read(
 
 
 def test_sshd_wrong_password_is_one_failed_attempt(
-    sshd: Callable[[Path], SshdHandle], tmp_path: Path,
+    sshd: Callable[[Path], SshdHandle],
+    tmp_path: Path,
 ) -> None:
     write_site(tmp_path / "sites")
     server = sshd(tmp_path / "sites")
     with (
         pytest.raises(paramiko.AuthenticationException),
-        sftp_session(server.host, server.port, server.known_hosts, server.username,
-                     "not-the-password"),
+        sftp_session(
+            server.host, server.port, server.known_hosts, server.username, "not-the-password"
+        ),
     ):
         pass
     assert server.failed_password_count(server.username, wait_for=1) == 1

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from qc_tool.config import SETTINGS, load
 
 DOC = Path(__file__).parents[2] / "docs" / "configuration.md"
@@ -20,8 +19,15 @@ def test_every_setting_is_documented() -> None:
 def test_the_issue_settings_exist() -> None:
     names = {s.name for s in SETTINGS}
     assert {
-        "QC_SFTP_HOST", "QC_SFTP_PORT", "QC_SITES_ROOT", "QC_KNOWN_HOSTS", "QC_SECRET_KEY",
-        "QC_HTTP_HOST", "QC_PORT", "QC_MAX_CONNECTIONS", "QC_CACHE_DIR",
+        "QC_SFTP_HOST",
+        "QC_SFTP_PORT",
+        "QC_SITES_ROOT",
+        "QC_KNOWN_HOSTS",
+        "QC_SECRET_KEY",
+        "QC_HTTP_HOST",
+        "QC_PORT",
+        "QC_MAX_CONNECTIONS",
+        "QC_CACHE_DIR",
     } <= names
 
 

@@ -8,7 +8,6 @@ from datetime import datetime
 
 import pytest
 from PIL import Image
-
 from qc_tool.demo.imagegen import ImageSpec, build_jpeg, encode_body, exif_app1_end, quantise_gps
 from qc_tool.domain.exif import summarize
 from qc_tool.domain.exif_reader import ExifBlock, read_exif_block
@@ -85,8 +84,12 @@ def _pillow_jpeg(lat: tuple[float, ...], lon: tuple[float, ...], lat_ref: str = 
     return out.getvalue()
 
 
-@pytest.mark.parametrize(("lat", "lon"), [((91.0, 0.0, 0.0), (4.0, 0.0, 0.0)), ((52.0, 0.0, 0.0), (200.0, 0.0, 0.0))])
-def test_out_of_range_positions_are_rejected_with_a_reason(lat: tuple[float, ...], lon: tuple[float, ...]) -> None:
+@pytest.mark.parametrize(
+    ("lat", "lon"), [((91.0, 0.0, 0.0), (4.0, 0.0, 0.0)), ((52.0, 0.0, 0.0), (200.0, 0.0, 0.0))]
+)
+def test_out_of_range_positions_are_rejected_with_a_reason(
+    lat: tuple[float, ...], lon: tuple[float, ...]
+) -> None:
     facts = summarize(_read(_pillow_jpeg(lat, lon)))
     assert facts.lat is None and facts.gps_note is not None and "outside" in facts.gps_note
 
@@ -95,7 +98,7 @@ def test_every_truncation_of_a_header_gives_a_result_or_a_reason() -> None:
     data = _jpeg(gps=quantise_gps(52.37, 4.89, 40.0), makernote_size=2_000)
     end = exif_app1_end(data)
     outcomes = set()
-    for cut in range(0, end + 64):
+    for cut in range(end + 64):
         try:
             block = _read(data[:cut])
             facts = summarize(block)
@@ -133,7 +136,9 @@ def _with_tiff_patch(data: bytes, patch: dict[int, bytes]) -> bytes:
 
 def test_huge_entry_counts_and_pointers_outside_the_segment_are_reported() -> None:
     data = _jpeg(gps=quantise_gps(52.37, 4.89, 40.0))
-    ifd0 = struct.unpack("<I", data[data.index(b"Exif\x00\x00") + 10 : data.index(b"Exif\x00\x00") + 14])[0]
+    ifd0 = struct.unpack(
+        "<I", data[data.index(b"Exif\x00\x00") + 10 : data.index(b"Exif\x00\x00") + 14]
+    )[0]
     with pytest.raises(UnreadableImage, match="entries|outside"):
         _read(_with_tiff_patch(data, {ifd0: struct.pack("<H", 0xFFFF)}))
     with pytest.raises(UnreadableImage, match="outside"):

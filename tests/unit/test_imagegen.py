@@ -47,14 +47,18 @@ def body() -> bytes:
 
 def exif_tags(data: bytes) -> dict[str, Any]:
     """exifread on SOI + the EXIF APP1 alone: exifread 3.5 only looks ~4 KB past JFIF for APP1."""
-    start = next(s.offset for s in iter_segments(data)
-                 if s.marker == 0xE1 and data[s.offset + 4 : s.offset + 10] == b"Exif\0\0")
+    start = next(
+        s.offset
+        for s in iter_segments(data)
+        if s.marker == 0xE1 and data[s.offset + 4 : s.offset + 10] == b"Exif\0\0"
+    )
     stream = io.BytesIO(b"\xff\xd8" + data[start : exif_app1_end(data)])
     return exifread.process_file(stream, details=False)
 
 
 def decode_gps(tags: dict[str, Any]) -> tuple[float, float, float]:
     """What a correct reader computes: d + m/60 + s/3600 in floats, sign from the refs."""
+
     def dms(tag: str) -> float:
         d, m, s = tags[tag].values
         return float(d) + float(m) / 60 + float(s) / 3600
@@ -77,8 +81,9 @@ def test_body_is_the_image_segments_without_soi_or_app_markers(body: bytes) -> N
 
 
 @pytest.mark.parametrize("order", ["II", "MM"])
-@pytest.mark.parametrize("gps", [(52.3712345678, 4.8923456789, 47.25),
-                                 (-33.4489123, -70.6693456, 61.5)])
+@pytest.mark.parametrize(
+    "gps", [(52.3712345678, 4.8923456789, 47.25), (-33.4489123, -70.6693456, 61.5)]
+)
 def test_exifread_reads_back_camera_time_and_exact_gps(
     body: bytes, order: str, gps: tuple[float, float, float]
 ) -> None:
@@ -147,7 +152,9 @@ def test_jfif_and_icc_come_before_exif(body: bytes, icc_size: int) -> None:
 def test_xmp_packet_carries_dji_gimbal_fields(body: bytes) -> None:
     spec = ImageSpec(taken=TAKEN, xmp={"GimbalPitchDegree": "-90.0", "RelativeAltitude": "+41.20"})
     data = build_jpeg(spec, body)
-    (xmp,) = [s for s in iter_segments(data) if data[s.payload_start:].startswith(b"http://ns.adobe")]
+    (xmp,) = [
+        s for s in iter_segments(data) if data[s.payload_start :].startswith(b"http://ns.adobe")
+    ]
     assert xmp.offset >= exif_app1_end(data)
     packet = data[xmp.payload_start + 29 : xmp.end].decode()
     rdf = "{http://www.w3.org/1999/02/22-rdf-syntax-ns#}"
@@ -159,10 +166,9 @@ def test_xmp_packet_carries_dji_gimbal_fields(body: bytes) -> None:
 
 @pytest.mark.parametrize("order", ["II", "MM"])
 def test_mpf_index_points_at_a_decodable_preview(body: bytes, order: str) -> None:
-    spec = ImageSpec(taken=TAKEN, gps=(52.37, 4.89, 40.0), preview=(640, 480),
-                     byte_order=order)  # type: ignore[arg-type]
+    spec = ImageSpec(taken=TAKEN, gps=(52.37, 4.89, 40.0), preview=(640, 480), byte_order=order)  # type: ignore[arg-type]
     data = build_jpeg(spec, body)
-    (mpf,) = [s for s in iter_segments(data) if data[s.payload_start:].startswith(b"MPF\0")]
+    (mpf,) = [s for s in iter_segments(data) if data[s.payload_start :].startswith(b"MPF\0")]
     mp_header = mpf.payload_start + 4
     primary, preview = Image.open(io.BytesIO(data)).mpinfo[0xB002]  # type: ignore[attr-defined]
     assert primary["DataOffset"] == 0 and primary["Attribute"]["RepresentativeImageFlag"]
@@ -194,7 +200,19 @@ def test_exif_app1_over_64kb_is_refused(body: bytes) -> None:
 def test_seed_layout_is_the_seed_site_shape() -> None:
     assert SEED_LAYOUT.total == 1375 and SEED_LAYOUT.with_gps == 1332
     assert [count for _, count in SEED_LAYOUT.folders] == [
-        513, 180, 150, 120, 110, 90, 80, 50, 40, 20, 17, 5]
+        513,
+        180,
+        150,
+        120,
+        110,
+        90,
+        80,
+        50,
+        40,
+        20,
+        17,
+        5,
+    ]
     assert len({name for name, _ in SEED_LAYOUT.folders}) == 12
 
 
@@ -210,14 +228,21 @@ def test_seed_site_has_the_promised_variety(tmp_path: Path) -> None:
         data = (tmp_path / SEED_SITE / image.path).read_bytes()
         assert len(data) == image.size and exif_app1_end(data) == image.exif_end
         tags = exif_tags(data)
-        assert str(tags["EXIF DateTimeOriginal"]).replace(":", "-", 2).replace(" ", "T") == image.taken
+        assert (
+            str(tags["EXIF DateTimeOriginal"]).replace(":", "-", 2).replace(" ", "T") == image.taken
+        )
         if image.gps == "ok":
             assert decode_gps(tags) == (image.lat, image.lon, image.alt)
 
 
 def test_site_truth_matches_files_and_round_trips_json(tmp_path: Path) -> None:
-    layout = SiteLayout(folders=SOUTH_WEST_LAYOUT.folders[:2], without_gps=3,
-                        origin=SOUTH_WEST_LAYOUT.origin, previews=True, preview_size=(320, 240))
+    layout = SiteLayout(
+        folders=SOUTH_WEST_LAYOUT.folders[:2],
+        without_gps=3,
+        origin=SOUTH_WEST_LAYOUT.origin,
+        previews=True,
+        preview_size=(320, 240),
+    )
     truth = generate_site(tmp_path, "20031877", layout, body=make_body(layout), seed=4)
     assert len(truth.images) == 60 and truth.gps_points == 57
     times = [str(i.taken) for i in truth.images if i.path.startswith("Tower-Scans/")]

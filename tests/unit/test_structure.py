@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from qc_tool.domain.structure import StructureProfile, StructureProfileError, check_structure
 
 PROFILE = {

@@ -123,7 +123,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     sites = _ensure_sites(data_dir)
     password = secrets.token_urlsafe(12)
     server = start_sftp_server(
-        sites, {DEMO_USER: password}, port=args.port, host_key=_load_host_key(data_dir),
+        sites,
+        {DEMO_USER: password},
+        port=args.port,
+        host_key=_load_host_key(data_dir),
         sites_root=SITES_ROOT,
     )
     try:

@@ -223,13 +223,22 @@ def build_exif(spec: ImageSpec, image_size: tuple[int, int], thumbnail: bytes | 
     gps = _gps_entries(spec) if has_gps else None
     ifd1 = None
     if thumbnail is not None:
-        ifd1 = [short_entry(0x0103, 6), rational_entry(0x011A, (72, 1)),
-                rational_entry(0x011B, (72, 1)), short_entry(0x0128, 2)]
+        ifd1 = [
+            short_entry(0x0103, 6),
+            rational_entry(0x011A, (72, 1)),
+            rational_entry(0x011B, (72, 1)),
+            short_entry(0x0128, 2),
+        ]
     return build_tiff(spec.byte_order, ifd0, exif, gps, ifd1, thumbnail)
 
 
-def build_jpeg(spec: ImageSpec, body: bytes, *, thumbnail_jpeg: bytes | None = None,
-               preview_jpeg: bytes | None = None) -> bytes:
+def build_jpeg(
+    spec: ImageSpec,
+    body: bytes,
+    *,
+    thumbnail_jpeg: bytes | None = None,
+    preview_jpeg: bytes | None = None,
+) -> bytes:
     """SOI, [APP0 JFIF, APP2 ICC], APP1 EXIF, [APP1 XMP], [APP2 MPF], body, [preview JPEG].
 
     ``body`` comes from ``encode_body``. Thumbnail and preview JPEGs are rendered when not given;

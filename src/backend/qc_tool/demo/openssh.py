@@ -74,9 +74,7 @@ def test_user() -> tuple[str, str] | None:
         return user, password
     if not ENV_FILE.is_file():
         return None
-    values = dict(
-        line.split("=", 1) for line in ENV_FILE.read_text().splitlines() if "=" in line
-    )
+    values = dict(line.split("=", 1) for line in ENV_FILE.read_text().splitlines() if "=" in line)
     user, password = values.get("QC_TEST_SSHD_USER"), values.get("QC_TEST_SSHD_PASSWORD")
     return (user, password) if user and password else None
 
@@ -92,8 +90,9 @@ def unavailable_reason() -> str | None:
     return None
 
 
-def start_openssh(sites_root: Path, workdir: Path, *, username: str,
-                  ready_timeout: float = READY_TIMEOUT_S) -> OpenSshProcess:
+def start_openssh(
+    sites_root: Path, workdir: Path, *, username: str, ready_timeout: float = READY_TIMEOUT_S
+) -> OpenSshProcess:
     """Start sshd letting ``username`` in by password, SFTP only; state files go in ``workdir``.
 
     Raises RuntimeError with sshd's own output when it does not answer within ``ready_timeout``.
@@ -104,8 +103,18 @@ def start_openssh(sites_root: Path, workdir: Path, *, username: str,
     host_key = workdir / "ssh_host_ed25519_key"
     if not host_key.exists():
         subprocess.run(
-            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "qc-openssh", "-f",
-             str(host_key)],
+            [
+                "ssh-keygen",
+                "-q",
+                "-t",
+                "ed25519",
+                "-N",
+                "",
+                "-C",
+                "qc-openssh",
+                "-f",
+                str(host_key),
+            ],
             check=True,
         )
     public_key = " ".join(host_key.with_suffix(".pub").read_text().split()[:2])
@@ -118,14 +127,21 @@ def start_openssh(sites_root: Path, workdir: Path, *, username: str,
         config.write_text(_config_text(port, host_key, workdir, username))
         process = subprocess.Popen(
             [str(SSHD), "-D", "-e", "-f", str(config), "-E", str(log_file)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
         )
         if _wait_ready(port, process, ready_timeout):
             known_hosts = workdir / f"known_hosts.{port}"
             known_hosts.write_text(f"[{HOST}]:{port} {public_key}\n")
             return OpenSshProcess(
-                host=HOST, port=port, username=username, sites_root=str(sites_root),
-                public_key=public_key, known_hosts=known_hosts, log_file=log_file,
+                host=HOST,
+                port=port,
+                username=username,
+                sites_root=str(sites_root),
+                public_key=public_key,
+                known_hosts=known_hosts,
+                log_file=log_file,
                 process=process,
             )
         process.kill()
@@ -141,8 +157,12 @@ def sshd_version() -> str:
     """``sshd -V``'s first line, plus the Debian package version when dpkg knows it."""
     out = subprocess.run([str(SSHD), "-V"], capture_output=True, text=True, check=False)
     version = (out.stderr or out.stdout).strip().splitlines()[0]
-    pkg = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", "openssh-server"],
-                         capture_output=True, text=True, check=False)
+    pkg = subprocess.run(
+        ["dpkg-query", "-W", "-f", "${Version}", "openssh-server"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     return f"{version} (Debian package {pkg.stdout.strip()})" if pkg.returncode == 0 else version
 
 
@@ -181,7 +201,9 @@ def _supports_per_source_penalties() -> bool:
     """OpenSSH >= 9.8 knows PerSourcePenalties; older versions reject the keyword."""
     result = subprocess.run(
         [str(SSHD), "-t", "-f", "/dev/null", "-o", "PerSourcePenalties=no"],
-        capture_output=True, text=True, check=False,  # only the error text matters
+        capture_output=True,
+        text=True,
+        check=False,  # only the error text matters
     )
     return "Bad configuration option" not in result.stderr and "unsupported" not in result.stderr
 

@@ -85,7 +85,9 @@ def _draw_site(canvas: Image.Image, rng: Rng, horizon: int) -> None:
         draw.rectangle([px - 4 * unit, py, px + 4 * unit, py + height * 0.07], fill=panel)
     cab_x = int(width * rng.uniform(0.08, 0.25))
     cab_y = int(horizon + (height - horizon) * 0.35)
-    draw.rectangle([cab_x, cab_y, cab_x + width * 0.08, cab_y + height * 0.12], fill=(196, 198, 190))
+    draw.rectangle(
+        [cab_x, cab_y, cab_x + width * 0.08, cab_y + height * 0.12], fill=(196, 198, 190)
+    )
     draw.rectangle([cab_x, cab_y, cab_x + width * 0.08, cab_y + height * 0.01], fill=(60, 62, 60))
 
 

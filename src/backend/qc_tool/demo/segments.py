@@ -92,7 +92,9 @@ def _xyz(x: float, y: float, z: float) -> bytes:
 def icc_profile(size: int) -> bytes:
     """An sRGB-like ICC v2 display profile of about ``size`` bytes (long TRC curves pad it)."""
     desc_text = b"sRGB IEC61966-2.1\0"
-    desc = b"desc\0\0\0\0" + struct.pack(">I", len(desc_text)) + desc_text + bytes(4 + 4 + 2 + 1 + 67)
+    desc = (
+        b"desc\0\0\0\0" + struct.pack(">I", len(desc_text)) + desc_text + bytes(4 + 4 + 2 + 1 + 67)
+    )
     fixed: list[tuple[bytes, bytes]] = [
         (b"desc", desc),
         (b"cprt", b"text\0\0\0\0Copyright (c) 1998 Hewlett-Packard Company\0"),
@@ -113,9 +115,28 @@ def icc_profile(size: int) -> bytes:
         table.append(signature + struct.pack(">II", offset + len(body), len(data)))
         body += data + bytes(-len(data) % 4)  # tag data starts on 4-byte boundaries
     total = offset + len(body)
-    header = struct.pack(">I4sI4s4s4s6H4s4sI4s4s8sI", total, b"lcms", 0x02100000, b"mntr",
-                         b"RGB ", b"XYZ ", 2017, 4, 1, 9, 30, 0, b"acsp", b"APPL", 0,
-                         b"DJI ", b"\0\0\0\0", bytes(8), 0)
+    header = struct.pack(
+        ">I4sI4s4s4s6H4s4sI4s4s8sI",
+        total,
+        b"lcms",
+        0x02100000,
+        b"mntr",
+        b"RGB ",
+        b"XYZ ",
+        2017,
+        4,
+        1,
+        9,
+        30,
+        0,
+        b"acsp",
+        b"APPL",
+        0,
+        b"DJI ",
+        b"\0\0\0\0",
+        bytes(8),
+        0,
+    )
     header += _s15(0.9642) + _s15(1.0) + _s15(0.8249) + b"lcms" + bytes(16 + 28)
     assert len(header) == 128
     return header + struct.pack(">I", len(tags)) + b"".join(table) + body
@@ -160,8 +181,9 @@ PRIMARY_ATTRIBUTE = 0x20030000  # representative image, Baseline MP Primary Imag
 VGA_THUMBNAIL, FULL_HD_THUMBNAIL = 0x010001, 0x010002
 
 
-def mpf_app2(order: ByteOrder, primary_size: int, preview_offset: int, preview_size: int,
-             preview_type: int) -> bytes:
+def mpf_app2(
+    order: ByteOrder, primary_size: int, preview_offset: int, preview_size: int, preview_type: int
+) -> bytes:
     """APP2 MPF with an MP Index IFD of two entries (CIPA DC-007).
 
     ``preview_offset`` is relative to the MP header (the byte-order mark right after "MPF\\0");

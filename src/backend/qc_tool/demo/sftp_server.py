@@ -38,7 +38,10 @@ LOGIN_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 5.0
 
 _WRITE_FLAGS = (
-    asyncssh.FXF_WRITE | asyncssh.FXF_CREAT | asyncssh.FXF_TRUNC | asyncssh.FXF_APPEND
+    asyncssh.FXF_WRITE
+    | asyncssh.FXF_CREAT
+    | asyncssh.FXF_TRUNC
+    | asyncssh.FXF_APPEND
     | asyncssh.FXF_EXCL
 )
 
@@ -58,8 +61,13 @@ class _Stats:
 class _ReadOnlySFTP(asyncssh.SFTPServer):
     """asyncssh's file-backed SFTP server, chrooted, counting opens and reads, refusing writes."""
 
-    def __init__(self, chan: asyncssh.SSHServerChannel[bytes], root: Path, stats: _Stats,
-                 read_cap: int | None) -> None:
+    def __init__(
+        self,
+        chan: asyncssh.SSHServerChannel[bytes],
+        root: Path,
+        stats: _Stats,
+        read_cap: int | None,
+    ) -> None:
         super().__init__(chan, chroot=bytes(root))
         self._stats = stats
         self._read_cap = read_cap
@@ -111,8 +119,9 @@ class _CountedSession(SSHServerStreamSession[bytes]):
 class _Server(asyncssh.SSHServer):
     """One per connection: password checks against ``users`` and the per-connection channel cap."""
 
-    def __init__(self, config: _Config, stats: _Stats,
-                 live: set[asyncssh.SSHServerConnection]) -> None:
+    def __init__(
+        self, config: _Config, stats: _Stats, live: set[asyncssh.SSHServerConnection]
+    ) -> None:
         self._config = config
         self._stats = stats
         self._live = live
@@ -239,8 +248,12 @@ class SftpServerHandle:
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.stop()
 
 
@@ -278,7 +291,8 @@ def start_sftp_server(
 
     async def listen() -> asyncssh.SSHAcceptor:
         return await asyncssh.listen(
-            host, port,
+            host,
+            port,
             server_factory=lambda: _Server(config, stats, live),
             server_host_keys=[key],
             public_key_auth=False,

@@ -143,7 +143,9 @@ def build_tiff(
     ifd0 = _with_pointer(ifd0, EXIF_POINTER, exif_at)
     if gps is not None:
         ifd0 = _with_pointer(ifd0, GPS_POINTER, gps_at)
-    header = (b"II*\0" + struct.pack("<I", 8)) if order == "II" else (b"MM\0*" + struct.pack(">I", 8))
+    header = (
+        (b"II*\0" + struct.pack("<I", 8)) if order == "II" else (b"MM\0*" + struct.pack(">I", 8))
+    )
     parts = [header, write_ifd(order, ifd0, 8, ifd1_at if ifd1 is not None else 0)]
     parts.append(write_ifd(order, exif, exif_at, 0))
     if gps is not None:
