@@ -18,7 +18,7 @@ import math
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 from numpy.typing import NDArray
@@ -38,17 +38,7 @@ DefectKind = Literal[
     "hovering",
     "outside",
 ]
-DEFECT_KINDS: tuple[DefectKind, ...] = (
-    "focus_blur",
-    "motion_blur",
-    "dark",
-    "bright",
-    "truncated",
-    "identical",
-    "near_duplicate",
-    "hovering",
-    "outside",
-)
+DEFECT_KINDS: tuple[DefectKind, ...] = get_args(DefectKind)
 PIXEL_KINDS = frozenset({"focus_blur", "motion_blur", "dark", "bright"})
 PAIR_KINDS = frozenset({"identical", "near_duplicate", "hovering"})
 

@@ -16,6 +16,7 @@ from qc_tool.domain.exif import summarize
 from qc_tool.domain.exif_reader import ExifBlock
 from qc_tool.domain.models import ExifSummary
 from qc_tool.errors import QCError
+from qc_tool.services.workers import worker_count
 
 
 def default_workers() -> int:
@@ -30,7 +31,6 @@ class ProcessParser:
         # forkserver: never fork a process that runs SSH transport threads.
         context = multiprocessing.get_context("forkserver")
         count = workers or default_workers()
-        self._workers = count
         self._executor = ProcessPoolExecutor(max_workers=count, mp_context=context)
         # Start the workers (and their imports) now, not during the first scan.
         for warm in [self._executor.submit(_warm_up) for _ in range(count)]:
@@ -39,15 +39,6 @@ class ProcessParser:
     def submit(self, blocks: list[ExifBlock]) -> Future[list[ExifSummary | str]]:
         """Parse a batch; each result is the facts, or the reason the block is unreadable."""
         return self._executor.submit(summarize_many, blocks)
-
-    @property
-    def executor(self) -> ProcessPoolExecutor:
-        """The same processes measure the photo checks' pixels after the GPS pass."""
-        return self._executor
-
-    @property
-    def workers(self) -> int:
-        return self._workers
 
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
@@ -77,13 +68,11 @@ class LazyParser:
         self._lock = threading.Lock()
 
     def submit(self, blocks: list[ExifBlock]) -> Future[list[ExifSummary | str]]:
-        return self.started().submit(blocks)
-
-    def started(self) -> ProcessParser:
         with self._lock:
             if self._parser is None:
                 self._parser = ProcessParser(self._workers)
-            return self._parser
+            parser = self._parser
+        return parser.submit(blocks)
 
     def close(self) -> None:
         with self._lock:
@@ -94,10 +83,4 @@ class LazyParser:
 
 def workers_setting(raw: object) -> int:
     """QC_PARSE_WORKERS: empty means cores - 1, 0 means parse inline."""
-    text = str(raw or "").strip()
-    if not text:
-        return default_workers()
-    value = int(text)
-    if value < 0:
-        raise ValueError("QC_PARSE_WORKERS must be 0 or more")
-    return value
+    return worker_count(raw, "QC_PARSE_WORKERS", default_workers())

@@ -15,15 +15,20 @@ from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 INLINE_THREADS = 2  # QC_CHECK_WORKERS=0: measure in threads of this process (tests, debugging)
 
 
-def check_workers_setting(raw: object) -> int:
-    """QC_CHECK_WORKERS: empty means one process per core, 0 means threads in this process."""
+def worker_count(raw: object, name: str, default: int) -> int:
+    """A worker-count setting: empty means ``default``, else a whole number of 0 or more."""
     text = str(raw or "").strip()
     if not text:
-        return os.cpu_count() or 2
+        return default
     value = int(text)
     if value < 0:
-        raise ValueError("QC_CHECK_WORKERS must be 0 or more")
+        raise ValueError(f"{name} must be 0 or more")
     return value
+
+
+def check_workers_setting(raw: object) -> int:
+    """QC_CHECK_WORKERS: empty means one process per core, 0 means threads in this process."""
+    return worker_count(raw, "QC_CHECK_WORKERS", os.cpu_count() or 2)
 
 
 class MeasuringPool:

@@ -7,6 +7,7 @@ from werkzeug.wrappers import Response
 
 from qc_tool.domain.paths import safe_name
 from qc_tool.errors import NotFound
+from qc_tool.services.jobs import Job
 from qc_tool.services.login import list_sites
 from qc_tool.web.auth import current_login
 from qc_tool.web.deps import qc
@@ -36,18 +37,24 @@ def start_qc(site: str) -> Response:
     return redirect(url_for("pages.qc_page", site=site, job_id=job.id), code=303)
 
 
-@bp.get("/sites/<site>/qc/<job_id>")
-def qc_page(site: str, job_id: str) -> str:
+def site_job(site: str, job_id: str) -> Job:
+    """The current user's job ``job_id``, if it is a QC of ``site``; NotFound otherwise."""
     login = current_login()
-    site = safe_name(site, "site")
-    ctx = qc()
-    job = ctx.jobs.get(job_id, login.sid)
+    site = safe_name(site, "site")  # a bad name is refused before any job is looked up
+    job = qc().jobs.get(job_id, login.sid)
     if job.site != site:
         raise NotFound("no such job for this site")
+    return job
+
+
+@bp.get("/sites/<site>/qc/<job_id>")
+def qc_page(site: str, job_id: str) -> str:
+    job = site_job(site, job_id)
+    ctx = qc()
     result = job.result  # published when the GPS pass ends, while the checks still run
     return render_template(
         "qc.html",
-        site=site,
+        site=job.site,
         job=job,
         state=job.public_state,
         result=result,

@@ -6,25 +6,16 @@ from flask import Blueprint, request
 from werkzeug.wrappers import Response
 
 from qc_tool.domain.models import ImageResult
-from qc_tool.domain.paths import safe_name
 from qc_tool.errors import BadRequest, NotFound
 from qc_tool.services.exports import render_export
 from qc_tool.services.jobs import Job
 from qc_tool.services.previews import max_edge_for
 from qc_tool.web.auth import current_login
 from qc_tool.web.deps import qc
+from qc_tool.web.pages import site_job
 
 bp = Blueprint("review", __name__)
 PREVIEW_MAX_AGE_S = 3600
-
-
-def _job(site: str, job_id: str) -> Job:
-    login = current_login()
-    site = safe_name(site, "site")
-    job = qc().jobs.get(job_id, login.sid)
-    if job.site != site:
-        raise NotFound("no such job for this site")
-    return job
 
 
 @bp.get("/sites/<site>/qc/<job_id>/preview")
@@ -34,7 +25,7 @@ def preview(site: str, job_id: str) -> Response:
     Only a path the job's scan listed can be asked for, so no other path ever reaches
     the server, whatever the query string says.
     """
-    job = _job(site, job_id)
+    job = site_job(site, job_id)
     image = _listed_image(job, request.args.get("path", ""))
     max_edge = max_edge_for(request.args.get("size", "large"))
     ctx = qc()
@@ -55,7 +46,7 @@ def preview(site: str, job_id: str) -> Response:
 @bp.get("/sites/<site>/qc/<job_id>/export/<kind>")
 def export(site: str, job_id: str, kind: str) -> Response:
     """One export of the job's result document (``?folder=`` for one folder only)."""
-    job = _job(site, job_id)
+    job = site_job(site, job_id)
     document = job.document()
     if document is None:
         raise NotFound("this QC has no result to export yet")
