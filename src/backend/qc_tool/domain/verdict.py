@@ -159,6 +159,8 @@ class Verdict:
             "refly": [r.to_json() for r in self.refly],
             "checks": self.checks,
             "notes": list(self.notes),
+            # Every kind's one name, worst first: the page's badges and filters read these.
+            "kinds": [{"kind": k.key, "label": k.label} for k in KINDS],
         }
 
 

@@ -12,6 +12,7 @@ from qc_tool.domain.checks.rules import CaptureProfile, ProfileError
 from qc_tool.domain.models import ScanResult
 from qc_tool.domain.sequence import find_gaps
 from qc_tool.domain.structure import StructureReport
+from qc_tool.domain.verdict import ChecksState, Verdict, judge_site
 from qc_tool.errors import BadRequest
 from qc_tool.services.validation_service import CheckReport
 
@@ -33,17 +34,44 @@ def parse_resolution(text: str) -> tuple[int, int]:
     return int(width), int(height)
 
 
+def site_verdict(
+    scan: ScanResult,
+    report: CheckReport | None = None,
+    structure: StructureReport | None = None,
+    checks_state: ChecksState | None = None,
+) -> Verdict:
+    """The site's verdict (domain/verdict.py) from what a QC produced."""
+    state: ChecksState = checks_state or ("done" if report is not None else "not_run")
+    checks = report.images if report is not None else None
+    return judge_site(scan.images, checks, state, structure)
+
+
 def result_document(
     scan: ScanResult,
     report: CheckReport | None = None,
     structure: StructureReport | None = None,
+    checks_state: ChecksState | None = None,
 ) -> dict[str, Any]:
-    """The result document of the API and the CLI: the scan, its sequence gaps, the site's
-    structure against the site profile (None without one), the photo checks."""
+    """The result document of the API, the CLI and uploads: the scan, its sequence gaps, the
+    site's structure against the site profile (None without one), the photo checks, and the
+    verdict with each image's ``valid`` and ``problems`` (the kinds it fails, worst first).
+
+    ``checks_state`` says how far the checks got when ``report`` is not the end of them
+    (running, failed, cancelled); by default a report means done and none means not run.
+    """
     document = scan.to_json()
     document["gaps"] = [g.to_json() for g in find_gaps(scan.images)]
     document["structure"] = structure.to_json() if structure is not None else None
-    return merge_checks(document, report) if report is not None else document
+    if report is not None:
+        merge_checks(document, report)
+    verdict = site_verdict(scan, report, structure, checks_state)
+    by_path = verdict.by_path()
+    for image in document["images"]:
+        judged = by_path[image["path"]]
+        image["valid"] = judged.valid
+        image["problems"] = list(judged.kinds)
+    document["verdict"] = verdict.to_json()
+    return document
 
 
 def merge_checks(document: dict[str, Any], report: CheckReport) -> dict[str, Any]:
