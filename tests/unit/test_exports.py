@@ -15,7 +15,7 @@ import pytest
 from qc_tool.adapters.local import LocalConnector
 from qc_tool.demo.sites import SiteLayout, add_broken_files, generate_site, make_body
 from qc_tool.domain.checks.result import CheckOutcome, ImageChecks
-from qc_tool.domain.models import TRUNCATED_BODY, FolderSummary, ImageResult, ScanResult
+from qc_tool.domain.models import FolderSummary, ImageResult, ScanResult
 from qc_tool.domain.structure import StructureProfile, check_structure
 from qc_tool.errors import NotFound
 from qc_tool.services.check_report import result_document
@@ -24,7 +24,6 @@ from qc_tool.services.exports import (
     download_name,
     geojson,
     gpx,
-    image_failures,
     images_csv,
     kml,
     odm_geo_txt,
@@ -78,7 +77,7 @@ def scan(tmp_path_factory: pytest.TempPathFactory) -> ScanResult:
 
 @pytest.fixture
 def scan_document(scan: ScanResult) -> dict[str, Any]:
-    return scan.to_json()
+    return result_document(scan)
 
 
 @pytest.fixture
@@ -106,7 +105,7 @@ def _document(images: list[ImageResult], site: str = "S1") -> dict[str, Any]:
     for image in images:
         folders.setdefault(image.folder, FolderSummary(image.folder)).add(image)
     result.folders, result.images = list(folders.values()), images
-    return result.to_json()
+    return result_document(result)
 
 
 def _rows(text: str) -> list[dict[str, str]]:
@@ -212,29 +211,6 @@ def test_csv_cells_that_a_spreadsheet_would_run_as_formulas_are_quoted() -> None
     assert rows[0]["lon"] == "-70.5" and rows[1]["lat"] == "-33.4"
     rejected = _rows(rejected_csv(_document(images)))
     assert [(r["path"], r["folder"]) for r in rejected] == [("F/c.jpg", "F"), ("'@x/e.jpg", "'@x")]
-
-
-# Failures
-
-
-def test_an_unreadable_photo_is_reported_once() -> None:
-    truncated = {
-        "path": "F/a.jpg",
-        "lat": 1.0,
-        "lon": 2.0,
-        "error": TRUNCATED_BODY,
-        "checks": {
-            "outcomes": [
-                {"name": "integrity", "ok": False, "message": "Truncated file: ends early"},
-                {"name": "blur", "ok": True, "message": "Sharp"},
-            ]
-        },
-    }
-    assert [f.kind for f in image_failures(truncated)] == ["integrity"]
-    unchecked = {**truncated, "checks": None}
-    assert [f.kind for f in image_failures(unchecked)] == ["unreadable"]
-    no_gps = {"path": "F/b.jpg", "lat": None, "lon": None, "gps_note": "no GPS tags"}
-    assert image_failures(no_gps)[0].message == "No GPS position: no GPS tags"
 
 
 # GeoJSON

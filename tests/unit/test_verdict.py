@@ -26,7 +26,7 @@ def test_a_photo_without_gps_is_invalid_even_when_its_checks_pass() -> None:
     verdict = judge_photo(image, passed(image.path))
     assert (verdict.valid, verdict.kinds, verdict.messages) == (
         False,
-        ("no_gps",),
+        ("missing_gps",),
         ("no GPS tags",),
     )
 
@@ -43,7 +43,7 @@ def test_a_located_photo_the_checks_did_not_reach_is_not_judged() -> None:
 def test_outside_site_is_not_said_twice_for_a_photo_without_position() -> None:
     image = ImageResult("Tower/x.JPG", 1000, 0, gps_note="0/0")
     verdict = judge_photo(image, failed(image.path, "position"))
-    assert verdict.kinds == ("no_gps",)
+    assert verdict.kinds == ("missing_gps",)
 
 
 def test_reasons_are_worst_first_and_capture_rules_fold_into_one_kind() -> None:
@@ -127,3 +127,16 @@ def test_refly_folders_are_in_alphabetical_order() -> None:
     checks = [failed(i.path, "blur") for i in images]
     verdict = judge_site(images, checks, "done")
     assert [r.folder for r in verdict.refly] == ["A", "b", "c"]
+
+
+def test_a_truncated_photo_is_unreadable_once_with_the_checks_message_kept() -> None:
+    image = ImageResult("F/a.JPG", 10, 0, lat=1.0, lon=2.0, error="truncated: ends early")
+    checks = ImageChecks.of(
+        image.path,
+        (CheckOutcome("integrity", False, "Truncated file"), CheckOutcome("blur", True, "Sharp")),
+        "preview",
+        0.0,
+    )
+    verdict = judge_photo(image, checks)
+    assert verdict.kinds == ("unreadable",)
+    assert verdict.messages == ("truncated: ends early", "Truncated file")

@@ -40,7 +40,7 @@ class Kind:
 KINDS: tuple[Kind, ...] = (
     Kind("unreadable", "Unreadable", "unreadable"),
     Kind("integrity", "Damaged file", "damaged"),
-    Kind("no_gps", "No GPS", "without GPS"),
+    Kind("missing_gps", "No GPS", "without GPS"),
     Kind("blur", "Blurred", "blurred"),
     Kind("exposure", "Exposure", "badly exposed"),
     Kind("outside_site", "Outside site", "outside the site"),
@@ -172,7 +172,7 @@ def judge_photo(image: ImageResult, checks: ImageChecks | None) -> PhotoVerdict:
         kinds.append("unreadable")
         messages.append(image.error)
     elif not image.has_gps:
-        kinds.append("no_gps")
+        kinds.append("missing_gps")
         messages.append(image.gps_note or "no GPS position")
     for outcome in checks.failures if checks is not None else ():
         kind = outcome_kind(outcome)

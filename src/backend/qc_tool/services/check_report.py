@@ -54,7 +54,8 @@ def result_document(
 ) -> dict[str, Any]:
     """The result document of the API, the CLI and uploads: the scan, its sequence gaps, the
     site's structure against the site profile (None without one), the photo checks, and the
-    verdict with each image's ``valid`` and ``problems`` (the kinds it fails, worst first).
+    verdict with each image's ``valid``, ``problems`` (the kinds it fails, worst first) and
+    ``reasons`` (what is wrong, for the technician).
 
     ``checks_state`` says how far the checks got when ``report`` is not the end of them
     (running, failed, cancelled); by default a report means done and none means not run.
@@ -70,6 +71,7 @@ def result_document(
         judged = by_path[image["path"]]
         image["valid"] = judged.valid
         image["problems"] = list(judged.kinds)
+        image["reasons"] = list(judged.messages)
     document["verdict"] = verdict.to_json()
     return document
 

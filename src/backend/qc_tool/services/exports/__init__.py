@@ -13,12 +13,8 @@ from dataclasses import dataclass
 from qc_tool.errors import NotFound
 
 from .document import (
-    MISSING_GPS,
-    UNREADABLE,
     Document,
-    Failure,
     Photo,
-    image_failures,
     photos,
     select_folder,
 )
@@ -28,16 +24,12 @@ from .tables import images_csv, odm_geo_txt, rejected_csv, safe_cell
 
 __all__ = [
     "EXPORTS",
-    "MISSING_GPS",
-    "UNREADABLE",
     "Download",
     "ExportFormat",
-    "Failure",
     "Photo",
     "download_name",
     "geojson",
     "gpx",
-    "image_failures",
     "images_csv",
     "kml",
     "odm_geo_txt",

@@ -14,15 +14,6 @@ from qc_tool.errors import NotFound
 
 Document = Mapping[str, Any]
 
-# The failure kinds the tool adds to the check names (blur, exposure, duplicate, position, ...).
-UNREADABLE = "unreadable"
-MISSING_GPS = "missing_gps"
-
-
-class Failure(NamedTuple):
-    kind: str  # a check name, or UNREADABLE / MISSING_GPS
-    message: str  # written for the technician (and the pilot)
-
 
 @dataclass(frozen=True, slots=True)
 class Photo:
@@ -34,7 +25,6 @@ class Photo:
     alt: float | None
     taken: str | None  # ISO 8601, camera clock, no zone
     camera: str | None
-    failures: tuple[Failure, ...]
     image: Mapping[str, Any]  # the document's dict, for the exports that show every field
 
     @property
@@ -46,8 +36,14 @@ class Photo:
         return self.path.rsplit("/", 1)[-1]
 
     @property
-    def valid(self) -> bool:
-        return not self.failures
+    def valid(self) -> bool | None:
+        """The verdict's: True, False, or None when the photo was not judged."""
+        valid: bool | None = self.image.get("valid")
+        return valid
+
+    @property
+    def rejected(self) -> bool:
+        return self.image.get("valid") is False
 
     @property
     def position(self) -> tuple[float, float] | None:
@@ -63,28 +59,17 @@ class Photo:
 
     @property
     def kinds(self) -> list[str]:
-        """The failure kinds, each once, in the order they were found."""
-        return list(dict.fromkeys(f.kind for f in self.failures))
+        """What is wrong, as the verdict's kinds, worst first."""
+        return list(self.image.get("problems") or [])
+
+    @property
+    def messages(self) -> list[str]:
+        """What is wrong, written for the technician (the verdict's reasons)."""
+        return list(self.image.get("reasons") or [])
 
     @property
     def reasons(self) -> str:
-        return "; ".join(f.message for f in self.failures)
-
-
-def image_failures(image: Mapping[str, Any]) -> tuple[Failure, ...]:
-    """Why a photo is rejected: unreadable, no position, and every failed check.
-
-    A photo the checks saw is judged by them; an unreadable one is reported once (as the
-    integrity check's failure when the checks ran on it, else as ``unreadable``).
-    """
-    outcomes = (image.get("checks") or {}).get("outcomes") or []
-    failed = tuple(Failure(o["name"], o["message"]) for o in outcomes if not o["ok"])
-    out: list[Failure] = []
-    if image.get("error") and not failed:
-        out.append(Failure(UNREADABLE, f"Unreadable: {image['error']}"))
-    if not image.get("error") and (image.get("lat") is None or image.get("lon") is None):
-        out.append(Failure(MISSING_GPS, f"No GPS position: {image.get('gps_note') or 'unknown'}"))
-    return tuple(out) + failed
+        return "; ".join(self.messages)
 
 
 def photos(document: Document) -> list[Photo]:
@@ -97,7 +82,6 @@ def photos(document: Document) -> list[Photo]:
             alt=image.get("alt"),
             taken=image.get("taken"),
             camera=image.get("camera"),
-            failures=image_failures(image),
             image=image,
         )
         for image in document["images"]

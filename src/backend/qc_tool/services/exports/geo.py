@@ -199,7 +199,7 @@ def gpx(document: Document) -> bytes:
     for p in located:
         wpt = _point(root, "wpt", p)
         _sub(wpt, "name", p.path)
-        if p.failures:
+        if p.reasons:
             _sub(wpt, "desc", p.reasons)
         _sub(wpt, "type", "valid" if p.valid else "failed")
     for folder, items in _paths(document).items():

@@ -170,7 +170,9 @@ def _map_layers(document: Document, items: list[Photo]) -> list[MapLayer]:
     def project(p: Photo) -> MapPoint:
         assert p.lat is not None and p.lon is not None
         x, y = left + p.lon * squeeze * scale, top - p.lat * scale
-        return MapPoint(round(x, 1), round(y, 1), p.valid, f"{p.path}: {p.reasons or 'passed'}")
+        return MapPoint(
+            round(x, 1), round(y, 1), p.valid is True, f"{p.path}: {p.reasons or 'passed'}"
+        )
 
     layers = []
     groups = by_folder(document, flight_order(located))

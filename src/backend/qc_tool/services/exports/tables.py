@@ -66,7 +66,7 @@ def rejected_csv(document: Document) -> str:
     """The photos to re-take, one row each, with every reason (for the pilot)."""
     rows: list[list[Any]] = [["path", "folder", "file", "failures", "reasons"]]
     for p in photos(document):
-        if not p.valid:
+        if p.rejected:
             rows.append([p.path, p.folder, p.name, " ".join(p.kinds), p.reasons])
     return _write(rows)
 
