@@ -18,6 +18,7 @@ from typing import Any
 
 from qc_tool.domain.models import Progress, ScanResult
 from qc_tool.domain.structure import StructureReport
+from qc_tool.domain.verdict import ChecksState
 from qc_tool.errors import NotFound, QCError
 from qc_tool.services.check_report import result_document
 from qc_tool.services.validation_service import CheckProgress, CheckReport
@@ -194,7 +195,9 @@ class Job:
         """The result document: the scan, with per-image checks once they are done."""
         if self.result is None:
             return None
-        return result_document(self.result, self.report, self.structure)
+        return result_document(
+            self.result, self.report, self.structure, _VERDICT_STATE[self.checks_state]
+        )
 
     # -- internals --------------------------------------------------------------------------
 
@@ -220,6 +223,17 @@ class Job:
             self.finished = time.time()
             self._events.append(JobEvent(len(self._events) + 1, "state", self.state_json()))
             self._changed.notify_all()
+
+
+# The job's checks_state as the verdict reads it: checks that never started were not run.
+_VERDICT_STATE: dict[str, ChecksState] = {
+    "off": "not_run",
+    "waiting": "running",
+    "running": "running",
+    "done": "done",
+    "failed": "failed",
+    "cancelled": "cancelled",
+}
 
 
 def _image_event(p: Progress) -> dict[str, Any]:
