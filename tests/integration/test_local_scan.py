@@ -22,8 +22,9 @@ def test_the_cli_scans_a_local_folder_and_uses_its_cache(tmp_path: Path, capsys:
     make_seed_sites(tmp_path / "sites")
     site = str(tmp_path / "sites" / SOUTH_WEST_SITE)
     cache = str(tmp_path / "cache")
-    assert main(["scan", site, "--cache-dir", cache]) == 0
-    assert main(["scan", site, "--cache-dir", cache]) == 0
+    # The seed site holds unreadable photos and photos without GPS: a re-fly (exit 1).
+    assert main(["scan", site, "--cache-dir", cache]) == 1
+    assert main(["scan", site, "--cache-dir", cache]) == 1
     out = capsys.readouterr().out  # type: ignore[attr-defined]
     assert "76 from cache" in out and "not a JPEG" in out
     assert main(["cache", "clear", "--cache-dir", cache]) == 0

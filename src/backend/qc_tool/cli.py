@@ -9,6 +9,7 @@ import logging
 import os
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 from urllib.parse import unquote, urlsplit
@@ -18,20 +19,34 @@ from qc_tool.adapters.cache import SqliteCache
 from qc_tool.adapters.local import LocalConnector
 from qc_tool.adapters.sftp.connect import SftpEndpoint
 from qc_tool.adapters.sftp.connection import SftpConnector
+from qc_tool.domain.checks.rules import CaptureProfile
 from qc_tool.domain.models import Progress, ScanResult
 from qc_tool.errors import BadRequest, QCError
 from qc_tool.services.check_report import (
-    checks_csv,
     load_profile,
     parse_resolution,
     print_checks,
     result_document,
 )
+from qc_tool.services.exports import images_csv
+from qc_tool.services.overview import load_site_profile, site_structure
 from qc_tool.services.parsing import ProcessParser, workers_setting
 from qc_tool.services.ports import Connector, NoCache
 from qc_tool.services.site_analysis_service import ScanOptions, scan_site
 from qc_tool.services.validation_service import CheckOptions, CheckReport, check_site
 from qc_tool.services.workers import MeasuringPool, check_workers_setting
+
+EXIT_CODES = """exit codes:
+  0  pass: every photo judged good (and the site profile met, when one is set)
+  1  re-fly: a photo is invalid, or the site lacks what its profile asks for
+  2  the tool could not do its job: usage, URL, login, host key, server, output path,
+     or no photos at the path
+  3  incomplete: nothing calls for a re-fly, but photos were not judged (no --checks,
+     or the checks did not finish)
+"""
+
+EXIT_PASS, EXIT_REFLY, EXIT_FAILED, EXIT_INCOMPLETE = 0, 1, 2, 3
+_DECISION_EXIT = {"pass": EXIT_PASS, "refly": EXIT_REFLY, "incomplete": EXIT_INCOMPLETE}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,20 +67,28 @@ def main(argv: list[str] | None = None) -> int:
         return _scan(args, settings)
     except QCError as exc:
         print(f"qc-tool: {exc.message}", file=sys.stderr)
-        return 1
+        return EXIT_FAILED
     except KeyboardInterrupt:
         print("qc-tool: interrupted", file=sys.stderr)
         return 130
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="qc-tool", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="qc-tool",
+        description="Drone photo QC of one site, as the web app does it, from a terminal.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument(
         "-v", "--verbose", action="store_true", help="log the scan's progress lines"
     )
     sub = parser.add_subparsers(dest="command", required=True)
     scan = sub.add_parser(
-        "scan", help="scan one site (sftp://USER@HOST[:PORT]/PATH/TO/SITE or a folder)"
+        "scan",
+        help="scan one site (sftp://USER@HOST[:PORT]/PATH/TO/SITE or a folder)",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     scan.add_argument(
         "target",
@@ -84,7 +107,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     scan.add_argument("--cache-dir", type=Path, help="cache folder (default: QC_CACHE_DIR)")
     scan.add_argument(
-        "--max-connections", type=int, help="most SSH connections (default: QC_MAX_CONNECTIONS)"
+        "--max-connections",
+        type=_positive,
+        help="most SSH connections (default: QC_MAX_CONNECTIONS)",
     )
     scan.add_argument(
         "--checks",
@@ -97,6 +122,11 @@ def _parser() -> argparse.ArgumentParser:
         help="capture-rule profile, JSON: max_iso, min_shutter, gimbal_pitch_range, allowed_models",
     )
     scan.add_argument(
+        "--site-profile",
+        type=Path,
+        help="site profile, JSON: expected folders and minimum photos (default: QC_SITE_PROFILE)",
+    )
+    scan.add_argument(
         "--whole-files",
         action="store_true",
         help="with --checks: read whole files (full-decode integrity) instead of previews",
@@ -105,7 +135,9 @@ def _parser() -> argparse.ArgumentParser:
         "--min-resolution", help="with --checks: flag images smaller than WxH (e.g. 4000x3000)"
     )
     scan.add_argument(
-        "--csv", dest="csv_out", help="with --checks: write every image and measured value to FILE"
+        "--csv",
+        dest="csv_out",
+        help="write every image, its verdict and (with --checks) its measured values to FILE",
     )
     cache = sub.add_parser("cache", help="manage the result cache")
     cache.add_argument("action", choices=["clear"])
@@ -118,6 +150,13 @@ def _cache_dir(args: argparse.Namespace, settings: dict[str, object]) -> Path:
 
 
 def _scan(args: argparse.Namespace, settings: dict[str, object]) -> int:
+    # Everything the user typed is checked before the first byte is read.
+    options = _check_options(args) if args.checks else None
+    profile_path = args.site_profile or settings.get("QC_SITE_PROFILE")
+    site_profile = load_site_profile(Path(str(profile_path))) if profile_path else None
+    for path in (args.json_out, args.csv_out):
+        if path and path != "-":
+            _check_writable(Path(path))
     connector, site = _target(args, settings)
     cache: SqliteCache | NoCache = (
         NoCache() if args.no_cache else SqliteCache(_cache_dir(args, settings))
@@ -140,47 +179,96 @@ def _scan(args: argparse.Namespace, settings: dict[str, object]) -> int:
         if parser is not None:
             parser.close()
     bar.finish()
+    if not result.images:
+        raise BadRequest(_no_photos(args.target, result))
     out = sys.stdout if args.json_out != "-" else sys.stderr
     _print_table(result, out)
     report = None
-    if args.checks:
+    if options is not None:
         workers = check_workers_setting(settings.get("QC_CHECK_WORKERS"))
-        report = _check(args, connector, result, cap, cache, MeasuringPool(workers))
+        report = _check(options, connector, result, cap, cache, MeasuringPool(workers))
         print_checks(report, out)
-    document = result_document(result, report)
-    if report is not None and args.csv_out:
-        Path(args.csv_out).write_text(checks_csv(result, report), encoding="utf-8")
+    structure = site_structure(site_profile, result) if site_profile is not None else None
+    document = result_document(result, report, structure)
+    verdict = document["verdict"]
+    print(f"\n{_DECISION_LABEL[verdict['decision']]}: {verdict['headline']}", file=out)
+    for note in verdict["notes"]:
+        print(f"  note: {note}", file=out)
+    if args.csv_out:
+        _write(args.csv_out, images_csv(document))
     if args.json_out:
-        text = json.dumps(document, indent=2)
-        if args.json_out == "-":
-            print(text)
-        else:
-            Path(args.json_out).write_text(text + "\n", encoding="utf-8")
-    return 0
+        _write(args.json_out, json.dumps(document, indent=2) + "\n")
+    return _DECISION_EXIT[verdict["decision"]]
+
+
+_DECISION_LABEL = {"pass": "PASS", "refly": "RE-FLY", "incomplete": "INCOMPLETE"}
+
+
+def _check_options(args: argparse.Namespace) -> CheckOptions:
+    profile: CaptureProfile | None = load_profile(args.profile) if args.profile else None
+    resolution = parse_resolution(args.min_resolution) if args.min_resolution else None
+    return CheckOptions(profile=profile, whole_file=args.whole_files, min_resolution=resolution)
+
+
+def _check_writable(path: Path) -> None:
+    """Refuse an output path that cannot be written, before the scan rather than after it."""
+    if path.is_dir():
+        raise BadRequest(f"cannot write {path}: it is a folder")
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise BadRequest(f"cannot write {path}: no folder {folder}")
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise BadRequest(f"cannot write {path}: permission denied")
+
+
+def _write(path: str, text: str) -> None:
+    if path == "-":
+        sys.stdout.write(text)
+        return
+    try:
+        Path(path).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise BadRequest(f"cannot write {path}: {exc.strerror or exc}") from exc
+
+
+def _no_photos(target: str, result: ScanResult) -> str:
+    """Why nothing was judged, and for a sites root the site to scan instead."""
+    if result.folders:
+        first = min((f.name for f in result.folders), key=str.casefold)
+        hint = f"{target.rstrip('/')}/{first}"
+        return (
+            f"no photos in {target}: its {len(result.folders)} folders hold none. "
+            f"Is it the sites root? Scan one site, e.g. qc-tool scan {hint}"
+        )
+    return f"no photos in {target}: a site holds folders of .jpg photos"
 
 
 def _check(
-    args: argparse.Namespace,
+    options: CheckOptions,
     connector: Connector,
     result: ScanResult,
     cap: int,
     cache: SqliteCache | NoCache,
     measuring: MeasuringPool,
 ) -> CheckReport:
-    profile = load_profile(args.profile) if args.profile else None
-    options = CheckOptions(
-        profile=profile,
-        whole_file=args.whole_files,
-        max_connections=cap,
-        min_resolution=parse_resolution(args.min_resolution) if args.min_resolution else None,
-    )
     try:
         executor, workers = measuring.executor()
         return check_site(
-            connector, result, executor, options=options, workers=workers, cache=cache
+            connector,
+            result,
+            executor,
+            options=replace(options, max_connections=cap),
+            workers=workers,
+            cache=cache,
         )
     finally:
         measuring.close()
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"a whole number of 1 or more, not {text!r}")
+    return int(text)
 
 
 def _target(args: argparse.Namespace, settings: dict[str, object]) -> tuple[Connector, str]:
@@ -190,6 +278,10 @@ def _target(args: argparse.Namespace, settings: dict[str, object]) -> tuple[Conn
             raise BadRequest(f"no such folder: {args.target}")
         return LocalConnector(path.parent), path.name
     url = urlsplit(args.target)
+    try:
+        port = url.port or 22
+    except ValueError:
+        raise BadRequest(f"the port in {args.target} must be a number from 1 to 65535") from None
     if not url.username or not url.hostname:
         raise BadRequest(
             "the sftp URL needs a user and a host: sftp://USER@HOST[:PORT]/PATH/TO/SITE"
@@ -209,7 +301,7 @@ def _target(args: argparse.Namespace, settings: dict[str, object]) -> tuple[Conn
     known = args.known_hosts or settings.get("QC_KNOWN_HOSTS") or Path.home() / ".ssh/known_hosts"
     endpoint = SftpEndpoint(
         url.hostname,
-        url.port or 22,
+        port,
         Path(str(known)),
         connect_timeout=float(str(settings["QC_CONNECT_TIMEOUT"])),
         op_timeout=float(str(settings["QC_OP_TIMEOUT"])),
@@ -218,6 +310,8 @@ def _target(args: argparse.Namespace, settings: dict[str, object]) -> tuple[Conn
         max_listing=int(str(settings["QC_MAX_LISTING"])),
     )
     password = os.environ.get("QC_SFTP_PASSWORD")
+    if password is None and not sys.stdin.isatty():
+        raise BadRequest("no password: set QC_SFTP_PASSWORD, or run qc-tool in a terminal")
     if password is None:
         password = getpass.getpass(f"Password for {url.username}@{url.hostname}: ")
     return SftpConnector(endpoint, root, unquote(url.username), password), site

@@ -294,8 +294,8 @@ def _notes(
         notes.append(f"{unchecked} photos could not be judged.")
     if structure is None and profile_configured is not True:
         notes.append(
-            "Folder completeness was not checked: no site profile is set (QC_SITE_PROFILE, "
-            "see docs/checks.md)."
+            "Folder completeness was not checked: no site profile is set (QC_SITE_PROFILE "
+            "for the web app, --site-profile for qc-tool; see docs/checks.md)."
         )
     return tuple(notes)
 

@@ -1,0 +1,186 @@
+"""qc-tool scan speaks the verdict: exit 0 pass, 1 re-fly, 3 incomplete, 2 could not do its job.
+
+Bad input is one line on stderr, said before anything is read: no traceback, and for an
+SFTP target no connection to the server.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from qc_tool.cli import main
+from qc_tool.demo.imagegen import ImageSpec, build_jpeg, encode_body, quantise_gps
+from qc_tool.demo.scene import render_scene
+from qc_tool.demo.sftp_server import start_sftp_server
+
+SITE = "S1"
+USER, PASSWORD = "tech", "pw-cli"
+
+
+def _photo(i: int, pixels: np.ndarray, body: bytes, gps: bool = True) -> bytes:
+    out = io.BytesIO()
+    Image.fromarray(pixels).save(out, "JPEG", quality=90)
+    spec = ImageSpec(
+        taken=datetime(2024, 5, 14, 9, 0) + timedelta(seconds=30 * i),
+        gps=quantise_gps(52.37 + i * 1e-4, 4.89 + i * 1e-4, 40.0) if gps else None,
+        preview=(640, 480),
+    )
+    return build_jpeg(spec, body, preview_jpeg=out.getvalue())
+
+
+def _site(root: Path, dark: bool = False) -> Path:
+    """Eight distinct sharp photos ~11 m and 30 s apart; with ``dark``, the last is black."""
+    folder = root / "sites" / SITE / "Tower"
+    folder.mkdir(parents=True)
+    body = encode_body(800, 600, seed=5)
+    for i in range(8):
+        pixels = render_scene(640, 480, seed=200 + i)
+        if dark and i == 7:
+            pixels = (pixels * 0.05).astype(np.uint8)
+        (folder / f"DJI_{i:04d}.JPG").write_bytes(_photo(i, pixels, body))
+    return root / "sites" / SITE
+
+
+@pytest.fixture(scope="module")
+def good_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _site(tmp_path_factory.mktemp("good"))
+
+
+@pytest.fixture(scope="module")
+def dark_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _site(tmp_path_factory.mktemp("dark"), dark=True)
+
+
+def _one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1, captured.err
+    assert lines[0].startswith("qc-tool: ") and "Traceback" not in captured.err
+    assert captured.out == ""  # nothing was scanned
+    return lines[0]
+
+
+def test_a_site_whose_photos_all_pass_exits_0(good_site: Path, tmp_path: Path) -> None:
+    out = tmp_path / "result.json"
+    assert main(["scan", str(good_site), "--checks", "--no-cache", "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["verdict"]["decision"] == "pass"
+
+
+def test_a_photo_that_fails_a_check_exits_1_and_the_table_ends_with_the_headline(
+    dark_site: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["scan", str(dark_site), "--checks", "--no-cache"]) == 1
+    out = capsys.readouterr().out
+    assert "RE-FLY: Re-fly needed: 1 of 8 photos fail (1 badly exposed)" in out
+
+
+def test_positions_only_is_incomplete_and_exits_3(
+    good_site: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["scan", str(good_site), "--no-cache"]) == 3
+    assert "INCOMPLETE: Incomplete: the photo checks did not run" in capsys.readouterr().out
+
+
+def test_csv_works_without_checks_and_its_valid_column_is_the_verdict(
+    dark_site: Path, tmp_path: Path
+) -> None:
+    positions = tmp_path / "positions.csv"
+    assert main(["scan", str(dark_site), "--no-cache", "--csv", str(positions)]) == 3
+    rows = list(csv.DictReader(io.StringIO(positions.read_text())))
+    assert len(rows) == 8 and {r["valid"] for r in rows} == {""}  # not judged
+    checked = tmp_path / "checked.csv"
+    assert main(["scan", str(dark_site), "--no-cache", "--checks", "--csv", str(checked)]) == 1
+    rows = list(csv.DictReader(io.StringIO(checked.read_text())))
+    assert [(r["path"], r["failures"]) for r in rows if r["valid"] == "False"] == [
+        ("Tower/DJI_0007.JPG", "exposure")
+    ]
+
+
+def test_a_sites_root_says_it_holds_no_photos_and_names_a_site(
+    good_site: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = good_site.parent
+    assert main(["scan", str(root), "--no-cache"]) == 2
+    line = capsys.readouterr().err.strip()
+    assert "no photos in" in line and f"qc-tool scan {root}/{SITE}" in line
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--checks", "--min-resolution", "big"], "a minimum resolution is WIDTHxHEIGHT"),
+        (["--json", "/nonexistent-folder/result.json"], "no folder /nonexistent-folder"),
+        (["--csv", "/"], "it is a folder"),
+    ],
+)
+def test_bad_options_are_one_line_before_any_scan(
+    good_site: Path, extra: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["scan", str(good_site), "--no-cache", *extra]) == 2
+    assert message in _one_line_error(capsys)
+
+
+def test_an_unwritable_output_is_refused_before_the_server_is_asked(
+    good_site: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    not_a_folder = tmp_path / "notes.txt"  # tests run as root, so a mode would not stop them
+    not_a_folder.write_text("")
+    monkeypatch.setenv("QC_SFTP_PASSWORD", PASSWORD)
+    with start_sftp_server(
+        good_site.parent.parent, {USER: PASSWORD}, sites_root="/sites"
+    ) as server:
+        known = server.write_known_hosts(tmp_path / "known_hosts")
+        url = f"sftp://{USER}@127.0.0.1:{server.port}/sites/{SITE}"
+        code = main(
+            ["scan", url, "--known-hosts", str(known), "--json", str(not_a_folder / "r.json")]
+        )
+        assert server.connections == 0
+    assert code == 2
+    assert "cannot write" in _one_line_error(capsys)
+
+
+def test_a_port_out_of_range_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["scan", "sftp://tech@127.0.0.1:70000/sites/S1"]) == 2
+    assert "must be a number from 1 to 65535" in _one_line_error(capsys)
+
+
+def test_no_password_without_a_terminal_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("QC_SFTP_PASSWORD", raising=False)
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    assert main(["scan", "sftp://tech@127.0.0.1:2222/sites/S1"]) == 2
+    assert "no password" in _one_line_error(capsys)
+
+
+def test_a_wrong_password_exits_2(
+    good_site: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("QC_SFTP_PASSWORD", "wrong")
+    with start_sftp_server(
+        good_site.parent.parent, {USER: PASSWORD}, sites_root="/sites"
+    ) as server:
+        known = server.write_known_hosts(tmp_path / "known_hosts")
+        url = f"sftp://{USER}@127.0.0.1:{server.port}/sites/{SITE}"
+        assert main(["scan", url, "--known-hosts", str(known), "--no-cache"]) == 2
+    assert "password" in capsys.readouterr().err.lower()
+
+
+def test_help_lists_the_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["scan", "--help"])
+    help_text = capsys.readouterr().out
+    assert "exit codes:" in help_text and "3  incomplete" in help_text
