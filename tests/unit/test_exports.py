@@ -7,6 +7,7 @@ import io
 import json
 import re
 import xml.etree.ElementTree as ET
+import zipfile
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -129,6 +130,7 @@ def test_every_format_has_a_renderer_a_media_type_and_a_download_name(
         "kml": f"{SITE}-photos.kml",
         "gpx": f"{SITE}-flights.gpx",
         "odm": f"{SITE}-geo.txt",
+        "odm-folders": f"{SITE}-geo-per-folder.zip",
         "rejected": f"{SITE}-rejected.csv",
         "report": f"{SITE}-report.html",
     }
@@ -399,6 +401,23 @@ def test_odm_geo_txt_leaves_out_names_it_cannot_tell_apart(document: dict[str, A
     _, entries = _read_like_odm(odm_geo_txt(spaced))
     assert set(entries) == {"b.jpg"}
     assert entries["b.jpg"] == (3.0, 1.0), "no altitude: x and y only"
+
+
+def test_the_per_folder_geo_txt_zip_places_every_located_photo_of_a_site_that_repeats_names(
+    document: dict[str, Any],
+) -> None:
+    with zipfile.ZipFile(io.BytesIO(render_export(document, "odm-folders").body)) as archive:
+        files = {n: archive.read(n).decode() for n in archive.namelist()}
+    assert sorted(files) == ["Site-Sign/geo.txt", "Tower-Scans/geo.txt"]
+    placed = {
+        f"{name.split('/')[0]}/{photo}"
+        for name, text in files.items()
+        for photo in _read_like_odm(text)[1]
+    }
+    located = {i["path"] for i in document["images"] if i["lat"] is not None and not i["error"]}
+    assert placed == located
+    # The whole-site file says why it leaves photos out, and where to get them all.
+    assert "per-folder geo.txt" in odm_geo_txt(document)
 
 
 # The rejected list

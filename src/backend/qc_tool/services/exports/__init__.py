@@ -20,7 +20,7 @@ from .document import (
 )
 from .geo import geojson, gpx, kml
 from .report import print_report, report_policy
-from .tables import images_csv, odm_geo_txt, rejected_csv, safe_cell
+from .tables import images_csv, odm_geo_txt, odm_geo_zip, rejected_csv, safe_cell
 
 __all__ = [
     "EXPORTS",
@@ -33,6 +33,7 @@ __all__ = [
     "images_csv",
     "kml",
     "odm_geo_txt",
+    "odm_geo_zip",
     "photos",
     "print_report",
     "rejected_csv",
@@ -69,6 +70,9 @@ EXPORTS: dict[str, ExportFormat] = {
     "gpx": ExportFormat(gpx, "application/gpx+xml", "flights", "gpx", "GPX track"),
     "odm": ExportFormat(
         odm_geo_txt, "text/plain; charset=utf-8", "geo", "txt", "OpenDroneMap geo.txt"
+    ),
+    "odm-folders": ExportFormat(
+        odm_geo_zip, "application/zip", "geo-per-folder", "zip", "geo.txt per folder (ZIP)"
     ),
     "rejected": ExportFormat(
         rejected_csv, "text/csv; charset=utf-8", "rejected", "csv", "Rejected photos"

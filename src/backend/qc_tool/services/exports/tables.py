@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import csv
 import io
+import zipfile
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from .document import Document, flight_order, photos, with_gps
+from .document import Document, flight_order, photos, select_folder, with_gps
 
 # The image fields of the result document, in the CSV's column order.
 IMAGE_FIELDS = (
@@ -99,7 +100,30 @@ def odm_geo_txt(document: Document) -> str:
         lines.append(f"# left out, no GPS position: {missing}")
     if skipped:
         lines.append(f"# left out, ODM cannot tell them apart by file name: {len(skipped)}")
+        lines.append("# download the per-folder geo.txt files (a ZIP) to process every folder")
     return "\n".join(lines + [_one_line(s) for s in skipped]) + "\n"
+
+
+def odm_geo_zip(document: Document) -> bytes:
+    """One ``<folder>/geo.txt`` per folder, for a site whose folders repeat file names.
+
+    DJI restarts its numbering in each folder, so a whole site's geo.txt can place only the
+    names that occur once; ODM processes one images folder per project anyway, and each
+    folder's own geo.txt names every located photo in it.
+    """
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as out:
+        for folder in sorted((f["name"] for f in document["folders"]), key=str.casefold):
+            text = odm_geo_txt(select_folder(document, folder))
+            # A name the server could not decode (surrogate escapes) must not stop the ZIP.
+            out.writestr(f"{_zip_component(folder)}/geo.txt", text.encode("utf-8", "replace"))
+    return buf.getvalue()
+
+
+def _zip_component(name: str) -> str:
+    """A folder name as one path component of a ZIP entry, whatever it holds."""
+    cleaned = "".join(c if c.isprintable() and c not in "/\\" else "_" for c in name)
+    return cleaned.strip(". ") or "_"
 
 
 def _one_line(text: str) -> str:
