@@ -8,6 +8,8 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
+from qc_tool.domain.paths import display_name, display_text
+
 from .document import Document, flight_order, photos, with_gps
 
 # The image fields of the result document, in the CSV's column order.
@@ -91,6 +93,8 @@ def odm_geo_txt(document: Document) -> str:
             skipped.append(f"# {p.path} {coords}  (file name also in another folder)")
         elif p.name != p.name.strip() or any(c.isspace() for c in p.name):
             skipped.append(f"# {p.path} {coords}  (white space in the file name)")
+        elif display_name(p.name) != p.name:
+            skipped.append(f"# {p.path} {coords}  (the file name is not plain text)")
         else:
             lines.append(f"{p.name} {coords}")
     missing = len(document["images"]) - len(items)
@@ -103,5 +107,5 @@ def odm_geo_txt(document: Document) -> str:
 
 
 def _one_line(text: str) -> str:
-    """Text for a comment line: a line break in a name must not end the comment."""
-    return " ".join(text.splitlines())
+    """Text for a comment line: a line break or terminal control in a name is escaped."""
+    return display_text(text)
