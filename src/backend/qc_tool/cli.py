@@ -21,6 +21,7 @@ from qc_tool.adapters.sftp.connect import SftpEndpoint
 from qc_tool.adapters.sftp.connection import SftpConnector
 from qc_tool.domain.checks.rules import CaptureProfile
 from qc_tool.domain.models import Progress, ScanResult
+from qc_tool.domain.paths import display_text
 from qc_tool.errors import BadRequest, QCError
 from qc_tool.services.check_report import (
     load_profile,
@@ -66,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         return _scan(args, settings)
     except QCError as exc:
-        print(f"qc-tool: {exc.message}", file=sys.stderr)
+        print(f"qc-tool: {display_text(exc.message)}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         print("qc-tool: interrupted", file=sys.stderr)
@@ -348,11 +349,19 @@ class _ProgressBar:
 
 
 def _print_table(result: ScanResult, out: TextIO) -> None:
-    width = max([len(f.name) for f in result.folders] + [6])
+    # Names come escaped from the listing (domain.paths.display_name); messages may quote the
+    # server or a file's EXIF, so everything printed goes through display_text too: no
+    # control character of anyone else's choosing reaches the terminal.
+    show = display_text
+    width = max([len(show(f.name)) for f in result.folders] + [6])
     print(f"{'folder':<{width}}  {'images':>6}  {'GPS':>6}  {'no GPS':>6}  {'errors':>6}", file=out)
     for f in result.folders:
+        if f.skipped is not None:
+            print(f"{show(f.name):<{width}}  skipped: {show(f.skipped)}", file=out)
+            continue
         print(
-            f"{f.name:<{width}}  {f.images:>6}  {f.gps_points:>6}  {f.missing_gps:>6}  {f.errors:>6}",
+            f"{show(f.name):<{width}}  {f.images:>6}  {f.gps_points:>6}  {f.missing_gps:>6}  "
+            f"{f.errors:>6}",
             file=out,
         )
     s = result.stats
@@ -369,9 +378,10 @@ def _print_table(result: ScanResult, out: TextIO) -> None:
     )
     for image in result.images:
         if image.error is not None:
-            print(f"  unreadable  {image.path}: {image.error}", file=out)
+            print(f"  unreadable  {show(image.path)}: {show(image.error)}", file=out)
         elif not image.has_gps:
-            print(f"  no GPS      {image.path}: {image.gps_note or 'no position'}", file=out)
+            note = image.gps_note or "no position"
+            print(f"  no GPS      {show(image.path)}: {show(note)}", file=out)
 
 
 if __name__ == "__main__":

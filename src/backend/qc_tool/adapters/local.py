@@ -9,7 +9,7 @@ from typing import Any
 
 from qc_tool.domain.exif_reader import read_exif_block
 from qc_tool.domain.models import RemoteFile, SiteInfo
-from qc_tool.domain.paths import is_image_name, safe_name
+from qc_tool.domain.paths import display_name, is_image_name, name_problem, path_problem, safe_name
 from qc_tool.domain.pixel_reader import read_pixels
 from qc_tool.domain.sparse import ReadProgram, run_program
 from qc_tool.errors import NotFound, QCError, RemoteError
@@ -44,8 +44,8 @@ class LocalConnection:
         return self._opened
 
     def list_sites(self) -> list[SiteInfo]:
-        sites = _subdirs(self._root)
-        return [SiteInfo(s, len(_subdirs(self._root / s))) for s in sites]
+        sites = {s: name_problem(s) for s in _subdirs(self._root)}
+        return [SiteInfo(s, 0 if p else len(_subdirs(self._root / s)), p) for s, p in sites.items()]
 
     def list_folders(self, site: str) -> list[str]:
         path = self._root / safe_name(site, "site")
@@ -60,9 +60,10 @@ class LocalConnection:
             files = []
             with os.scandir(path) as entries:
                 for e in entries:
-                    if e.is_file(follow_symlinks=False) and is_image_name(e.name):
+                    name = display_name(e.name)
+                    if e.is_file(follow_symlinks=False) and is_image_name(name):
                         st = e.stat(follow_symlinks=False)
-                        files.append(RemoteFile(f"{folder}/{e.name}", st.st_size, int(st.st_mtime)))
+                        files.append(RemoteFile(f"{folder}/{name}", st.st_size, int(st.st_mtime)))
             out[folder] = sorted(files, key=lambda f: f.path)
         return out
 
@@ -103,6 +104,10 @@ class LocalConnection:
         for f in files:
             if cancelled():
                 return
+            problem = path_problem(f.path)
+            if problem is not None:  # a name shown escaped is not the file's name on disk
+                on_result(f, None, problem)
+                continue
             try:
                 fd = os.open(base / f.path, os.O_RDONLY)
             except OSError as exc:
@@ -128,10 +133,11 @@ class LocalConnection:
 
 
 def _subdirs(path: Path) -> list[str]:
+    """The folders in ``path``, named as ``display_name`` shows them (hidden ones left out)."""
     try:
         with os.scandir(path) as entries:
             return sorted(
-                e.name
+                display_name(e.name)
                 for e in entries
                 if e.is_dir(follow_symlinks=False) and not e.name.startswith(".")
             )

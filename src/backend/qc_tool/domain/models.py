@@ -14,7 +14,7 @@ TRUNCATED_BODY = "truncated: the file ends before its end-of-image marker"
 class RemoteFile:
     """One image as listed on the server: its path inside the site, size and mtime."""
 
-    path: str  # "<folder>/<file>", always with forward slashes
+    path: str  # "<folder>/<file>", always with forward slashes; names as paths.display_name shows
     size: int
     mtime: int
 
@@ -88,11 +88,12 @@ class ImageResult:
 
 @dataclass(slots=True)
 class FolderSummary:
-    name: str
+    name: str  # as domain.paths.display_name shows it
     images: int = 0
     gps_points: int = 0
     missing_gps: int = 0
     errors: int = 0
+    skipped: str | None = None  # the folder was not read: why (its name cannot be used)
 
     def add(self, image: ImageResult) -> None:
         self.images += 1
@@ -104,7 +105,10 @@ class FolderSummary:
             self.missing_gps += 1
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        if self.skipped is None:  # only a skipped folder carries the key
+            del out["skipped"]
+        return out
 
 
 @dataclass(slots=True)
@@ -142,11 +146,15 @@ class ScanResult:
 
 @dataclass(frozen=True, slots=True)
 class SiteInfo:
-    name: str
+    name: str  # as domain.paths.display_name shows it
     folders: int
+    problem: str | None = None  # why the site cannot be opened (its name cannot be used)
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "folders": self.folders}
+        out: dict[str, Any] = {"name": self.name, "folders": self.folders}
+        if self.problem is not None:  # only on a site that cannot be opened
+            out["problem"] = self.problem
+        return out
 
 
 @dataclass(frozen=True, slots=True)

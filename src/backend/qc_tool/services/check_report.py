@@ -10,6 +10,7 @@ from typing import Any, TextIO
 
 from qc_tool.domain.checks.rules import CaptureProfile, ProfileError
 from qc_tool.domain.models import ScanResult
+from qc_tool.domain.paths import display_text
 from qc_tool.domain.sequence import find_gaps
 from qc_tool.domain.structure import StructureReport
 from qc_tool.domain.verdict import ChecksState, Verdict, judge_site
@@ -102,10 +103,10 @@ def print_checks(report: CheckReport, out: TextIO) -> None:
     for name, counts in report.folders.items():
         if counts:
             kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(counts.items()))
-            print(f"  {name}: {kinds}", file=out)
+            print(f"  {display_text(name)}: {kinds}", file=out)
     for checks in failed:
         for outcome in checks.failures:
-            print(f"  FAIL {checks.name}: {outcome.message}", file=out)
+            print(f"  FAIL {display_text(checks.name)}: {display_text(outcome.message)}", file=out)
 
 
 def checks_csv(scan: ScanResult, report: CheckReport) -> str:

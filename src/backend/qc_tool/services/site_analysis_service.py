@@ -25,7 +25,7 @@ from qc_tool.domain.models import (
     RemoteFile,
     ScanResult,
 )
-from qc_tool.domain.paths import safe_name
+from qc_tool.domain.paths import name_problem, safe_name
 from qc_tool.errors import QCError
 from qc_tool.services.dealing import Dealer, OnResult, Retries, on_first, read_over_pool
 from qc_tool.services.pool import ConnectionPool, pool_size
@@ -78,8 +78,8 @@ def scan_site(
             # Nothing cached: a cold scan of a real site needs a pool, so the second
             # connection opens while the first lists (the size is settled after listing).
             pool.grow(2)
-        listing = on_first(pool, lambda conn: _list(conn, site), retries, cancelled)
-        run = _Run(site, listing, on_progress, parser)
+        listing, skipped = on_first(pool, lambda conn: _list(conn, site), retries, cancelled)
+        run = _Run(site, listing, on_progress, parser, skipped)
         cached = cache.get_many(connector.server_id, run.all_files, prefix)
         run.take_cached(cached)
         misses = run.misses(cached)
@@ -117,11 +117,16 @@ def scan_site(
     return result
 
 
-def _list(conn: SiteConnection, site: str) -> dict[str, list[RemoteFile]]:
-    """The site's folders and their images, listed on one connection."""
-    listing = conn.list_images(site, conn.list_folders(site))
+def _list(conn: SiteConnection, site: str) -> tuple[dict[str, list[RemoteFile]], dict[str, str]]:
+    """The site's folders and their images, listed on one connection; and the folders left
+    out, each with the reason (a name that cannot be sent to the server costs only itself)."""
+    folders = conn.list_folders(site)
+    skipped = {f: problem for f in folders if (problem := name_problem(f)) is not None}
+    for folder, problem in skipped.items():
+        log.warning("Folder %s skipped: %s", folder, problem)
+    listing = conn.list_images(site, [f for f in folders if f not in skipped])
     conn.release()  # a worker thread takes it over for reading
-    return listing
+    return listing, skipped
 
 
 def _folder_queues(
@@ -150,8 +155,10 @@ class _Run:
         listing: dict[str, list[RemoteFile]],
         on_progress: ProgressCallback | None,
         parser: HeaderParser | None = None,
+        skipped: Mapping[str, str] | None = None,
     ) -> None:
         self._parser = parser
+        self.skipped = dict(skipped or {})
         self._parsing: list[Future[list[ExifSummary | str]]] = []
         self._batch: list[tuple[RemoteFile, ExifBlock]] = []
         self._batches_open = 0
@@ -309,6 +316,9 @@ class _Run:
                 summary.add(image)
                 out.images.append(image)
             out.folders.append(summary)
+        if self.skipped:  # in the listing's (name) order, each skipped folder in its place
+            out.folders += [FolderSummary(name, skipped=why) for name, why in self.skipped.items()]
+            out.folders.sort(key=lambda f: f.name)
         out.stats.seconds = round(seconds, 3)
         out.stats.images_per_s = round(len(out.images) / seconds, 1) if seconds > 0 else 0.0
         out.stats.bytes_read = sum(i.bytes_read for i in out.images if not i.cached)

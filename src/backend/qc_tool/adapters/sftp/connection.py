@@ -16,7 +16,13 @@ from qc_tool.adapters.sftp.limits import SERVER_SLOTS, ServerSlots
 from qc_tool.adapters.sftp.tasks import header_task, is_dir, is_file, listing_task, pixels_task
 from qc_tool.adapters.sftp.wire import Wire
 from qc_tool.domain.models import RemoteFile, SiteInfo
-from qc_tool.domain.paths import is_image_name, join_remote, safe_name
+from qc_tool.domain.paths import (
+    is_image_name,
+    join_remote,
+    name_problem,
+    path_problem,
+    safe_name,
+)
 from qc_tool.errors import RemoteError
 from qc_tool.services.ports import HeaderCallback, PixelCallback
 
@@ -122,12 +128,14 @@ class SftpConnection:
         return self._opened
 
     def list_sites(self) -> list[SiteInfo]:
-        sites = self._site_names()
-        counts = self._list_many({s: join_remote(self._root, s) for s in sites})
+        sites = {s: name_problem(s) for s in self._site_names()}
+        # A name shown escaped is not the server's name for the site: it is never sent back.
+        usable = {s: join_remote(self._root, s) for s, problem in sites.items() if not problem}
+        counts = self._list_many(usable)
         return [
-            SiteInfo(s, sum(1 for e in counts[s] if is_dir(e) and _plain(e.filename)))
-            for s in sites
-            if s in counts
+            SiteInfo(s, sum(1 for e in counts.get(s, ()) if is_dir(e) and _plain(e.filename)), p)
+            for s, p in sites.items()
+            if p or s in counts
         ]
 
     def list_folders(self, site: str) -> list[str]:
@@ -209,6 +217,10 @@ class SftpConnection:
             for f in files:
                 if cancelled():
                     return
+                problem = path_problem(f.path)
+                if problem is not None:  # a name shown escaped: its own result, never sent
+                    on_result(f, None, problem)
+                    continue
                 yield f, make_task(f"{site_path}/{f.path}", f)
 
         engine = self._engine(max_tasks=in_flight)

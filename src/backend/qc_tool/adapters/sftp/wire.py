@@ -24,6 +24,8 @@ from paramiko.sftp import (
 )
 from paramiko.sftp_attr import SFTPAttributes
 
+from qc_tool.domain.paths import display_name
+
 RECV_SIZE = 1 << 20
 MAX_REPLY = 16 * 1024 * 1024  # a length above this is not an SFTP reply: the stream is corrupt
 
@@ -61,10 +63,16 @@ class Reply:
         return code, text
 
     def names(self) -> list[SFTPAttributes]:
+        """The entries of a READDIR reply; each ``filename`` as ``paths.display_name`` shows it.
+
+        Names are bytes on the server and need not be UTF-8 (paramiko's ``get_text`` would
+        raise on them): one that is not, or that holds control characters, comes out escaped.
+        """
         msg = Message(self.body)
         entries = []
         for _ in range(msg.get_int()):
-            name, longname = msg.get_text(), msg.get_text()
+            name = display_name(msg.get_string())
+            longname = msg.get_string().decode("utf-8", "replace")  # ls -l text; never used
             entries.append(SFTPAttributes._from_msg(msg, name, longname))
         return entries
 

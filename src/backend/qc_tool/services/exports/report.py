@@ -45,6 +45,7 @@ class FolderRow:
     located: int = 0
     failed: int = 0
     kinds: Counter[str] = field(default_factory=Counter)
+    skipped: str | None = None  # the folder was not read: why
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +78,8 @@ def print_report(document: Document, generated: datetime | None = None) -> str:
     sequence gaps (when the document has them), map, failed photos, stats."""
     items = photos(document)
     groups = by_folder(document, items)
-    rows = [_folder_row(name, group) for name, group in groups.items()]
+    skipped = {f["name"]: f.get("skipped") for f in document["folders"]}
+    rows = [_folder_row(name, group, skipped.get(name)) for name, group in groups.items()]
     kinds = sorted({kind for row in rows for kind in row.kinds})
     totals = {
         "images": len(items),
@@ -130,8 +132,8 @@ def report_policy(html: str) -> str:
     )
 
 
-def _folder_row(name: str, group: list[Photo]) -> FolderRow:
-    row = FolderRow(name, images=len(group))
+def _folder_row(name: str, group: list[Photo], skipped: str | None = None) -> FolderRow:
+    row = FolderRow(name, images=len(group), skipped=skipped)
     for p in group:
         row.located += p.position is not None
         row.failed += not p.valid

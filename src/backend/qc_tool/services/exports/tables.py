@@ -9,6 +9,8 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
+from qc_tool.domain.paths import display_name, display_text
+
 from .document import Document, flight_order, photos, select_folder, with_gps
 
 # The image fields of the result document, in the CSV's column order.
@@ -92,6 +94,8 @@ def odm_geo_txt(document: Document) -> str:
             skipped.append(f"# {p.path} {coords}  (file name also in another folder)")
         elif p.name != p.name.strip() or any(c.isspace() for c in p.name):
             skipped.append(f"# {p.path} {coords}  (white space in the file name)")
+        elif display_name(p.name) != p.name:
+            skipped.append(f"# {p.path} {coords}  (the file name is not plain text)")
         else:
             lines.append(f"{p.name} {coords}")
     missing = len(document["images"]) - len(items)
@@ -113,7 +117,8 @@ def odm_geo_zip(document: Document) -> bytes:
     """
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as out:
-        for folder in sorted((f["name"] for f in document["folders"]), key=str.casefold):
+        listed = [f["name"] for f in document["folders"] if not f.get("skipped")]
+        for folder in sorted(listed, key=str.casefold):
             text = odm_geo_txt(select_folder(document, folder))
             # A name the server could not decode (surrogate escapes) must not stop the ZIP.
             out.writestr(f"{_zip_component(folder)}/geo.txt", text.encode("utf-8", "replace"))
@@ -127,5 +132,5 @@ def _zip_component(name: str) -> str:
 
 
 def _one_line(text: str) -> str:
-    """Text for a comment line: a line break in a name must not end the comment."""
-    return " ".join(text.splitlines())
+    """Text for a comment line: a line break or terminal control in a name is escaped."""
+    return display_text(text)

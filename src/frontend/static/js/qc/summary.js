@@ -40,6 +40,14 @@ export function renderFolders(doc, palette) {
   clear(body);
   const withChecks = checked(doc);
   for (const folder of doc.folders) {
+    if (folder.skipped) {
+      // Not read: its name cannot be used as a path (shown escaped by the server).
+      body.appendChild(el("tr", { "data-folder": folder.name, class: "skipped" },
+        el("td", {}, folder.name),
+        el("td", { colspan: "5" }, el("span", { class: "tag bad" }, "skipped"),
+          " " + folder.skipped)));
+      continue;
+    }
     const kinds = Object.entries(folder.failures || {}).sort();
     body.appendChild(el("tr", { "data-folder": folder.name },
       el("td", {}, el("span", { class: palette.swatchClass(folder.name) }), folder.name),

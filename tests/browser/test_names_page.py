@@ -1,0 +1,85 @@
+"""Odd names in a real browser: the sites page offers no View QC for a site whose name is not
+UTF-8, and the QC page's folder table shows each skipped folder, escaped, with its reason."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import pytest
+from names_support import BAD_FILES, BAD_FOLDERS, BAD_SITE_SHOWN, SITE, make_odd_sites
+from qc_tool import create_app
+from qc_tool.demo.sftp_server import start_sftp_server
+
+from browser.conftest import _serving
+from browser.support import TILE_URL, LiveApp, Watch, expect, log_in
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
+
+pytestmark = pytest.mark.browser
+USERNAME, PASSWORD = "tech", "tech-password-1"
+
+
+@pytest.fixture(scope="module")
+def live_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApp]:
+    """This module's app on 127.0.0.1, serving the odd-names tree."""
+    base = tmp_path_factory.mktemp("names-app")
+    make_odd_sites(base / "sftp-root" / "sites")
+    sftp = start_sftp_server(base / "sftp-root", {USERNAME: PASSWORD}, sites_root="/sites")
+    try:
+        app = create_app(
+            {
+                "TESTING": True,
+                "QC_SFTP_HOST": sftp.host,
+                "QC_SFTP_PORT": sftp.port,
+                "QC_SITES_ROOT": sftp.sites_root,
+                "QC_KNOWN_HOSTS": sftp.write_known_hosts(base / "known_hosts"),
+                "QC_CACHE_DIR": base / "cache",
+                "QC_SECRET_KEY": "names-test-secret-key",
+                "QC_PRODUCTION": 0,
+                "QC_TILE_URL": TILE_URL,
+                "QC_PARSE_WORKERS": 0,
+            }
+        )
+        try:
+            with _serving(app) as url:
+                yield LiveApp(url=url, username=USERNAME, password=PASSWORD, sites={})
+        finally:
+            app.extensions["qc"].close()
+    finally:
+        sftp.stop()
+
+
+def test_odd_names_are_shown_escaped_and_cost_only_their_own_rows(
+    page: Page, live_app: LiveApp, watch: Watch
+) -> None:
+    log_in(page, live_app.username, live_app.password)
+    bad = page.get_by_role("row").filter(
+        has=page.get_by_role("cell", name=BAD_SITE_SHOWN, exact=True)
+    )
+    expect(bad).to_contain_text("the name is not UTF-8 (shown escaped)")
+    expect(bad.get_by_role("button")).to_have_count(0)
+
+    row = page.get_by_role("row").filter(has=page.get_by_role("cell", name=SITE, exact=True))
+    row.get_by_role("button", name="View QC").click()
+    expect(page).to_have_url(re.compile(rf"/sites/{SITE}/qc/[^/]+$"))
+    expect(page.locator("#folders-card")).to_be_visible()
+    rows = page.locator("#folders tbody tr")
+    expect(rows).to_have_count(2 + len(BAD_FOLDERS))
+    for shown, reason in BAD_FOLDERS.values():
+        skipped = page.locator(f'#folders tbody tr[data-folder="{_css(shown)}"]')
+        expect(skipped).to_have_text(f"{shown}skipped {reason}")
+    tower = page.locator('#folders tbody tr[data-folder="Tower"] td')
+    expect(tower.nth(1)).to_have_text("6")
+    expect(tower.nth(4)).to_have_text("3")
+    problems = page.locator("#problems tbody tr")
+    for shown, reason in BAD_FILES.values():
+        expect(problems.filter(has_text=f"Tower/{shown}")).to_contain_text(reason)
+    watch.assert_clean()
+
+
+def _css(value: str) -> str:
+    """``value`` inside a double-quoted CSS attribute selector."""
+    return value.replace("\\", "\\\\").replace('"', '\\"')
