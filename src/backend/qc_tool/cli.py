@@ -14,7 +14,7 @@ from typing import TextIO
 from urllib.parse import unquote, urlsplit
 
 from qc_tool import config
-from qc_tool.adapters.cache import SqliteCache
+from qc_tool.adapters.cache import SqliteCache, UserCache
 from qc_tool.adapters.local import LocalConnector
 from qc_tool.adapters.sftp.connect import SftpEndpoint
 from qc_tool.adapters.sftp.connection import SftpConnector
@@ -118,9 +118,11 @@ def _cache_dir(args: argparse.Namespace, settings: dict[str, object]) -> Path:
 
 
 def _scan(args: argparse.Namespace, settings: dict[str, object]) -> int:
-    connector, site = _target(args, settings)
-    cache: SqliteCache | NoCache = (
-        NoCache() if args.no_cache else SqliteCache(_cache_dir(args, settings))
+    connector, site, user = _target(args, settings)
+    # The cache holds what each login read (adapters/cache.py): this run's rows are the SFTP
+    # user's, or for a local folder the account running the tool.
+    cache: UserCache | NoCache = (
+        NoCache() if args.no_cache else SqliteCache(_cache_dir(args, settings)).for_user(user)
     )
     cap = args.max_connections or int(str(settings["QC_MAX_CONNECTIONS"]))
     bar = _ProgressBar(sys.stderr)
@@ -164,7 +166,7 @@ def _check(
     connector: Connector,
     result: ScanResult,
     cap: int,
-    cache: SqliteCache | NoCache,
+    cache: UserCache | NoCache,
     measuring: MeasuringPool,
 ) -> CheckReport:
     profile = load_profile(args.profile) if args.profile else None
@@ -183,12 +185,13 @@ def _check(
         measuring.close()
 
 
-def _target(args: argparse.Namespace, settings: dict[str, object]) -> tuple[Connector, str]:
+def _target(args: argparse.Namespace, settings: dict[str, object]) -> tuple[Connector, str, str]:
+    """The connector, the site, and whose reads these are (the cache's user)."""
     if not args.target.startswith("sftp://"):
         path = Path(args.target).resolve()
         if not path.is_dir():
             raise BadRequest(f"no such folder: {args.target}")
-        return LocalConnector(path.parent), path.name
+        return LocalConnector(path.parent), path.name, _local_user()
     url = urlsplit(args.target)
     if not url.username or not url.hostname:
         raise BadRequest(
@@ -220,7 +223,16 @@ def _target(args: argparse.Namespace, settings: dict[str, object]) -> tuple[Conn
     password = os.environ.get("QC_SFTP_PASSWORD")
     if password is None:
         password = getpass.getpass(f"Password for {url.username}@{url.hostname}: ")
-    return SftpConnector(endpoint, root, unquote(url.username), password), site
+    username = unquote(url.username)
+    return SftpConnector(endpoint, root, username, password), site, username
+
+
+def _local_user() -> str:
+    """The account reading a local folder: the files' permissions are judged against it."""
+    try:
+        return getpass.getuser()
+    except OSError:  # no login name in the environment nor in the password database
+        return f"uid:{os.getuid()}"
 
 
 class _ProgressBar:
