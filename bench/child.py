@@ -73,7 +73,11 @@ def run_tool(job: dict[str, Any]) -> dict[str, Any]:
 
     from bench.timeline import TimedCache, TimedConnector, Timeline
 
-    inner: ResultCache = SqliteCache(Path(job["cache_dir"])) if job["cache_dir"] else NoCache()
+    inner: ResultCache = (
+        SqliteCache(Path(job["cache_dir"])).for_user(job["username"])
+        if job["cache_dir"]
+        else NoCache()
+    )
     # The parsing processes start before the clock, as in the web app, which keeps them warm
     # (the CLI starts them at launch, ~0.2 s). Their CPU is not in this process's cpu_s.
     workers = job.get("parse_workers", default_workers())

@@ -4,11 +4,17 @@ Starting sshd (config, host key, test user) lives in ``qc_tool.demo.openssh``, s
 benchmark. Here the test data is copied under /srv/qc-sftp, which the test user can read, so
 ``sites_root`` is that absolute path: exactly how a real server looks. The handle also counts
 sshd's "Failed password" log lines, which the tests use to check a wrong password costs one try.
+
+sshd also lets in the second test account (``QC_TEST_SSHD_USER2``, made by
+.ci/setup_sshd_user.sh) when there is one: ``handle.other`` is its (username, password). It owns
+no files of the copy, so what it may read is what the mode bits give "others", as for a
+colleague on a real server.
 """
 
 from __future__ import annotations
 
 import grp
+import os
 import pwd
 import re
 import shutil
@@ -29,6 +35,7 @@ class SshdHandle(OpenSshProcess):
 
     password: str = field(repr=False)
     data_dir: Path
+    other: tuple[str, str] | None = field(default=None, repr=False)  # the second account
 
     def failed_password_count(
         self, username: str, *, wait_for: int = 0, timeout: float = 5.0
@@ -67,15 +74,36 @@ def start_sshd(data_root: Path, tmp: Path) -> SshdHandle | None:
     creds = openssh.test_user()
     assert creds is not None
     username, password = creds
+    other = second_test_user()
     data_dir = _copy_data(data_root, username)
     try:
-        server = openssh.start_openssh(data_dir, tmp, username=username)
+        server = openssh.start_openssh(
+            data_dir, tmp, username=username, also_allow=[other[0]] if other else []
+        )
     except BaseException:
         shutil.rmtree(data_dir, ignore_errors=True)
         raise
     # The handle is the started server plus what only the tests need.
     started = {f.name: getattr(server, f.name) for f in fields(server)}
-    return SshdHandle(**started, password=password, data_dir=data_dir)
+    return SshdHandle(**started, password=password, data_dir=data_dir, other=other)
+
+
+def second_test_user() -> tuple[str, str] | None:
+    """The second throwaway account's (username, password), as ``openssh.test_user`` reads the
+    first: the environment (QC_TEST_SSHD_USER2 / QC_TEST_SSHD_PASSWORD2), else the env file."""
+    user = os.environ.get("QC_TEST_SSHD_USER2")
+    password = os.environ.get("QC_TEST_SSHD_PASSWORD2")
+    if not (user and password) and openssh.ENV_FILE.is_file():
+        lines = openssh.ENV_FILE.read_text().splitlines()
+        values = dict(line.split("=", 1) for line in lines if "=" in line)
+        user, password = values.get("QC_TEST_SSHD_USER2"), values.get("QC_TEST_SSHD_PASSWORD2")
+    if not (user and password):
+        return None
+    try:
+        pwd.getpwnam(user)
+    except KeyError:  # named in the environment, but not an account of this machine
+        return None
+    return user, password
 
 
 def _copy_data(data_root: Path, username: str) -> Path:

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image, ImageFilter
-from qc_tool.adapters.cache import SqliteCache
+from qc_tool.adapters.cache import SqliteCache, UserCache
 from qc_tool.adapters.sftp.connection import SftpConnector
 from qc_tool.demo.imagegen import ImageSpec, build_jpeg, encode_body, quantise_gps
 from qc_tool.demo.scene import render_scene
@@ -65,7 +65,7 @@ def sftp(server: SftpServerHandle) -> SftpConnector:
 
 
 def _check(
-    conn: SftpConnector, scan: ScanResult, cache: SqliteCache, options: CheckOptions
+    conn: SftpConnector, scan: ScanResult, cache: UserCache, options: CheckOptions
 ) -> CheckReport:
     with ThreadPoolExecutor(2) as pool:
         return check_site(conn, scan, pool, options=options, workers=2, cache=cache)
@@ -78,7 +78,7 @@ def _failures(report: CheckReport) -> dict[str, set[str]]:
 def test_a_second_check_pass_reads_nothing_and_gives_the_same_verdicts(
     server: SftpServerHandle, sftp: SftpConnector, tmp_path: Path
 ) -> None:
-    cache = SqliteCache(tmp_path / "cache")
+    cache = SqliteCache(tmp_path / "cache").for_user(USER)
     scan = scan_site(sftp, cache, SITE)
     first = _check(sftp, scan, cache, CheckOptions())
     assert first.stats.cached == 0 and first.stats.bytes_read > 0
@@ -99,7 +99,7 @@ def test_a_second_check_pass_reads_nothing_and_gives_the_same_verdicts(
 def test_a_new_threshold_or_profile_rejudges_from_the_cache(
     server: SftpServerHandle, sftp: SftpConnector, tmp_path: Path
 ) -> None:
-    cache = SqliteCache(tmp_path / "cache")
+    cache = SqliteCache(tmp_path / "cache").for_user(USER)
     scan = scan_site(sftp, cache, SITE)
     _check(sftp, scan, cache, CheckOptions())
     logins = sum(server.auth_attempts.values())
@@ -117,7 +117,7 @@ def test_a_new_threshold_or_profile_rejudges_from_the_cache(
 def test_a_new_measuring_setting_measures_again(
     server: SftpServerHandle, sftp: SftpConnector, tmp_path: Path
 ) -> None:
-    cache = SqliteCache(tmp_path / "cache")
+    cache = SqliteCache(tmp_path / "cache").for_user(USER)
     scan = scan_site(sftp, cache, SITE)
     _check(sftp, scan, cache, CheckOptions())
     finer = CheckOptions(settings=replace(CheckSettings(), blur_grid=8))
@@ -130,7 +130,7 @@ def test_a_new_measuring_setting_measures_again(
 def test_a_changed_file_is_measured_again(
     server: SftpServerHandle, sftp: SftpConnector, tmp_path: Path
 ) -> None:
-    cache = SqliteCache(tmp_path / "cache")
+    cache = SqliteCache(tmp_path / "cache").for_user(USER)
     scan = scan_site(sftp, cache, SITE)
     _check(sftp, scan, cache, CheckOptions())
     touched = replace(scan.images[0], mtime=scan.images[0].mtime + 1)

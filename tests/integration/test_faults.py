@@ -232,7 +232,7 @@ def test_when_connections_keep_failing_the_scan_fails_and_keeps_what_it_read(
     # Every connection is reset a few images' worth after its listing would have ended.
     proxy = _started(proxies, _proxy(world, faults=Fault(reset_after=listed + 20_000)))
     connector = _via(proxy, world, tmp_path)
-    cache = SqliteCache(tmp_path / "cache")
+    cache = SqliteCache(tmp_path / "cache").for_user(USER)
     with pytest.raises(RemoteUnavailable, match=r"failed \d+ times .* images were not read"):
         scan_site(connector, cache, SITE)
     assert proxy.wait_for(lambda: proxy.open_links == 0)

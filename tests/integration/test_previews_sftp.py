@@ -16,6 +16,7 @@ from scan_support import connector
 from unit.test_previews import decoded, photo, red_corner
 
 SITE = "S1"
+USER = "tester"  # whose the previews are: the user the sftp fixtures log in as
 
 
 @functools.cache
@@ -66,14 +67,14 @@ def test_a_preview_reads_a_small_range_and_a_repeat_reads_nothing(
     file = _listed(conn, "DJI_0001.JPG")
     service = PreviewService()
     before = server.bytes_read
-    jpeg = service.preview(conn, sftp.server_id, SITE, file, max_edge_for("large"))
+    jpeg = service.preview(conn, sftp.server_id, SITE, file, max_edge_for("large"), user=USER)
     read = server.bytes_read - before
     assert read < 0.15 * file.size, f"{read} of {file.size} bytes read"
     image = decoded(jpeg)
     assert image.size == (600, 800) and red_corner(image) == "top-right"  # upright
     assert len(jpeg) < 200_000
     opened = server.files_opened
-    assert service.preview(conn, sftp.server_id, SITE, file, 800) == jpeg
+    assert service.preview(conn, sftp.server_id, SITE, file, 800, user=USER) == jpeg
     assert server.bytes_read - before == read and server.files_opened == opened
 
 
@@ -82,7 +83,9 @@ def test_without_an_embedded_preview_the_whole_file_is_read_but_a_small_jpeg_is_
 ) -> None:
     file = _listed(conn, "DJI_0002.JPG")
     before = server.bytes_read
-    jpeg = PreviewService().preview(conn, sftp.server_id, SITE, file, max_edge_for("thumb"))
+    jpeg = PreviewService().preview(
+        conn, sftp.server_id, SITE, file, max_edge_for("thumb"), user=USER
+    )
     assert server.bytes_read - before >= file.size
     image = decoded(jpeg)
     assert image.size == (320, 240) and red_corner(image) == "top-left"
@@ -94,9 +97,11 @@ def test_a_file_with_no_image_is_a_clear_error_and_the_connection_goes_on(
 ) -> None:
     service = PreviewService()
     with pytest.raises(UnreadableImage, match="Tower/DJI_0003.JPG: no image to show"):
-        service.preview(conn, sftp.server_id, SITE, _listed(conn, "DJI_0003.JPG"), 320)
+        service.preview(conn, sftp.server_id, SITE, _listed(conn, "DJI_0003.JPG"), 320, user=USER)
     gone = RemoteFile("Tower/DJI_0009.JPG", 5000, 1)  # listed once, deleted since
     with pytest.raises(UnreadableImage, match="Tower/DJI_0009.JPG: no image to show"):
-        service.preview(conn, sftp.server_id, SITE, gone, 320)
-    jpeg = service.preview(conn, sftp.server_id, SITE, _listed(conn, "DJI_0001.JPG"), 320)
+        service.preview(conn, sftp.server_id, SITE, gone, 320, user=USER)
+    jpeg = service.preview(
+        conn, sftp.server_id, SITE, _listed(conn, "DJI_0001.JPG"), 320, user=USER
+    )
     assert decoded(jpeg).size == (240, 320)

@@ -204,7 +204,7 @@ def test_warm_rescan_opens_no_file_and_follows_changes(seed: Any, tmp_path: Path
     (work / "sites").mkdir(parents=True)
     site_dir = work / "sites" / SOUTH_WEST_SITE
     os.system(f"cp -a {root / 'sites' / SOUTH_WEST_SITE} {site_dir}")
-    cache = SqliteCache(tmp_path / "cache")
+    cache = SqliteCache(tmp_path / "cache").for_user(USER)
     with start_sftp_server(work, {USER: PASSWORD}, sites_root="/sites") as srv:
         srv.write_known_hosts(tmp_path / "kh")
         conn = connector(srv.host, srv.port, tmp_path / "kh", "/sites", USER, PASSWORD)

@@ -46,7 +46,9 @@ def test_view_qc_gives_every_folder_count_and_coordinate_exactly(
     openssh: Any, tmp_path: Path
 ) -> None:
     server, truths = openssh
-    result = scan_site(_connector(server), SqliteCache(tmp_path / "cache"), SEED_SITE)
+    result = scan_site(
+        _connector(server), SqliteCache(tmp_path / "cache").for_user(server.username), SEED_SITE
+    )
     assert len(result.images) == 1375 and result.gps_points == 1332
     assert {f.name: f.images for f in result.folders} == truths[SEED_SITE].folders()
     assert mismatches(result, truths[SEED_SITE]) == []

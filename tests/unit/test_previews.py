@@ -7,8 +7,10 @@ import io
 import random
 import struct
 import threading
+import time
 from collections.abc import Callable, Iterable
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 import pytest
@@ -20,8 +22,11 @@ from qc_tool.domain.pixel_reader import PixelSource, read_pixels
 from qc_tool.domain.sparse import run_program
 from qc_tool.errors import BadRequest, QCError, UnreadableImage
 from qc_tool.services.previews import (
+    MAX_FILE_BYTES,
     ByteBudgetLRU,
+    PreviewsBusy,
     PreviewService,
+    decode_small,
     header_orientation,
     max_edge_for,
     render_preview,
@@ -29,6 +34,7 @@ from qc_tool.services.previews import (
 
 SITE = "S1"
 SERVER = "sftp://example:22/sites"
+USER = "tech"
 RED = (220, 30, 30)
 
 
@@ -149,11 +155,15 @@ def _is_red(pixel: object) -> bool:
 def test_a_preview_comes_from_the_embedded_preview_and_fits_the_edge() -> None:
     conn = MemoryConnection({"Tower/DJI_0001.JPG": photo()})
     file = conn.remote("Tower/DJI_0001.JPG")
-    thumb = decoded(PreviewService().preview(conn, SERVER, SITE, file, max_edge_for("thumb")))
+    thumb = decoded(
+        PreviewService().preview(conn, SERVER, SITE, file, max_edge_for("thumb"), user=USER)
+    )
     assert thumb.size == (320, 240) and red_corner(thumb) == "top-left"
     assert conn.bytes_read < 0.25 * file.size, "the preview's range, not the whole file"
     # Never larger than the source: a 480x360 preview asked for at 800 stays 480x360.
-    big = decoded(PreviewService().preview(conn, SERVER, SITE, file, max_edge_for("large")))
+    big = decoded(
+        PreviewService().preview(conn, SERVER, SITE, file, max_edge_for("large"), user=USER)
+    )
     assert big.size == (480, 360)
 
 
@@ -165,7 +175,9 @@ def test_the_preview_is_turned_upright_by_the_main_images_orientation(
     orientation: int, corner: str
 ) -> None:
     conn = MemoryConnection({"T/a.jpg": photo(orientation)})
-    out = decoded(PreviewService().preview(conn, SERVER, SITE, conn.remote("T/a.jpg"), 320))
+    out = decoded(
+        PreviewService().preview(conn, SERVER, SITE, conn.remote("T/a.jpg"), 320, user=USER)
+    )
     assert out.size == ((240, 320) if orientation in (6, 8) else (320, 240))
     assert red_corner(out) == corner
 
@@ -174,7 +186,9 @@ def test_the_preview_is_turned_upright_by_the_main_images_orientation(
 def test_a_file_without_preview_is_shrunk_and_turned_as_pillow_turns_it(orientation: int) -> None:
     data = photo(orientation, preview=None, body=(800, 600))
     conn = MemoryConnection({"T/a.jpg": data})
-    out = decoded(PreviewService().preview(conn, SERVER, SITE, conn.remote("T/a.jpg"), 320))
+    out = decoded(
+        PreviewService().preview(conn, SERVER, SITE, conn.remote("T/a.jpg"), 320, user=USER)
+    )
     reference = ImageOps.exif_transpose(Image.open(io.BytesIO(data))).convert("RGB")
     reference.thumbnail((320, 320))
     assert out.size == reference.size == (240, 320)
@@ -222,12 +236,14 @@ def test_header_orientation_never_raises_on_damaged_bytes() -> None:
 def test_a_repeat_is_served_from_the_cache_and_a_changed_file_is_read_again() -> None:
     conn = MemoryConnection({"T/a.jpg": photo()})
     service = PreviewService()
-    first = service.preview(conn, SERVER, SITE, conn.remote("T/a.jpg"), 320)
-    assert service.preview(conn, SERVER, SITE, conn.remote("T/a.jpg"), 320) == first
+    first = service.preview(conn, SERVER, SITE, conn.remote("T/a.jpg"), 320, user=USER)
+    assert service.preview(conn, SERVER, SITE, conn.remote("T/a.jpg"), 320, user=USER) == first
     assert conn.calls == 1
-    service.preview(conn, SERVER, SITE, conn.remote("T/a.jpg"), 160)  # another size
-    service.preview(conn, SERVER, SITE, conn.remote("T/a.jpg", mtime=2), 320)  # re-uploaded
-    service.preview(conn, "sftp://other:22/sites", SITE, conn.remote("T/a.jpg"), 320)
+    service.preview(conn, SERVER, SITE, conn.remote("T/a.jpg"), 160, user=USER)  # another size
+    service.preview(
+        conn, SERVER, SITE, conn.remote("T/a.jpg", mtime=2), 320, user=USER
+    )  # re-uploaded
+    service.preview(conn, "sftp://other:22/sites", SITE, conn.remote("T/a.jpg"), 320, user=USER)
     assert conn.calls == 4 and len(service.cache) == 4
 
 
@@ -272,9 +288,9 @@ def test_a_file_that_is_not_a_jpeg_is_a_clear_error() -> None:
     conn = MemoryConnection({"T/a.JPG": png.getvalue(), "T/empty.JPG": b""})
     service = PreviewService()
     with pytest.raises(UnreadableImage, match=r"T/a.JPG: no image to show \(not a JPEG"):
-        service.preview(conn, SERVER, SITE, conn.remote("T/a.JPG"), 320)
+        service.preview(conn, SERVER, SITE, conn.remote("T/a.JPG"), 320, user=USER)
     with pytest.raises(UnreadableImage, match=r"empty file"):
-        service.preview(conn, SERVER, SITE, conn.remote("T/empty.JPG"), 320)
+        service.preview(conn, SERVER, SITE, conn.remote("T/empty.JPG"), 320, user=USER)
     assert len(service.cache) == 0
 
 
@@ -285,13 +301,102 @@ def test_a_preview_that_does_not_decode_is_a_clear_error() -> None:
     broken = data[: start + 2] + bytes(len(preview) - 2)  # SOI, then zeros where the image was
     conn = MemoryConnection({"T/a.jpg": broken})
     with pytest.raises(UnreadableImage, match="the embedded preview cannot be decoded"):
-        PreviewService().preview(conn, SERVER, SITE, conn.remote("T/a.jpg"), 320)
+        PreviewService().preview(conn, SERVER, SITE, conn.remote("T/a.jpg"), 320, user=USER)
 
 
 def test_sizes_are_checked() -> None:
     conn = MemoryConnection({"T/a.jpg": photo()})
     with pytest.raises(BadRequest, match="64 to 2048"):
-        PreviewService().preview(conn, SERVER, SITE, conn.remote("T/a.jpg"), 10_000)
+        PreviewService().preview(conn, SERVER, SITE, conn.remote("T/a.jpg"), 10_000, user=USER)
     with pytest.raises(BadRequest, match="unknown preview size 'huge'"):
         max_edge_for("huge")
     assert conn.calls == 0
+
+
+# -- bounds: decode scale, bytes read, previews at once (issue 10, item 11) ------------------
+
+
+@functools.cache
+def large_jpeg() -> bytes:
+    """A 6000x4000 JPEG (24 MP) with no embedded preview: only the whole file can be shown."""
+    gradient = np.linspace(0, 255, 6000, dtype=np.uint8)
+    out = io.BytesIO()
+    Image.fromarray(np.tile(gradient, (4000, 1))).convert("RGB").save(out, "JPEG", quality=70)
+    return out.getvalue()
+
+
+def test_a_large_photo_is_decoded_at_a_reduced_scale() -> None:
+    data = large_jpeg()
+    # 1/4 scale for 800 px (1/8 would give 750 px, less than asked), 1/8 for 320 px: never
+    # the 72 MB of RGB a full decode of 6000x4000 would take.
+    assert decode_small(data, 800).size == (1500, 1000)
+    assert decode_small(data, 320).size == (750, 500)
+    conn = MemoryConnection({"T/big.jpg": data})
+    out = decoded(PreviewService().preview(conn, SERVER, SITE, conn.remote("T/big.jpg"), user=USER))
+    assert out.size == (800, 533)
+
+
+def test_a_file_listed_past_the_size_cap_is_not_read_for_a_preview() -> None:
+    data = photo(preview=None, body=(800, 600))
+    conn = MemoryConnection({"T/a.jpg": data})
+    service = PreviewService(max_file_bytes=len(data) - 1)
+    with pytest.raises(UnreadableImage, match=r"T/a.jpg: too large to preview"):
+        service.preview(conn, SERVER, SITE, conn.remote("T/a.jpg"), 320, user=USER)
+    assert conn.calls == 0 and conn.bytes_read == 0
+    assert MAX_FILE_BYTES == 32 * 1024 * 1024  # the default, as docs/exports.md says
+
+
+class HeldReads(MemoryConnection):
+    """Each read waits for ``go``; counts the reads under way and the most at once."""
+
+    def __init__(self, files: dict[str, bytes]) -> None:
+        super().__init__(files)
+        self.go = threading.Event()
+        self.reading = 0
+        self.most = 0
+        self._lock = threading.Lock()
+
+    def read_pixels(self, *args: Any, **kwargs: Any) -> None:
+        with self._lock:
+            self.reading += 1
+            self.most = max(self.most, self.reading)
+        try:
+            assert self.go.wait(timeout=30), "never let go"
+            super().read_pixels(*args, **kwargs)
+        finally:
+            with self._lock:
+                self.reading -= 1
+
+
+def _until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.01)
+
+
+def test_at_most_the_cap_of_previews_are_made_at_once_and_the_rest_are_told_to_retry() -> None:
+    conn = HeldReads({"T/a.jpg": photo()})
+    service = PreviewService(decodes=2, wait_s=0.05)
+    outcomes: list[object] = []
+
+    def ask(user: str) -> None:
+        try:
+            outcomes.append(service.preview(conn, SERVER, SITE, conn.remote("T/a.jpg"), user=user))
+        except PreviewsBusy as exc:
+            outcomes.append(exc)
+
+    threads = [threading.Thread(target=ask, args=(f"user{n}",)) for n in range(6)]
+    for t in threads:
+        t.start()
+    # Two read (and wait there); the other four find no slot and are turned away.
+    _until(lambda: conn.reading == 2 and service.slots.refused == 4)
+    conn.go.set()
+    for t in threads:
+        t.join()
+    busy = [o for o in outcomes if isinstance(o, PreviewsBusy)]
+    assert len(busy) == 4 and all(b.status == 503 and b.retry_after > 0 for b in busy)
+    assert sum(isinstance(o, bytes) for o in outcomes) == 2
+    assert conn.most == 2 and service.slots.peak == 2 and service.slots.in_use == 0
+    # A slot is free again once a preview is made: the next request is served.
+    assert service.preview(conn, SERVER, SITE, conn.remote("T/a.jpg"), user="user9")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -9,11 +10,19 @@ import xml.etree.ElementTree as ET
 from urllib.parse import quote
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 from PIL import Image
 from qc_tool.demo.sftp_server import SftpServerHandle
 
-from web.support import OTHER_PASSWORD, OTHER_USERNAME, api_token, log_in, wait_for_job
+from web.support import (
+    OTHER_PASSWORD,
+    OTHER_USERNAME,
+    api_token,
+    context,
+    log_in,
+    wait_for_job,
+)
 
 
 def finished_job(client: FlaskClient, site: str = "SITE-A") -> str:
@@ -133,3 +142,19 @@ def test_an_unknown_export_is_a_404_naming_the_formats(logged_in: FlaskClient) -
     response = logged_in.get(f"/sites/SITE-A/qc/{job_id}/export/docx", headers=JSON)
     assert response.status_code == 404
     assert "geojson" in response.get_json()["message"]
+
+
+def test_a_preview_finding_every_slot_taken_is_told_when_to_retry(
+    app: Flask, logged_in: FlaskClient
+) -> None:
+    job_id = finished_job(logged_in)
+    slots = context(app).previews.slots
+    slots.wait_s = 0.0  # no waiting in the test: every slot is already taken
+    with contextlib.ExitStack() as taken:
+        for _ in range(slots.slots):
+            taken.enter_context(slots.hold())
+        busy = logged_in.get(preview_url(job_id, "Antenna A/DJI_0001.JPG"), headers=JSON)
+    assert busy.status_code == 503 and busy.get_json()["error"] == "busy"
+    assert busy.headers["Retry-After"] == "2"
+    again = logged_in.get(preview_url(job_id, "Antenna A/DJI_0001.JPG"), headers=JSON)
+    assert again.status_code == 200 and again.mimetype == "image/jpeg"

@@ -15,7 +15,7 @@ from typing import TextIO
 from urllib.parse import unquote, urlsplit
 
 from qc_tool import config
-from qc_tool.adapters.cache import SqliteCache
+from qc_tool.adapters.cache import SqliteCache, UserCache
 from qc_tool.adapters.local import LocalConnector
 from qc_tool.adapters.sftp.connect import SftpEndpoint
 from qc_tool.adapters.sftp.connection import SftpConnector
@@ -158,9 +158,11 @@ def _scan(args: argparse.Namespace, settings: dict[str, object]) -> int:
     for path in (args.json_out, args.csv_out):
         if path and path != "-":
             _check_writable(Path(path))
-    connector, site = _target(args, settings)
-    cache: SqliteCache | NoCache = (
-        NoCache() if args.no_cache else SqliteCache(_cache_dir(args, settings))
+    connector, site, user = _target(args, settings)
+    # The cache holds what each login read (adapters/cache.py): this run's rows are the SFTP
+    # user's, or for a local folder the account running the tool.
+    cache: UserCache | NoCache = (
+        NoCache() if args.no_cache else SqliteCache(_cache_dir(args, settings)).for_user(user)
     )
     cap = args.max_connections or int(str(settings["QC_MAX_CONNECTIONS"]))
     bar = _ProgressBar(sys.stderr)
@@ -249,7 +251,7 @@ def _check(
     connector: Connector,
     result: ScanResult,
     cap: int,
-    cache: SqliteCache | NoCache,
+    cache: UserCache | NoCache,
     measuring: MeasuringPool,
 ) -> CheckReport:
     try:
@@ -272,12 +274,13 @@ def _positive(text: str) -> int:
     return int(text)
 
 
-def _target(args: argparse.Namespace, settings: dict[str, object]) -> tuple[Connector, str]:
+def _target(args: argparse.Namespace, settings: dict[str, object]) -> tuple[Connector, str, str]:
+    """The connector, the site, and whose reads these are (the cache's user)."""
     if not args.target.startswith("sftp://"):
         path = Path(args.target).resolve()
         if not path.is_dir():
             raise BadRequest(f"no such folder: {args.target}")
-        return LocalConnector(path.parent), path.name
+        return LocalConnector(path.parent), path.name, _local_user()
     url = urlsplit(args.target)
     try:
         port = url.port or 22
@@ -315,7 +318,16 @@ def _target(args: argparse.Namespace, settings: dict[str, object]) -> tuple[Conn
         raise BadRequest("no password: set QC_SFTP_PASSWORD, or run qc-tool in a terminal")
     if password is None:
         password = getpass.getpass(f"Password for {url.username}@{url.hostname}: ")
-    return SftpConnector(endpoint, root, unquote(url.username), password), site
+    username = unquote(url.username)
+    return SftpConnector(endpoint, root, username, password), site, username
+
+
+def _local_user() -> str:
+    """The account reading a local folder: the files' permissions are judged against it."""
+    try:
+        return getpass.getuser()
+    except OSError:  # no login name in the environment nor in the password database
+        return f"uid:{os.getuid()}"
 
 
 class _ProgressBar:

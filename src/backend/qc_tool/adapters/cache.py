@@ -1,9 +1,16 @@
-"""Per-file scan results and photo measures in SQLite, keyed by (server, path, size, mtime).
+"""What each SFTP user has read, in SQLite: per-file results, photo measures, each site's last QC.
+
+Every row is keyed by (server, user, ...): a result is what *that* login could read, and
+another user of the same server must not receive it (a file of mode 0600 is readable by its
+owner only; its GPS, camera and check values are the owner's to see). The rows of a user are
+reached only through ``SqliteCache.for_user(username)``, so no caller can read a row without
+naming whose it is. The cost: a second user's first QC of a site reads it again.
 
 Shared by the web app and the CLI. WAL mode lets concurrent scans read while one
 writes; each call opens its own short-lived connection, so no connection is ever
 shared between threads. A schema version guards upgrades: a cache written by an
-older layout is dropped and rebuilt rather than read.
+older layout is dropped whole and rebuilt rather than read (its rows name no user, so
+they could only be served to the wrong one).
 """
 
 from __future__ import annotations
@@ -22,43 +29,49 @@ from qc_tool.domain.models import ImageResult, RemoteFile, SiteRun
 if TYPE_CHECKING:  # the checks' measures pull in numpy; a GPS scan never needs them
     from qc_tool.services.measure import CachedMeasure
 
-SCHEMA_VERSION = 2  # bump when ImageResult or the table changes meaning (2: iso, exposure)
+# Bump when a table changes layout or meaning; every table is then dropped and rebuilt.
+# 2: iso, exposure. 3: every row keyed by the SFTP user too.
+SCHEMA_VERSION = 3
+_TABLES = ("images", "runs", "measures")
 _RESULT_FIELDS = {f.name for f in fields(ImageResult)}
 
 
 class SqliteCache:
-    """The result cache in one SQLite file."""
+    """The cache file. Rows are read and written per user: see ``for_user``."""
 
     def __init__(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.path = directory / "results.sqlite3"
         with self._db() as db:
+            db.execute("BEGIN IMMEDIATE")  # another process opening the file waits for this
             db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
             row = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
             if row is None or int(row[0]) != SCHEMA_VERSION:
-                db.execute("DROP TABLE IF EXISTS images")
+                for table in _TABLES:
+                    db.execute(f"DROP TABLE IF EXISTS {table}")
                 db.execute(
                     "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema', ?)",
                     (str(SCHEMA_VERSION),),
                 )
             db.execute(
                 "CREATE TABLE IF NOT EXISTS images ("
-                " server TEXT NOT NULL, path TEXT NOT NULL, size INTEGER NOT NULL,"
-                " mtime INTEGER NOT NULL, result TEXT NOT NULL, stored REAL NOT NULL,"
-                " PRIMARY KEY (server, path))"
+                " server TEXT NOT NULL, user TEXT NOT NULL, path TEXT NOT NULL,"
+                " size INTEGER NOT NULL, mtime INTEGER NOT NULL, result TEXT NOT NULL,"
+                " stored REAL NOT NULL, PRIMARY KEY (server, user, path))"
             )
             db.execute(
                 "CREATE TABLE IF NOT EXISTS runs ("
-                " server TEXT NOT NULL, site TEXT NOT NULL, run TEXT NOT NULL,"
-                " PRIMARY KEY (server, site))"
+                " server TEXT NOT NULL, user TEXT NOT NULL, site TEXT NOT NULL,"
+                " run TEXT NOT NULL, PRIMARY KEY (server, user, site))"
             )
-            # One row per file: measures taken with other measuring settings are replaced.
+            # One row per file and user: measures taken with other measuring settings are replaced.
             db.execute(
                 "CREATE TABLE IF NOT EXISTS measures ("
-                " server TEXT NOT NULL, path TEXT NOT NULL, size INTEGER NOT NULL,"
-                " mtime INTEGER NOT NULL, key TEXT NOT NULL, measure TEXT NOT NULL,"
-                " stored REAL NOT NULL, PRIMARY KEY (server, path))"
+                " server TEXT NOT NULL, user TEXT NOT NULL, path TEXT NOT NULL,"
+                " size INTEGER NOT NULL, mtime INTEGER NOT NULL, key TEXT NOT NULL,"
+                " measure TEXT NOT NULL, stored REAL NOT NULL, PRIMARY KEY (server, user, path))"
             )
+            db.execute("COMMIT")
 
     @contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
@@ -70,16 +83,44 @@ class SqliteCache:
         finally:
             db.close()
 
+    def for_user(self, user: str) -> UserCache:
+        """The rows of the SFTP login ``user``: what that user read, and nothing else."""
+        if not user:
+            raise ValueError("the cache is read and written as a named user")
+        return UserCache(self, user)
+
+    def clear(self) -> int:
+        """Forget everything of every user; the number of per-file results dropped."""
+        with self._db() as db:
+            count = int(db.execute("SELECT COUNT(*) FROM images").fetchone()[0])
+            for table in _TABLES:
+                db.execute(f"DELETE FROM {table}")
+        return count
+
+    def count(self) -> int:
+        """Per-file results held, all users together."""
+        with self._db() as db:
+            return int(db.execute("SELECT COUNT(*) FROM images").fetchone()[0])
+
+
+class UserCache:
+    """One user's view of the cache: the ResultCache and MeasureCache the services take."""
+
+    def __init__(self, store: SqliteCache, user: str) -> None:
+        self._store = store
+        self.user = user
+
     def get_many(
         self, server: str, files: Sequence[RemoteFile], prefix: str
     ) -> Mapping[str, ImageResult]:
         """Cached results of the files whose size and mtime still match."""
         wanted = {f"{prefix}/{f.path}": f for f in files}
         out: dict[str, ImageResult] = {}
-        with self._db() as db:
+        with self._store._db() as db:
             rows = db.execute(
-                "SELECT path, size, mtime, result FROM images WHERE server = ? AND path >= ? AND path < ?",
-                (server, prefix + "/", prefix + "0"),  # '0' sorts right after '/'
+                "SELECT path, size, mtime, result FROM images"
+                " WHERE server = ? AND user = ? AND path >= ? AND path < ?",
+                (server, self.user, prefix + "/", prefix + "0"),  # '0' sorts right after '/'
             )
             for path, size, mtime, blob in rows:
                 f = wanted.get(path)
@@ -92,27 +133,31 @@ class SqliteCache:
     def put_many(self, server: str, results: Sequence[ImageResult], prefix: str) -> None:
         now = time.time()
         rows = [
-            (server, f"{prefix}/{r.path}", r.size, r.mtime, json.dumps(asdict(r)), now)
+            (server, self.user, f"{prefix}/{r.path}", r.size, r.mtime, json.dumps(asdict(r)), now)
             for r in results
             if not _transient(r)
         ]
-        with self._db() as db:
+        with self._store._db() as db:
             db.execute("BEGIN IMMEDIATE")
-            db.executemany("INSERT OR REPLACE INTO images VALUES (?, ?, ?, ?, ?, ?)", rows)
+            db.executemany("INSERT OR REPLACE INTO images VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
             db.execute("COMMIT")
 
     def record_run(self, server: str, run: SiteRun) -> None:
-        """Remember a site's last QC (one row per site: the newest replaces the older)."""
-        with self._db() as db:
+        """Remember this user's last QC of a site (one row each: the newest replaces the older)."""
+        with self._store._db() as db:
             db.execute(
-                "INSERT OR REPLACE INTO runs VALUES (?, ?, ?)",
-                (server, run.site, json.dumps(run.to_json())),
+                "INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?)",
+                (server, self.user, run.site, json.dumps(run.to_json())),
             )
 
     def last_runs(self, server: str) -> dict[str, SiteRun]:
+        """This user's last QC of each site; another user's runs are not theirs to see."""
         out: dict[str, SiteRun] = {}
-        with self._db() as db:
-            for site, blob in db.execute("SELECT site, run FROM runs WHERE server = ?", (server,)):
+        with self._store._db() as db:
+            rows = db.execute(
+                "SELECT site, run FROM runs WHERE server = ? AND user = ?", (server, self.user)
+            )
+            for site, blob in rows:
                 try:
                     out[site] = SiteRun(**json.loads(blob))
                 except (TypeError, ValueError):
@@ -127,11 +172,11 @@ class SqliteCache:
 
         wanted = {f"{prefix}/{f.path}": f for f in files}
         out: dict[str, CachedMeasure] = {}
-        with self._db() as db:
+        with self._store._db() as db:
             rows = db.execute(
                 "SELECT path, size, mtime, measure FROM measures"
-                " WHERE server = ? AND key = ? AND path >= ? AND path < ?",
-                (server, key, prefix + "/", prefix + "0"),
+                " WHERE server = ? AND user = ? AND key = ? AND path >= ? AND path < ?",
+                (server, self.user, key, prefix + "/", prefix + "0"),
             )
             for path, size, mtime, blob in rows:
                 f = wanted.get(path)
@@ -152,32 +197,45 @@ class SqliteCache:
     ) -> None:
         now = time.time()
         rows = [
-            (server, f"{prefix}/{f.path}", f.size, f.mtime, key, json.dumps(m.to_json()), now)
+            (
+                server,
+                self.user,
+                f"{prefix}/{f.path}",
+                f.size,
+                f.mtime,
+                key,
+                json.dumps(m.to_json()),
+                now,
+            )
             for f, m in measures
         ]
-        with self._db() as db:
+        with self._store._db() as db:
             db.execute("BEGIN IMMEDIATE")
-            db.executemany("INSERT OR REPLACE INTO measures VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+            db.executemany("INSERT OR REPLACE INTO measures VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
             db.execute("COMMIT")
 
     def prune(self, server: str, prefix: str, keep: Sequence[str]) -> int:
-        """Forget files of this site that are no longer on the server (results and measures)."""
+        """Forget this user's files of the site that are no longer listed (results and measures).
+
+        Only this user's rows: another user may still see a file this one cannot list.
+        """
         kept = {f"{prefix}/{p}" for p in keep}
         forgotten = 0
-        with self._db() as db:
+        with self._store._db() as db:
             for table in ("images", "measures"):
                 paths = [
                     row[0]
                     for row in db.execute(
-                        f"SELECT path FROM {table} WHERE server = ? AND path >= ? AND path < ?",
-                        (server, prefix + "/", prefix + "0"),
+                        f"SELECT path FROM {table}"
+                        " WHERE server = ? AND user = ? AND path >= ? AND path < ?",
+                        (server, self.user, prefix + "/", prefix + "0"),
                     )
                     if row[0] not in kept
                 ]
                 db.execute("BEGIN IMMEDIATE")
                 db.executemany(
-                    f"DELETE FROM {table} WHERE server = ? AND path = ?",
-                    [(server, p) for p in paths],
+                    f"DELETE FROM {table} WHERE server = ? AND user = ? AND path = ?",
+                    [(server, self.user, p) for p in paths],
                 )
                 db.execute("COMMIT")
                 if table == "images":
@@ -185,24 +243,13 @@ class SqliteCache:
         return forgotten
 
     def known(self, server: str, prefix: str) -> int:
-        with self._db() as db:
+        """How many results this user has cached for the site, whatever their freshness."""
+        with self._store._db() as db:
             row = db.execute(
-                "SELECT COUNT(*) FROM images WHERE server = ? AND path >= ? AND path < ?",
-                (server, prefix + "/", prefix + "0"),
+                "SELECT COUNT(*) FROM images WHERE server = ? AND user = ? AND path >= ? AND path < ?",
+                (server, self.user, prefix + "/", prefix + "0"),
             ).fetchone()
         return int(row[0])
-
-    def clear(self) -> int:
-        with self._db() as db:
-            count = int(db.execute("SELECT COUNT(*) FROM images").fetchone()[0])
-            db.execute("DELETE FROM images")
-            db.execute("DELETE FROM measures")
-            db.execute("DELETE FROM runs")
-        return count
-
-    def count(self) -> int:
-        with self._db() as db:
-            return int(db.execute("SELECT COUNT(*) FROM images").fetchone()[0])
 
 
 def _transient(result: ImageResult) -> bool:

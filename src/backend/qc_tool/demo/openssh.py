@@ -20,6 +20,7 @@ import os
 import socket
 import subprocess
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -91,9 +92,16 @@ def unavailable_reason() -> str | None:
 
 
 def start_openssh(
-    sites_root: Path, workdir: Path, *, username: str, ready_timeout: float = READY_TIMEOUT_S
+    sites_root: Path,
+    workdir: Path,
+    *,
+    username: str,
+    also_allow: Sequence[str] = (),
+    ready_timeout: float = READY_TIMEOUT_S,
 ) -> OpenSshProcess:
-    """Start sshd letting ``username`` in by password, SFTP only; state files go in ``workdir``.
+    """Start sshd letting ``username`` (and ``also_allow``) in by password, SFTP only.
+
+    State files go in ``workdir``.
 
     Raises RuntimeError with sshd's own output when it does not answer within ``ready_timeout``.
     """
@@ -124,7 +132,7 @@ def start_openssh(
         port = _free_port()
         config = workdir / f"sshd_config.{port}"
         log_file = workdir / f"sshd.{port}.log"
-        config.write_text(_config_text(port, host_key, workdir, username))
+        config.write_text(_config_text(port, host_key, workdir, [username, *also_allow]))
         process = subprocess.Popen(
             [str(SSHD), "-D", "-e", "-f", str(config), "-E", str(log_file)],
             stdin=subprocess.DEVNULL,
@@ -166,8 +174,8 @@ def sshd_version() -> str:
     return f"{version} (Debian package {pkg.stdout.strip()})" if pkg.returncode == 0 else version
 
 
-def _config_text(port: int, host_key: Path, workdir: Path, username: str) -> str:
-    """Password login for ``username`` only, SFTP only, nothing else."""
+def _config_text(port: int, host_key: Path, workdir: Path, usernames: Sequence[str]) -> str:
+    """Password login for ``usernames`` only, SFTP only, nothing else."""
     lines = [
         f"Port {port}",
         f"ListenAddress {HOST}",
@@ -181,7 +189,7 @@ def _config_text(port: int, host_key: Path, workdir: Path, username: str) -> str
         "AuthorizedKeysFile none",
         "PermitRootLogin no",
         "PermitEmptyPasswords no",
-        f"AllowUsers {username}",
+        f"AllowUsers {' '.join(usernames)}",
         "UseDNS no",
         "AllowTcpForwarding no",
         "AllowAgentForwarding no",

@@ -15,6 +15,14 @@ is searched instead, and a preview is shown as stored.)
 
 The EXIF thumbnail (IFD1) is not used: in DJI files it lies behind the 20-40 KB MakerNote,
 outside the header bytes, and it is 160x120, smaller than the smallest size served here.
+
+Bounds (issue 10): a preview is cached per *user* as well as server and file, so a user is
+never served a preview of a photo that only another user could read. A file listed larger
+than ``MAX_FILE_BYTES`` is not read at all: with no embedded preview it would be read whole,
+and memory holds about five times its size until it is decoded (measured). At most
+``DECODES`` previews are read and decoded at once per process; a request that finds no free
+slot within ``WAIT_S`` gets ``PreviewsBusy`` (503, Retry-After) instead of holding a request
+thread.
 """
 
 from __future__ import annotations
@@ -24,7 +32,8 @@ import struct
 import threading
 import warnings
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
+from contextlib import contextmanager
 
 from PIL import Image
 
@@ -32,13 +41,19 @@ from qc_tool.domain.checks.decode import refuse_bombs
 from qc_tool.domain.jpeg import header_segments
 from qc_tool.domain.models import RemoteFile
 from qc_tool.domain.pixel_reader import PixelSource
-from qc_tool.errors import BadRequest, UnreadableImage
+from qc_tool.errors import BadRequest, Busy, UnreadableImage
 from qc_tool.services.ports import SiteConnection
 
 SIZES = {"thumb": 320, "large": 800}  # the named sizes the web page asks for (preview.js)
 MIN_EDGE, MAX_EDGE = 64, 2048
 JPEG_QUALITY = 80
 DEFAULT_CACHE_BYTES = 64 * 1024 * 1024  # about 600 previews of 800 px
+MB = 1024 * 1024
+# Drone JPEGs are 5-25 MB; past this a file is not read for a preview (see the module doc).
+MAX_FILE_BYTES = 32 * MB
+DECODES = 2  # previews read and decoded at once per process (the machine has 2 cores)
+WAIT_S = 5.0  # how long a preview waits for a slot before it is answered 503
+RETRY_AFTER_S = 2
 
 TAG_ORIENTATION = 0x0112
 SHORT = 3
@@ -104,11 +119,62 @@ class ByteBudgetLRU:
             self._used += len(value)
 
 
-class PreviewService:
-    """Previews of photos on any server, cached by (server, site, path, size, mtime, edge)."""
+class PreviewsBusy(Busy):
+    """Every preview slot stayed taken while this request waited; try again shortly."""
 
-    def __init__(self, cache_bytes: int = DEFAULT_CACHE_BYTES) -> None:
+    def __init__(self, message: str, retry_after: int = RETRY_AFTER_S) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class DecodeSlots:
+    """At most ``slots`` holders at once; a caller waits up to ``wait_s`` for one.
+
+    Counts what it let through (``peak``) and what it turned away (``refused``).
+    """
+
+    def __init__(self, slots: int = DECODES, wait_s: float = WAIT_S) -> None:
+        self.slots = slots
+        self.wait_s = wait_s
+        self._free = threading.BoundedSemaphore(slots)
+        self._lock = threading.Lock()
+        self.in_use = 0
+        self.peak = 0
+        self.refused = 0
+
+    @contextmanager
+    def hold(self) -> Iterator[None]:
+        if not self._free.acquire(timeout=self.wait_s):
+            with self._lock:
+                self.refused += 1
+            raise PreviewsBusy(
+                f"{self.slots} previews are being made already; try again in a moment"
+            )
+        with self._lock:
+            self.in_use += 1
+            self.peak = max(self.peak, self.in_use)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self.in_use -= 1
+            self._free.release()
+
+
+class PreviewService:
+    """Previews of photos, cached by (server, user, site, path, size, mtime, edge)."""
+
+    def __init__(
+        self,
+        cache_bytes: int = DEFAULT_CACHE_BYTES,
+        *,
+        decodes: int = DECODES,
+        wait_s: float = WAIT_S,
+        max_file_bytes: int = MAX_FILE_BYTES,
+    ) -> None:
         self.cache = ByteBudgetLRU(cache_bytes)
+        self.slots = DecodeSlots(decodes, wait_s)
+        self.max_file_bytes = max_file_bytes
 
     def preview(
         self,
@@ -117,21 +183,34 @@ class PreviewService:
         site: str,
         file: RemoteFile,
         max_edge: int = SIZES["large"],
+        *,
+        user: str,
         cancelled: Callable[[], bool] = lambda: False,
     ) -> bytes:
         """A JPEG of ``file`` no larger than ``max_edge`` on its longest side, upright.
 
-        Raises UnreadableImage when the file holds no image that can be decoded, and
+        ``conn`` is ``user``'s own connection: the preview is read as that user, and only
+        that user is ever served it from the cache (another user may not be allowed to
+        read the photo). Raises UnreadableImage when the file holds no image that can be
+        decoded or is too large to preview, PreviewsBusy when no slot frees up in time, and
         whatever ``conn`` raises when the server cannot be read (RemoteUnavailable, ...).
         A changed file has a new size or mtime, so it never gets a stale preview.
         """
         if not MIN_EDGE <= max_edge <= MAX_EDGE:
             raise BadRequest(f"a preview is {MIN_EDGE} to {MAX_EDGE} pixels wide, not {max_edge}")
-        key = (server_id, site, file.path, file.size, file.mtime, max_edge)
+        if not user:
+            raise ValueError("a preview is read and cached as a named user")
+        key = (server_id, user, site, file.path, file.size, file.mtime, max_edge)
         cached = self.cache.get(key)
         if cached is not None:
             return cached
-        data = render_preview(read_source(conn, site, file, cancelled), max_edge)
+        if file.size > self.max_file_bytes:
+            raise UnreadableImage(
+                f"{file.path}: too large to preview ({file.size / MB:.0f} MB; previews are made"
+                f" from files up to {self.max_file_bytes // MB} MB)"
+            )
+        with self.slots.hold():  # the bytes read are held until decoded: bound both together
+            data = render_preview(read_source(conn, site, file, cancelled), max_edge)
         self.cache.put(key, data)
         return data
 
@@ -158,14 +237,7 @@ def render_preview(source: PixelSource, max_edge: int) -> bytes:
     if orientation is None and source.source == "full":
         orientation = header_orientation(source.data)  # the whole file: its EXIF is all there
     try:
-        # Pillow's bomb warning is an error here, and the size is checked explicitly too:
-        # warning filters are process-wide, and previews decode in request threads.
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(source.data)) as image:
-                refuse_bombs(*image.size)
-                image.draft("RGB", (max_edge, max_edge))  # JPEG: decode at 1/2, 1/4 or 1/8 scale
-                small = image.convert("RGB")
+        small = decode_small(source.data, max_edge)
         small.thumbnail((max_edge, max_edge))
         transpose = _UPRIGHT.get(orientation or 1)
         if transpose is not None:
@@ -183,6 +255,23 @@ def render_preview(source: PixelSource, max_edge: int) -> bytes:
         what = "embedded preview" if source.source == "preview" else "image"
         raise UnreadableImage(f"the {what} cannot be decoded: {exc}") from exc
     return out.getvalue()
+
+
+def decode_small(data: bytes, max_edge: int) -> Image.Image:
+    """Decode a JPEG at the smallest scale that still covers ``max_edge`` on both sides.
+
+    ``Image.draft`` makes libjpeg scale by 1/2, 1/4 or 1/8 inside the IDCT: a 6000x4000
+    photo asked for at 800 px is decoded as 1500x1000 (4.5 MB of RGB, not 72 MB). Raises
+    what Pillow raises for a bad image; the caller turns it into UnreadableImage.
+    """
+    # Pillow's bomb warning is an error here, and the size is checked explicitly too:
+    # warning filters are process-wide, and previews decode in request threads.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with Image.open(io.BytesIO(data)) as image:
+            refuse_bombs(*image.size)
+            image.draft("RGB", (max_edge, max_edge))
+            return image.convert("RGB")
 
 
 def header_orientation(header: bytes) -> int | None:

@@ -14,7 +14,7 @@ from typing import Any
 
 from flask import current_app
 
-from qc_tool.adapters.cache import SqliteCache
+from qc_tool.adapters.cache import SqliteCache, UserCache
 from qc_tool.adapters.sftp.connect import SftpEndpoint
 from qc_tool.adapters.sftp.connection import SftpConnector
 from qc_tool.config import cache_dir
@@ -44,7 +44,7 @@ class QCContext:
     endpoint: SftpEndpoint
     sessions: SessionStore
     jobs: JobManager
-    cache: SqliteCache
+    cache: SqliteCache  # read and written per user only: cache.for_user(creds.username)
     parser: LazyParser | None  # EXIF parsing processes, started by the first scan
     check_options: CheckOptions = field(default_factory=CheckOptions)
     site_profile: StructureProfile | None = None  # QC_SITE_PROFILE: expected folders
@@ -86,22 +86,26 @@ class QCContext:
             if creds is None:
                 raise NotLoggedIn("the login ended before the scan started")
             connector = self.connector(creds)
-            key = (connector.server_id, site)
+            # Per user: the cache is (see adapters/cache.py), so only the same user's next
+            # QC of the site finds it warm; other users need not wait for this one.
+            key = (f"{creds.username}@{connector.server_id}", site)
             job.waiting_for("another QC of this site to finish (it then reads from the cache)")
             if not self.site_locks.acquire(key, job.cancelled):
                 return
             job.waiting_for(None)
             try:
-                self._qc(job, connector, site, cap)
+                self._qc(job, connector, self.cache.for_user(creds.username), site, cap)
             finally:
                 self.site_locks.release(key)
 
         return run
 
-    def _qc(self, job: Job, connector: SftpConnector, site: str, cap: int) -> None:
+    def _qc(
+        self, job: Job, connector: SftpConnector, cache: UserCache, site: str, cap: int
+    ) -> None:
         result = scan_site(
             connector,
-            self.cache,
+            cache,
             site,
             options=ScanOptions(max_connections=cap),
             on_progress=job.progress,
@@ -112,11 +116,13 @@ class QCContext:
             return
         structure = site_structure(self.site_profile, result) if self.site_profile else None
         job.scan_finished(result, structure)
-        report = self._check(job, connector, result) if job.checks_wanted else None
+        report = self._check(job, connector, cache, result) if job.checks_wanted else None
         if not job.cancelled():
-            self.cache.record_run(connector.server_id, site_run(result, report, structure))
+            cache.record_run(connector.server_id, site_run(result, report, structure))
 
-    def _check(self, job: Job, connector: SftpConnector, result: ScanResult) -> CheckReport | None:
+    def _check(
+        self, job: Job, connector: SftpConnector, cache: UserCache, result: ScanResult
+    ) -> CheckReport | None:
         job.checks_started()
         executor, workers = self.check_executor()
         try:
@@ -128,7 +134,7 @@ class QCContext:
                 on_progress=job.checks_progress,
                 cancelled=job.cancelled,
                 workers=workers,
-                cache=self.cache,
+                cache=cache,
             )
         except QCError as exc:  # the GPS result stands; the page says why the checks stopped
             job.checks_failed(exc.message)

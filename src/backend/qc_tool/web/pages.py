@@ -22,7 +22,8 @@ def sites() -> str:
     connector = ctx.connector(login.creds)
     found = list_sites(connector)
     latest = {s.name: ctx.jobs.latest_for(login.sid, s.name) for s in found}
-    runs = ctx.cache.last_runs(connector.server_id)  # the last QC of each site, no scan needed
+    # This user's own last QC of each site (no scan needed); never another user's.
+    runs = ctx.cache.for_user(login.username).last_runs(connector.server_id)
     return render_template("sites.html", sites=found, latest=latest, runs=runs, root=ctx.sites_root)
 
 

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, request
+from flask import Blueprint, current_app, make_response, request
 from werkzeug.wrappers import Response
 
 from qc_tool.domain.models import ImageResult
 from qc_tool.errors import BadRequest, NotFound
 from qc_tool.services.exports import render_export
 from qc_tool.services.jobs import Job
-from qc_tool.services.previews import max_edge_for
+from qc_tool.services.previews import PreviewsBusy, max_edge_for
 from qc_tool.web.auth import current_login
 from qc_tool.web.deps import qc
 from qc_tool.web.pages import site_job
@@ -23,7 +23,8 @@ def preview(site: str, job_id: str) -> Response:
     """A small upright JPEG of one photo of the job's result (never the file itself).
 
     Only a path the job's scan listed can be asked for, so no other path ever reaches
-    the server, whatever the query string says.
+    the server, whatever the query string says. The photo is read over the user's own
+    connection and cached for that user alone: listing a file does not mean reading it.
     """
     job = site_job(site, job_id)
     image = _listed_image(job, request.args.get("path", ""))
@@ -31,13 +32,18 @@ def preview(site: str, job_id: str) -> Response:
     ctx = qc()
     login = current_login()
     connector = ctx.connector(login.creds)
-    data = ctx.held.run(
-        login.sid,
-        connector,
-        lambda conn: ctx.previews.preview(
-            conn, connector.server_id, job.site, image.file, max_edge
-        ),
-    )
+    try:
+        data = ctx.held.run(
+            login.sid,
+            connector,
+            lambda conn: ctx.previews.preview(
+                conn, connector.server_id, job.site, image.file, max_edge, user=login.username
+            ),
+        )
+    except PreviewsBusy as exc:  # the app's error response, told when to try again
+        busy = make_response(current_app.handle_user_exception(exc))
+        busy.headers["Retry-After"] = str(exc.retry_after)
+        return busy
     response = Response(data, mimetype="image/jpeg")
     response.headers["Cache-Control"] = f"private, max-age={PREVIEW_MAX_AGE_S}"
     return response
