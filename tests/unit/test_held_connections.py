@@ -162,6 +162,7 @@ def test_a_connection_idle_for_the_limit_is_closed_and_a_busy_one_is_not() -> No
     assert inside.wait(10)
     now[0] = 1000
     assert held.close_idle() == 1  # "a"; "b" is in use: skipped, not waited for
+    assert user.is_alive()  # close_idle returned while "b" was still in use
     leave.set()
     user.join(10)
     assert not connector.made[1].closed
