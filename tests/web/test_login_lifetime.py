@@ -145,6 +145,7 @@ def test_an_abandoned_login_is_ended_by_the_sweeper_without_a_request(
     try:
         waiting = client.post("/api/sites/SITE-A/qc", headers={"X-CSRFToken": api_token(client)})
         job = ctx.jobs.get(waiting.get_json()["job"], sid)
+        wait_until(lambda: job.waiting is not None)  # past its own look-up of the login
         clock.advance_hours(1)  # the user went away: no request from now on
         wait_until(lambda: creds.password == "" and ctx.held.open_count() == 0)
         wait_until(job.ended)
