@@ -105,6 +105,6 @@ def test_the_sweeper_runs_its_tasks_again_and_again_until_stopped() -> None:
     assert len(runs) == after
 
 
-def test_the_sweep_interval_is_a_quarter_of_the_shortest_limit_and_at_most_30_s() -> None:
-    assert sweep_interval(120.0, 8 * HOUR) == 30.0
+def test_the_sweep_interval_is_a_quarter_of_the_shortest_limit_and_at_most_10_s() -> None:
+    assert sweep_interval(120.0, 8 * HOUR) == 10.0
     assert sweep_interval(1.0, 8 * HOUR) == 0.25

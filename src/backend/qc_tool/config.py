@@ -92,7 +92,7 @@ SETTINGS: tuple[Setting, ...] = (
         "QC_SESSION_HOURS",
         "8",
         "Hours a login stays valid without use; then its password is wiped, its scans "
-        "cancelled and its connections closed (checked every 30 s at most, without a request).",
+        "cancelled and its connections closed (checked every 10 s at most, without a request).",
         float,
     ),
     Setting(
@@ -105,7 +105,7 @@ SETTINGS: tuple[Setting, ...] = (
         "QC_PREVIEW_IDLE_S",
         "120",
         "Seconds a login's preview connection stays open after its last use (it holds one of "
-        "QC_MAX_SERVER_CONNECTIONS meanwhile); closed within a quarter of this more, 30 s at most.",
+        "QC_MAX_SERVER_CONNECTIONS meanwhile); closed within a quarter of this more, 10 s at most.",
         float,
     ),
     Setting(

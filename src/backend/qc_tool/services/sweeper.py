@@ -12,14 +12,14 @@ import threading
 from collections.abc import Callable, Sequence
 
 log = logging.getLogger(__name__)
-MAX_INTERVAL_S = 30.0
+MAX_INTERVAL_S = 10.0
 MIN_INTERVAL_S = 0.01
 
 
 def sweep_interval(*limits_s: float) -> float:
-    """How often to sweep: a quarter of the shortest limit, at most 30 s.
+    """How often to sweep: a quarter of the shortest limit, at most 10 s.
 
-    A kept connection idle for 120 s is thus closed between 120 and 150 s after its last use.
+    A kept connection idle for 120 s is thus closed between 120 and 130 s after its last use.
     """
     return max(MIN_INTERVAL_S, min(MAX_INTERVAL_S, *(limit / 4 for limit in limits_s)))
 
