@@ -1,17 +1,30 @@
-"""Kept connections: reused between requests, replaced once when dead, closed at logout."""
+"""Kept connections: reused between requests, replaced once when dead, closed when idle or at logout."""
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from qc_tool.errors import AuthFailed, RemoteUnavailable
+from qc_tool.errors import AuthFailed, NotLoggedIn, RemoteUnavailable, UnreadableImage
 from qc_tool.services.held_connections import HeldConnections
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the condition never came true"
+        time.sleep(0.01)
 
 
 class FakeConn:
     def __init__(self, n: int) -> None:
-        self.n, self.closed = n, False
+        self.n, self.closed, self.releases = n, False, 0
+
+    def release(self) -> None:
+        self.releases += 1
 
     def close(self) -> None:
         self.closed = True
@@ -71,11 +84,85 @@ def test_a_refused_login_is_never_retried() -> None:
     assert len(connector.made) == 1
 
 
-def test_logout_and_idle_time_close_the_connection() -> None:
-    held, connector = HeldConnections(idle_seconds=0.0), FakeConnector()
+def test_logout_closes_the_connection_and_a_request_queued_behind_it_stops() -> None:
+    held, connector = HeldConnections(), FakeConnector()
     held.run("a", connector, lambda c: c.n)
     held.forget("a")
     assert connector.made[0].closed and held.open_count() == 0
+
+
+def test_a_refusal_that_ends_the_login_inside_a_request_does_not_deadlock() -> None:
+    held = HeldConnections()
+
+    class EndsTheLogin(FakeConnector):
+        def connect(self) -> Any:
+            held.forget("a")  # what SessionStore.refused does, through QCContext.forget_login
+            raise AuthFailed("password changed on the server")
+
+    failed: list[BaseException] = []
+
+    def request() -> None:
+        try:
+            held.run("a", EndsTheLogin(), lambda c: c.n)
+        except AuthFailed as exc:
+            failed.append(exc)
+
+    thread = threading.Thread(target=request, daemon=True)
+    thread.start()
+    thread.join(10)
+    assert not thread.is_alive() and len(failed) == 1
+    assert held.open_count() == 0
+
+
+def test_a_request_that_had_its_turn_after_the_login_ended_does_not_connect() -> None:
+    held, connector = HeldConnections(), FakeConnector()
+    held.run("a", connector, lambda c: c.n)
+    with held._held["a"].lock:  # a request of the login is in progress ...
+        queued = held._held["a"]  # ... and another one waits for its turn
+        held.forget("a")  # logout, on the same thread here (the lock is re-entrant)
+    assert queued.gone
+    with pytest.raises(NotLoggedIn):
+        held._run_held(queued, connector, lambda c: c.n)
+    assert len(connector.made) == 1
+
+
+def test_each_use_hands_the_connection_back_for_the_next_thread() -> None:
+    held, connector = HeldConnections(), FakeConnector()
+    held.run("a", connector, lambda c: c.n)
+
+    def broken(conn: Any) -> int:
+        raise UnreadableImage("not a photo")
+
+    with pytest.raises(UnreadableImage):  # a photo's own fault: the connection stays
+        held.run("a", connector, broken)
+    assert connector.made[0].releases == 2 and not connector.made[0].closed
+
+
+def test_a_connection_idle_for_the_limit_is_closed_and_a_busy_one_is_not() -> None:
+    now = [0.0]
+    held, connector = HeldConnections(idle_seconds=120, clock=lambda: now[0]), FakeConnector()
+    held.run("a", connector, lambda c: c.n)
+    now[0] = 119
     held.run("b", connector, lambda c: c.n)
-    held.run("c", connector, lambda c: c.n)  # b has been idle longer than 0 s: closed
-    assert connector.made[1].closed and not connector.made[2].closed
+    assert held.close_idle() == 0
+    now[0] = 120
+    assert held.close_idle() == 1  # "a"; "b" was used a second later
+    assert connector.made[0].closed and not connector.made[1].closed
+    assert held.run("a", connector, lambda c: c.n) == 2  # a new click opens a new one
+
+    inside, leave = threading.Event(), threading.Event()
+
+    def busy(conn: Any) -> int:
+        inside.set()
+        leave.wait(10)
+        return int(conn.n)
+
+    user = threading.Thread(target=held.run, args=("b", connector, busy))
+    user.start()
+    assert inside.wait(10)
+    now[0] = 1000
+    assert held.close_idle() == 1  # "a"; "b" is in use: skipped, not waited for
+    assert user.is_alive()  # close_idle returned while "b" was still in use
+    leave.set()
+    user.join(10)
+    assert not connector.made[1].closed

@@ -516,9 +516,9 @@ def test_an_idle_login_expires_and_its_password_is_wiped(
     assert creds is not None and creds.password == sftp_password
     told: list[str] = []
     store.on_expire = told.append
-    idle = 8 * 3600  # QC_SESSION_HOURS default
-    for _ in range(3):  # in use: kept alive well past one idle period
-        now[0] += idle * 0.9
+    idle = 8 * 3600  # QC_SESSION_HOURS default (QC_SESSION_MAX_HOURS: 12)
+    for _ in range(2):  # in use: kept alive past one idle period, within the absolute limit
+        now[0] += idle * 0.6
         assert logged_in.get("/api/jobs/none").status_code == 404
     now[0] += idle + 1
     response = logged_in.get("/api/sites")

@@ -91,7 +91,21 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "QC_SESSION_HOURS",
         "8",
-        "Hours a login stays valid without use; then its password is wiped.",
+        "Hours a login stays valid without use; then its password is wiped, its scans "
+        "cancelled and its connections closed (checked every 10 s at most, without a request).",
+        float,
+    ),
+    Setting(
+        "QC_SESSION_MAX_HOURS",
+        "12",
+        "Hours a login stays valid at most, however active; then the user logs in again.",
+        float,
+    ),
+    Setting(
+        "QC_PREVIEW_IDLE_S",
+        "120",
+        "Seconds a login's preview connection stays open after its last use (it holds one of "
+        "QC_MAX_SERVER_CONNECTIONS meanwhile); closed within a quarter of this more, 10 s at most.",
         float,
     ),
     Setting(

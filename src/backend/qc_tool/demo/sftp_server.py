@@ -193,6 +193,7 @@ class SftpServerHandle:
     _loop: asyncio.AbstractEventLoop = field(repr=False)
     _thread: threading.Thread = field(repr=False)
     _shutdown: Callable[[], Coroutine[Any, Any, None]] = field(repr=False)  # run on the loop
+    _users: dict[str, str] = field(default_factory=dict, repr=False)  # the one the server checks
     _stopped: bool = field(default=False, repr=False)
 
     @property
@@ -208,6 +209,10 @@ class SftpServerHandle:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(self.host_key_line + "\n", encoding="ascii")
         return path
+
+    def set_password(self, username: str, password: str) -> None:
+        """Change a user's password, as an administrator would; open connections stay."""
+        self._users[username] = password
 
     @property
     def auth_attempts(self) -> Counter[str]:
@@ -282,7 +287,8 @@ def start_sftp_server(
     if not (root / sites_root.lstrip("/")).is_dir():
         raise FileNotFoundError(f"sites root {sites_root} does not exist under {root}")
     key = host_key if host_key is not None else asyncssh.generate_private_key("ssh-ed25519")
-    config = _Config(root=root, users=dict(users), read_cap=read_cap, max_sessions=max_sessions)
+    accounts = dict(users)
+    config = _Config(root=root, users=accounts, read_cap=read_cap, max_sessions=max_sessions)
     stats = _Stats()
     live: set[asyncssh.SSHServerConnection] = set()
     loop = asyncio.new_event_loop()
@@ -352,4 +358,5 @@ def start_sftp_server(
         _loop=loop,
         _thread=thread,
         _shutdown=shutdown,
+        _users=accounts,
     )

@@ -26,9 +26,11 @@ from qc_tool.services.held_connections import HeldConnections
 from qc_tool.services.jobs import Job, JobManager, JobRunner, SiteLocks
 from qc_tool.services.overview import load_site_profile, site_run, site_structure
 from qc_tool.services.parsing import LazyParser, workers_setting
+from qc_tool.services.ports import Connector
 from qc_tool.services.previews import PreviewService
-from qc_tool.services.sessions import Credentials, SessionStore
+from qc_tool.services.sessions import Credentials, LoginConnector, SessionStore
 from qc_tool.services.site_analysis_service import ScanOptions, scan_site
+from qc_tool.services.sweeper import Sweeper, sweep_interval
 from qc_tool.services.uploads import UploadStore
 from qc_tool.services.validation_service import CheckOptions, CheckReport, check_site
 from qc_tool.services.workers import MeasuringPool, check_workers_setting
@@ -53,16 +55,22 @@ class QCContext:
     uploads: UploadStore | None = None  # ZIP uploads (web/uploads.py)
     site_locks: SiteLocks = field(default_factory=SiteLocks)
     measuring: MeasuringPool = field(default_factory=lambda: MeasuringPool(0))
+    sweeper: Sweeper | None = None  # closes idle kept connections, ends idle logins
 
     @property
     def sites_root(self) -> str:
         return str(self.settings["QC_SITES_ROOT"])
 
-    def connector(self, creds: Credentials) -> SftpConnector:
-        """A connector for one user; connecting with it is one login attempt."""
+    def connector(self, creds: Credentials) -> Connector:
+        """A connector for one user; connecting with it is one login attempt.
+
+        The server's first refusal ends the login (``SessionStore.refused``), and an ended
+        login never connects again.
+        """
         if not self.endpoint.host:
             raise RemoteUnavailable("no SFTP server is configured (QC_SFTP_HOST is empty)")
-        return SftpConnector(self.endpoint, self.sites_root, creds.username, creds.password)
+        sftp = SftpConnector(self.endpoint, self.sites_root, creds.username, creds.password)
+        return LoginConnector(sftp, creds, self.sessions.refused)
 
     @property
     def checks_enabled(self) -> bool:
@@ -86,9 +94,7 @@ class QCContext:
             if creds is None:
                 raise NotLoggedIn("the login ended before the scan started")
             connector = self.connector(creds)
-            # Per user: the cache is (see adapters/cache.py), so only the same user's next
-            # QC of the site finds it warm; other users need not wait for this one.
-            key = (f"{creds.username}@{connector.server_id}", site)
+            key = self.site_lock_key(creds, site)
             job.waiting_for("another QC of this site to finish (it then reads from the cache)")
             if not self.site_locks.acquire(key, job.cancelled):
                 return
@@ -100,9 +106,12 @@ class QCContext:
 
         return run
 
-    def _qc(
-        self, job: Job, connector: SftpConnector, cache: UserCache, site: str, cap: int
-    ) -> None:
+    def site_lock_key(self, creds: Credentials, site: str) -> tuple[str, str]:
+        """One QC of a site at a time per user: the cache is per user (adapters/cache.py), so
+        only the same user's next QC of the site finds it warm; others need not wait."""
+        return (f"{creds.username}@{self.endpoint.server_id}{self.sites_root}", site)
+
+    def _qc(self, job: Job, connector: Connector, cache: UserCache, site: str, cap: int) -> None:
         result = scan_site(
             connector,
             cache,
@@ -121,7 +130,7 @@ class QCContext:
             cache.record_run(connector.server_id, site_run(result, report, structure))
 
     def _check(
-        self, job: Job, connector: SftpConnector, cache: UserCache, result: ScanResult
+        self, job: Job, connector: Connector, cache: UserCache, result: ScanResult
     ) -> CheckReport | None:
         job.checks_started()
         executor, workers = self.check_executor()
@@ -151,6 +160,8 @@ class QCContext:
 
     def close(self) -> None:
         """Cancel running jobs and wait for their threads (tests and orderly shutdown)."""
+        if self.sweeper is not None:
+            self.sweeper.stop()
         if self.uploads is not None:
             self.uploads.close()  # first: its checks measure on the parser's processes
         self.jobs.shutdown()
@@ -173,10 +184,18 @@ def build_context(settings: Mapping[str, Any]) -> QCContext:
         trust_on_first_use=bool(settings["QC_TRUST_ON_FIRST_USE"]),
         max_listing=int(settings["QC_MAX_LISTING"]),
     )
+    idle_s = float(settings["QC_SESSION_HOURS"]) * 3600
+    keep_s = float(settings["QC_PREVIEW_IDLE_S"])
+    sessions = SessionStore(
+        idle_seconds=idle_s, max_seconds=float(settings["QC_SESSION_MAX_HOURS"]) * 3600
+    )
+    held = HeldConnections(idle_seconds=keep_s)
     ctx = QCContext(
         settings=settings,
         endpoint=endpoint,
-        sessions=SessionStore(idle_seconds=float(settings["QC_SESSION_HOURS"]) * 3600),
+        sessions=sessions,
+        held=held,
+        sweeper=Sweeper([held.close_idle, sessions.expire], sweep_interval(keep_s, idle_s)),
         jobs=JobManager(max_jobs=int(settings["QC_MAX_JOBS"])),
         cache=SqliteCache(cache_dir(settings)),
         parser=LazyParser(workers)
@@ -189,8 +208,10 @@ def build_context(settings: Mapping[str, Any]) -> QCContext:
         if (path := settings.get("QC_SITE_PROFILE"))
         else None,
     )
-    # An idle login that expires is forgotten as a logout is: its jobs, uploads, connection.
+    # A login that expires or is refused is forgotten as a logout is: jobs, uploads, connection.
     ctx.sessions.on_expire = ctx.forget_login
+    if ctx.sweeper is not None:
+        ctx.sweeper.start()
     return ctx
 
 

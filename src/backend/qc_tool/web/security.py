@@ -16,6 +16,10 @@ from flask_wtf.csrf import CSRFProtect
 CACHEABLE_ENDPOINTS = frozenset({"static", "vendor.leaflet_file", "review.preview"})
 
 
+# How long a session cookie's signature outlives the login's absolute limit (see configure).
+COOKIE_GRACE_S = 3600
+
+
 class ConfigurationError(RuntimeError):
     """The app cannot start safely with these settings."""
 
@@ -71,7 +75,11 @@ def weak_key_problem(key: str) -> str | None:
 
 def configure(app: Flask, settings: Mapping[str, Any]) -> None:
     """Signed-cookie, CSRF and header settings; call before blueprints are registered."""
-    session_seconds = float(settings["QC_SESSION_HOURS"]) * 3600
+    # The cookie's signature is dated at login and never refreshed (the session is not
+    # permanent), so it must not carry the idle timeout, which an active user never meets:
+    # the SessionStore (services/sessions.py) keeps both limits. The signature outlives the
+    # absolute one a little, so it is always the store that ends a login, and wipes it.
+    session_seconds = float(settings["QC_SESSION_MAX_HOURS"]) * 3600 + COOKIE_GRACE_S
     app.config.update(
         SECRET_KEY=secret_key(settings),
         SESSION_COOKIE_NAME="qc_session",
@@ -79,7 +87,7 @@ def configure(app: Flask, settings: Mapping[str, Any]) -> None:
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=bool(settings.get("QC_PRODUCTION")),
         PERMANENT_SESSION_LIFETIME=timedelta(seconds=session_seconds),
-        # A CSRF token lives as long as an idle login may, so a page left open still works.
+        # A CSRF token lives as long as a login may, so a page left open still works.
         WTF_CSRF_TIME_LIMIT=int(session_seconds),
         WTF_CSRF_HEADERS=["X-CSRFToken"],
         WTF_CSRF_FIELD_NAME="csrf_token",

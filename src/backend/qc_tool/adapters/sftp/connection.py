@@ -116,7 +116,8 @@ class SftpConnection:
         self._sftp = sftp
         self._root = root
         self._wire = Wire(sftp)  # all SFTP traffic of this connection goes through it
-        self._owner: int | None = None
+        self._owner: int | None = None  # the thread using it; None: free to take over
+        self._owner_lock = threading.Lock()
         self._opened = 0
         self._on_close = on_close
         self._max_listing = max_listing  # entries one READDIR listing may hold (QC_MAX_LISTING)
@@ -246,15 +247,21 @@ class SftpConnection:
 
     def _engine(self, max_tasks: int = MAX_FILES_IN_FLIGHT) -> Engine:
         me = threading.get_ident()
-        if self._owner not in (None, me):
-            # Two threads on one SFTPClient interleave packets ("Garbage packet received").
-            raise RuntimeError("an SFTP connection is owned by another thread")
-        self._owner = me
+        with self._owner_lock:
+            if self._owner not in (None, me):
+                # Two threads on one SFTPClient interleave packets ("Garbage packet received").
+                raise RuntimeError("an SFTP connection is owned by another thread")
+            self._owner = me
         return Engine(self._wire, max_tasks=max_tasks, max_requests=MAX_REQUESTS_IN_FLIGHT)
 
     def release(self) -> None:
-        """Hand the connection to another thread (the pool does this between folders)."""
-        self._owner = None
+        """Hand the connection to another thread, which takes it over at its next read.
+
+        The caller makes sure the two never overlap: the scan's pool releases between
+        folders, a login's kept connection after each request, under its lock.
+        """
+        with self._owner_lock:
+            self._owner = None
 
     def _run_one(self, task: Task[list[Any]], what: str) -> list[Any]:
         results: list[tuple[list[Any] | None, str | None]] = []
