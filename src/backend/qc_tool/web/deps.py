@@ -171,7 +171,10 @@ def build_context(settings: Mapping[str, Any]) -> QCContext:
         settings=settings,
         endpoint=endpoint,
         sessions=SessionStore(idle_seconds=float(settings["QC_SESSION_HOURS"]) * 3600),
-        jobs=JobManager(max_jobs=int(settings["QC_MAX_JOBS"])),
+        jobs=JobManager(
+            max_jobs=int(settings["QC_MAX_JOBS"]),
+            per_login=int(settings["QC_MAX_JOBS_PER_LOGIN"]),
+        ),
         cache=SqliteCache(cache_dir(settings)),
         parser=LazyParser(workers)
         if (workers := workers_setting(settings.get("QC_PARSE_WORKERS")))

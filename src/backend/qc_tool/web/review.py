@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, request
 from werkzeug.wrappers import Response
 
-from qc_tool.domain.models import ImageResult
+from qc_tool.domain.models import RemoteFile
 from qc_tool.errors import BadRequest, NotFound
 from qc_tool.services.exports import render_export
 from qc_tool.services.jobs import Job
@@ -26,7 +26,7 @@ def preview(site: str, job_id: str) -> Response:
     the server, whatever the query string says.
     """
     job = site_job(site, job_id)
-    image = _listed_image(job, request.args.get("path", ""))
+    file = _listed_file(job, request.args.get("path", ""))
     max_edge = max_edge_for(request.args.get("size", "large"))
     ctx = qc()
     login = current_login()
@@ -34,9 +34,7 @@ def preview(site: str, job_id: str) -> Response:
     data = ctx.held.run(
         login.sid,
         connector,
-        lambda conn: ctx.previews.preview(
-            conn, connector.server_id, job.site, image.file, max_edge
-        ),
+        lambda conn: ctx.previews.preview(conn, connector.server_id, job.site, file, max_edge),
     )
     response = Response(data, mimetype="image/jpeg")
     response.headers["Cache-Control"] = f"private, max-age={PREVIEW_MAX_AGE_S}"
@@ -59,12 +57,12 @@ def export(site: str, job_id: str, kind: str) -> Response:
     return response
 
 
-def _listed_image(job: Job, path: str) -> ImageResult:
+def _listed_file(job: Job, path: str) -> RemoteFile:
     if not path:
         raise BadRequest("which photo? the path parameter is missing")
-    if job.result is None:
+    if not job.scan_ready:
         raise NotFound("the scan has not listed the photos yet")
-    for image in job.result.images:
-        if image.path == path:
-            return image
-    raise NotFound("no such photo in this QC")
+    file = job.listed_file(path)
+    if file is None:
+        raise NotFound("no such photo in this QC")
+    return file
