@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from qc_tool.demo.sftp_server import SftpServerHandle
+from qc_tool.services import jobs as jobs_module
+from qc_tool.services.sessions import Credentials
 
-from web.support import OTHER_PASSWORD, OTHER_USERNAME, api_token, context, log_in, wait_for_job
+from web.support import (
+    OTHER_PASSWORD,
+    OTHER_USERNAME,
+    api_token,
+    context,
+    gps_jpeg,
+    log_in,
+    wait_for_job,
+)
 
 
 def start_scan(client: FlaskClient, site: str) -> str:
@@ -172,11 +184,88 @@ def test_unknown_api_paths_answer_json(logged_in: FlaskClient) -> None:
     assert response.get_json()["error"] == "not_found"
 
 
-def test_a_second_qc_of_a_site_waits_for_the_first_and_reads_its_cache(
-    logged_in: FlaskClient,
+def test_a_second_qc_of_a_site_by_the_same_user_waits_for_the_first_and_reads_its_cache(
+    app: Flask, logged_in: FlaskClient, sftp_username: str, sftp_password: str
 ) -> None:
-    first, second = start_scan(logged_in, "SITE-A"), start_scan(logged_in, "SITE-A")
-    done = [wait_for_job(logged_in, job_id) for job_id in (first, second)]
+    other = app.test_client()  # the same user, logged in a second time (another browser)
+    assert log_in(other, sftp_username, sftp_password).status_code == 303
+    first, second = start_scan(logged_in, "SITE-A"), start_scan(other, "SITE-A")
+    done = [wait_for_job(logged_in, first), wait_for_job(other, second)]
     assert [d["state"] for d in done] == ["done", "done"]
     stats = [(d["result"]["stats"]["cached"], d["result"]["check_stats"]["cached"]) for d in done]
     assert stats == [(0, 0), (7, 6)]  # the second read nothing the first had read
+
+
+def test_one_users_forty_starts_are_capped_and_another_users_qc_runs_meanwhile(
+    app: Flask,
+    logged_in: FlaskClient,
+    sites_dir: Path,
+    sftp_username: str,
+    sftp_password: str,
+) -> None:
+    (sites_dir / "SITE-C" / "F").mkdir(parents=True)
+    (sites_dir / "SITE-C" / "F" / "DJI_0001.JPG").write_bytes(gps_jpeg(48.2, 11.6))
+    ctx = context(app)
+    creds = Credentials(sftp_username, sftp_password)
+    held = [ctx.site_lock_key(creds, site) for site in ("SITE-A", "SITE-B")]
+    for key in held:  # as if another QC of the site were running: the first user's jobs wait
+        assert ctx.site_locks.acquire(key, lambda: False)
+    try:
+        token = api_token(logged_in)
+        sites = ["SITE-A", "SITE-B", *(f"SITE-{n}" for n in range(38))]
+        answers = [
+            logged_in.post(f"/api/sites/{site}/qc", headers={"X-CSRFToken": token})
+            for site in sites
+        ]
+        assert [a.status_code for a in answers] == [202] * 2 + [429] * 38
+        mine = [a.get_json()["job"] for a in answers[:2]]
+        assert answers[2].get_json() == {
+            "error": "too_many_jobs",
+            "message": "You already have 2 QC runs going (SITE-A, SITE-B); wait for one to "
+            "finish, or cancel one, then start this one again.",
+        }
+        assert int(answers[2].headers["Retry-After"]) > 0
+        page = logged_in.post("/sites/SITE-X/qc", data={"csrf_token": token})  # the View QC form
+        assert page.status_code == 429 and "2 QC runs going" in page.get_data(as_text=True)
+        assert start_scan(logged_in, "SITE-A") == mine[0]  # View QC again: the same QC
+        other = app.test_client()
+        assert log_in(other, OTHER_USERNAME, OTHER_PASSWORD).status_code == 303
+        theirs = wait_for_job(other, start_scan(other, "SITE-C"))
+        assert (theirs["state"], theirs["gps_points"]) == ("done", 1)
+        for job_id in mine:  # still held, while the other user's QC ran to its end
+            state = logged_in.get(f"/api/jobs/{job_id}/state").get_json()
+            assert state["state"] == "running" and state["waiting"].startswith("another QC")
+    finally:
+        for key in held:
+            ctx.site_locks.release(key)
+    assert [wait_for_job(logged_in, job_id)["state"] for job_id in mine] == ["done", "done"]
+
+
+def test_one_users_many_jobs_never_evict_another_users_finished_job(
+    app: Flask, logged_in: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(jobs_module, "MAX_JOBS_KEPT", 4)  # small, so six jobs go past it
+    monkeypatch.setattr(jobs_module, "KEEP_PER_LOGIN", 2)
+    other = app.test_client()
+    assert log_in(other, OTHER_USERNAME, OTHER_PASSWORD).status_code == 303
+    theirs = start_scan(other, "SITE-B")
+    assert wait_for_job(other, theirs)["state"] == "done"
+    mine = []
+    for _ in range(6):
+        mine.append(start_scan(logged_in, "SITE-A"))
+        assert wait_for_job(logged_in, mine[-1])["state"] == "done"
+    paths = [
+        f"/api/jobs/{theirs}",
+        f"/sites/SITE-B/qc/{theirs}",
+        f"/sites/SITE-B/qc/{theirs}/export/csv",
+    ]
+    assert [other.get(path).status_code for path in paths] == [200] * 3
+    deadline = time.monotonic() + 10  # the last goes just after its job says it is done
+    while (found := [_status(logged_in, job_id) for job_id in mine]) != [404] * 4 + [200] * 2:
+        assert time.monotonic() < deadline, found  # the user's own oldest go, and only those
+        time.sleep(0.05)
+    assert [other.get(path).status_code for path in paths] == [200] * 3
+
+
+def _status(client: FlaskClient, job_id: str) -> int:
+    return client.get(f"/api/jobs/{job_id}/state").status_code

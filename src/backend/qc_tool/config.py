@@ -145,6 +145,12 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("QC_MAX_JOBS", "4", "Scans that may run at once; more wait in a queue.", int),
     Setting(
+        "QC_MAX_JOBS_PER_LOGIN",
+        "2",
+        "QC runs one login may have queued or running; one more is refused (429) until one ends.",
+        int,
+    ),
+    Setting(
         "QC_CHECKS",
         "1",
         "1: View QC checks the photos (blur, exposure, duplicates ...) after the GPS pass; 0: GPS only.",

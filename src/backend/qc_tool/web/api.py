@@ -13,7 +13,7 @@ from werkzeug.wrappers import Response
 
 from qc_tool.domain.paths import safe_name
 from qc_tool.errors import BadRequest, Busy
-from qc_tool.services.jobs import Job
+from qc_tool.services.jobs import Job, TooManyJobs
 from qc_tool.services.login import list_sites
 from qc_tool.web.auth import current_login
 from qc_tool.web.deps import qc
@@ -30,6 +30,7 @@ def sites() -> Response:
 
 @bp.post("/sites/<site>/qc")
 def start_qc(site: str) -> tuple[Response, int, dict[str, str]]:
+    """202 and the job: a new one, or the login's QC of this site that is still going."""
     login = current_login()
     site = safe_name(site, "site")  # before anything reaches the server
     ctx = qc()
@@ -38,6 +39,13 @@ def start_qc(site: str) -> tuple[Response, int, dict[str, str]]:
     )
     location = url_for("api.job", job_id=job.id)
     return jsonify({"job": job.id, "url": location}), 202, {"Location": location}
+
+
+@bp.errorhandler(TooManyJobs)
+def _too_many_jobs(exc: TooManyJobs) -> tuple[Response, int, dict[str, str]]:
+    """The login's cap of jobs: the usual error body, and when to try again."""
+    body = jsonify({"error": exc.code, "message": exc.message})
+    return body, exc.status, {"Retry-After": str(exc.retry_after_s)}
 
 
 @bp.get("/jobs/<job_id>")

@@ -196,7 +196,10 @@ def build_context(settings: Mapping[str, Any]) -> QCContext:
         sessions=sessions,
         held=held,
         sweeper=Sweeper([held.close_idle, sessions.expire], sweep_interval(keep_s, idle_s)),
-        jobs=JobManager(max_jobs=int(settings["QC_MAX_JOBS"])),
+        jobs=JobManager(
+            max_jobs=int(settings["QC_MAX_JOBS"]),
+            per_login=int(settings["QC_MAX_JOBS_PER_LOGIN"]),
+        ),
         cache=SqliteCache(cache_dir(settings)),
         parser=LazyParser(workers)
         if (workers := workers_setting(settings.get("QC_PARSE_WORKERS")))

@@ -52,13 +52,12 @@ def site_job(site: str, job_id: str) -> Job:
 def qc_page(site: str, job_id: str) -> str:
     job = site_job(site, job_id)
     ctx = qc()
-    result = job.result  # published when the GPS pass ends, while the checks still run
     return render_template(
         "qc.html",
         site=job.site,
         job=job,
         state=job.public_state,
-        result=result,
+        result=job.scan_ready,  # published when the GPS pass ends, while the checks still run
         tile_url=ctx.settings.get("QC_TILE_URL") or "",
         tile_attribution=ctx.settings.get("QC_TILE_ATTRIBUTION") or "",
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, make_response, request
 from werkzeug.wrappers import Response
 
-from qc_tool.domain.models import ImageResult
+from qc_tool.domain.models import RemoteFile
 from qc_tool.errors import BadRequest, NotFound
 from qc_tool.services.exports import render_export
 from qc_tool.services.jobs import Job
@@ -27,7 +27,7 @@ def preview(site: str, job_id: str) -> Response:
     connection and cached for that user alone: listing a file does not mean reading it.
     """
     job = site_job(site, job_id)
-    image = _listed_image(job, request.args.get("path", ""))
+    file = _listed_file(job, request.args.get("path", ""))
     max_edge = max_edge_for(request.args.get("size", "large"))
     ctx = qc()
     login = current_login()
@@ -37,7 +37,7 @@ def preview(site: str, job_id: str) -> Response:
             login.sid,
             connector,
             lambda conn: ctx.previews.preview(
-                conn, connector.server_id, job.site, image.file, max_edge, user=login.username
+                conn, connector.server_id, job.site, file, max_edge, user=login.username
             ),
         )
     except PreviewsBusy as exc:  # the app's error response, told when to try again
@@ -65,12 +65,12 @@ def export(site: str, job_id: str, kind: str) -> Response:
     return response
 
 
-def _listed_image(job: Job, path: str) -> ImageResult:
+def _listed_file(job: Job, path: str) -> RemoteFile:
     if not path:
         raise BadRequest("which photo? the path parameter is missing")
-    if job.result is None:
+    if not job.scan_ready:
         raise NotFound("the scan has not listed the photos yet")
-    for image in job.result.images:
-        if image.path == path:
-            return image
-    raise NotFound("no such photo in this QC")
+    file = job.listed_file(path)
+    if file is None:
+        raise NotFound("no such photo in this QC")
+    return file
