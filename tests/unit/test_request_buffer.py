@@ -10,6 +10,7 @@ import sys
 import textwrap
 
 from flask import Flask
+from gunicorn.config import Config
 from qc_tool import config
 from qc_tool.web import security
 from qc_tool.web.worker import (
@@ -19,6 +20,7 @@ from qc_tool.web.worker import (
     Progress,
     RequestBuffer,
     buffered_body_length,
+    buffers_requests,
 )
 
 HEAD = b"GET /login HTTP/1.1\r\nHost: x\r\nAccept: text/html\r\n\r\n"
@@ -140,3 +142,16 @@ def test_the_worker_raises_its_open_files_limit_to_fit_its_connections() -> None
 def test_with_a_low_hard_limit_fewer_connections_fit() -> None:
     fit, soft, hard = _limits_after_making_room(300, 400, 1000)
     assert (fit, soft, hard) == (400 - FD_RESERVE, 400, 400)
+
+
+def test_requests_are_read_first_on_plain_http_only() -> None:
+    def cfg(**settings: str) -> Config:
+        made = Config()
+        for name, value in settings.items():
+            made.set(name, value)
+        return made
+
+    assert buffers_requests(cfg())
+    assert not buffers_requests(cfg(certfile="cert.pem", keyfile="key.pem"))  # TLS in the thread
+    assert not buffers_requests(cfg(protocol="uwsgi"))
+    assert not buffers_requests(cfg(http2_cleartext="prior-knowledge"))

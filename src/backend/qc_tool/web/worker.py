@@ -15,9 +15,11 @@ a head over HEAD_MAX_BYTES is answered 431.
 Bounds: gunicorn accepts at most ``worker_connections`` connections (gunicorn_conf), so at most
 that many requests are read at once, each holding at most HEAD_MAX_BYTES + BODY_MAX_BYTES.
 Bodies that are larger (a ZIP upload), chunked, or sent after "Expect: 100-continue" go to a
-thread once the head is in, as before: the app reads them as streams. Plain HTTP/1 only: with
-TLS in gunicorn (``certfile``) the handshake happens in the thread, so this worker then behaves
-as gthread does (docs/deployment.md: TLS belongs to the reverse proxy).
+thread once the head is in, as before: the app reads them as streams. The soft open-files
+limit is raised to fit ``worker_connections`` (make_room_for). Plain HTTP/1 only: with TLS in
+gunicorn (``certfile``) the handshake happens in the thread, so this worker then behaves as
+gthread does (docs/deployment.md: TLS belongs to the reverse proxy); a PROXY protocol v2
+header (gunicorn's ``proxy_protocol``, off here) is binary and the thread reads it.
 """
 
 from __future__ import annotations
