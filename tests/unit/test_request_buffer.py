@@ -64,7 +64,7 @@ def test_what_follows_a_complete_request_does_not_hold_it_back() -> None:
 
 
 def test_bodies_the_app_reads_as_streams_or_refuses_go_to_the_thread_after_the_head() -> None:
-    def length(*headers: str) -> int:
+    def length(*headers: str) -> int | None:
         head = "\r\n".join(["POST /uploads HTTP/1.1", "Host: x", *headers])
         return buffered_body_length(head.encode())
 
@@ -72,14 +72,19 @@ def test_bodies_the_app_reads_as_streams_or_refuses_go_to_the_thread_after_the_h
     assert length("content-length:  12 ") == 12
     assert length(f"Content-Length: {BODY_MAX_BYTES}") == BODY_MAX_BYTES
     assert length(f"Content-Length: {BODY_MAX_BYTES + 1}") == 0  # an upload: streamed
-    assert length("Transfer-Encoding: chunked") == 0
-    assert length("Content-Length: 12", "Expect: 100-continue") == 0  # waits for "100 Continue"
+    assert length("Content-Length: 12", "Expect: 100-continue") == 12  # sent after a short wait
     assert length() == 0
     # gunicorn's parser refuses these (400): no reason to wait for a body first
     assert length("Content-Length: 12", "Content-Length: 12") == 0
     assert length("Content-Length: -1") == 0
     assert length("Content-Length: 1e3") == 0
     assert length("Content-Length: " + "9" * 5000) == 0  # int() of it would raise
+
+
+def test_a_chunked_body_is_refused_once_the_head_is_in() -> None:
+    head = b"POST /login HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+    assert fed(head, b"\r\n") == [Progress.MORE, Progress.CHUNKED]
+    assert buffered_body_length(b"POST / HTTP/1.1\r\ntransfer-encoding: gzip, chunked") is None
 
 
 def test_a_head_larger_than_the_limit_is_refused_whether_it_ends_or_not() -> None:

@@ -10,12 +10,15 @@ connection to a thread only once the request's head, and a body of at most BODY_
 declared by Content-Length (every form of the app), are in memory. A thread then never waits
 for a slow client's head. A request not in by QC_REQUEST_TIMEOUT seconds (from the connection,
 or from the moment a kept-alive connection starts its next request) is answered 408 and closed;
-a head over HEAD_MAX_BYTES is answered 431.
+a head over HEAD_MAX_BYTES is answered 431, and a chunked request body 411 (no browser sends
+one, and its end cannot be known without a parser of the chunk framing here; nginx in front
+turns chunked bodies into ones with a length).
 
 Bounds: gunicorn accepts at most ``worker_connections`` connections (gunicorn_conf), so at most
 that many requests are read at once, each holding at most HEAD_MAX_BYTES + BODY_MAX_BYTES.
-Bodies that are larger (a ZIP upload), chunked, or sent after "Expect: 100-continue" go to a
-thread once the head is in, as before: the app reads them as streams. The soft open-files
+Bodies that are larger (a ZIP upload) go to a thread once the head is in, as before: the app
+reads them as streams. A small body is waited for even after "Expect: 100-continue" (clients
+send it after a short wait: curl waits 1 s), so that header cannot get a thread early. The soft open-files
 limit is raised to fit ``worker_connections`` (make_room_for). Plain HTTP/1 only: with TLS in
 gunicorn (``certfile``) the handshake happens in the thread, so this worker then behaves as
 gthread does (docs/deployment.md: TLS belongs to the reverse proxy); a PROXY protocol v2
@@ -49,27 +52,30 @@ TOO_LARGE = (
     b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
     b"Connection: close\r\nContent-Length: 0\r\n\r\n"
 )
+LENGTH_REQUIRED = b"HTTP/1.1 411 Length Required\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
 
 
 class Progress(Enum):
     MORE = "more"  # keep reading
     READY = "ready"  # a thread may take the request
     TOO_LARGE = "too large"  # the head outgrew HEAD_MAX_BYTES
+    CHUNKED = "chunked"  # a chunked body: refused
 
 
-def buffered_body_length(head: bytes) -> int:
+def buffered_body_length(head: bytes) -> int | None:
     """How much body to read before a thread takes the request (``head`` without its CRLFCRLF).
 
     The declared Content-Length when it is at most BODY_MAX_BYTES, otherwise 0: a larger body
     (an upload) streams to the thread, and a head gunicorn would refuse (two lengths, a bad
-    one) goes to its parser as soon as it is in, to be answered 400 there.
+    one) goes to its parser as soon as it is in, to be answered 400 there. None when the head
+    has a Transfer-Encoding: a chunked body, refused.
     """
     length: int | None = None
     for line in head.split(b"\r\n")[1:]:
         name, _, value = line.partition(b":")
         name = name.lower()
-        if name in (b"transfer-encoding", b"expect"):
-            return 0  # chunked framing, or a client waiting for "100 Continue" before its body
+        if name == b"transfer-encoding":
+            return None
         if name == b"content-length":
             value = value.strip(b" \t")
             if length is not None or not value.isdigit() or len(value) > 12:
@@ -98,7 +104,10 @@ class RequestBuffer:
                 return Progress.TOO_LARGE if len(self.data) > HEAD_MAX_BYTES else Progress.MORE
             if end + 4 > HEAD_MAX_BYTES:
                 return Progress.TOO_LARGE
-            self._wanted = end + 4 + buffered_body_length(bytes(self.data[:end]))
+            body = buffered_body_length(bytes(self.data[:end]))
+            if body is None:
+                return Progress.CHUNKED
+            self._wanted = end + 4 + body
         return Progress.READY if len(self.data) >= self._wanted else Progress.MORE
 
 
@@ -201,6 +210,8 @@ class RequestBufferingWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn is
             )
         elif progress is Progress.TOO_LARGE:
             self._close(conn, TOO_LARGE)
+        elif progress is Progress.CHUNKED:
+            self._close(conn, LENGTH_REQUIRED)
 
     def _handle_buffered(self, conn: Any, data: bytes) -> Any:
         """On a thread: give the parser what was read, then handle the request as gthread does."""
