@@ -38,7 +38,8 @@ if [[ -z "${QC_SFTP_HOST:-}" ]]; then
     echo
 fi
 
-# One worker with threads (see qc_tool/web/gunicorn_conf.py for why).
+# One worker with threads, each request read in full before a thread takes it (see
+# qc_tool/web/gunicorn_conf.py; for production behind TLS, docs/deployment.md).
 .venv/bin/gunicorn "qc_tool:create_app()" --config python:qc_tool.web.gunicorn_conf \
     --bind "$QC_HTTP_HOST:$QC_PORT" &
 web_pid=$!

@@ -53,6 +53,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("QC_HTTP_HOST", "127.0.0.1", "Address the web server listens on.", str),
     Setting("QC_PORT", "8080", "Port the web server listens on.", int),
     Setting(
+        "QC_REQUEST_TIMEOUT",
+        "10",
+        "Seconds a client has to send a request's head (and a form body) before the web server "
+        "answers 408 and closes; requests are read in full before a thread takes them.",
+        float,
+    ),
+    Setting(
         "QC_MAX_CONNECTIONS",
         "4",
         "Most SSH connections one scan opens (the pool is 2-4 by folder size).",

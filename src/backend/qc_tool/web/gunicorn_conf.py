@@ -8,7 +8,12 @@ from typing import Any
 # never written anywhere), so every request must reach the process that holds them.
 workers = 1
 threads = 16
-worker_class = "gthread"
+# gthread, except that a request is read in full on the event loop before a thread takes it:
+# a client sending its head slowly no longer holds a thread (docs/deployment.md).
+worker_class = "qc_tool.web.worker.RequestBufferingWorker"
+# Connections open at once, the slow ones included; past it gunicorn stops accepting until
+# one closes (each being read holds at most 96 KiB: worker.py).
+worker_connections = 1000
 timeout = 120
 accesslog = "-"
 errorlog = "-"
