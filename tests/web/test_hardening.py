@@ -358,6 +358,29 @@ def test_failures_from_one_address_are_limited_without_reaching_the_server(
     assert _login(client, OTHER_USERNAME, OTHER_PASSWORD, "10.0.0.2").status_code == 303
 
 
+def test_behind_a_trusted_proxy_each_client_has_its_own_address(
+    make_app: MakeApp, server: SftpServerHandle, sftp_username: str, sftp_password: str
+) -> None:
+    client = make_app(QC_TRUSTED_PROXIES=1).test_client()
+
+    def via_proxy(username: str, password: str, forwarded: str) -> Any:
+        token = csrf_token(client)
+        return client.post(
+            "/login",
+            data={"username": username, "password": password, "csrf_token": token},
+            environ_base={"REMOTE_ADDR": "127.0.0.1"},  # every request comes from the proxy
+            headers={"X-Forwarded-For": forwarded},
+        )
+
+    # One client guesses five accounts, forging a different first entry each time: only the
+    # entry the proxy appended counts, so its sixth guess is refused by its address.
+    for i in range(5):
+        assert via_proxy(f"guess-{i}", "wrong", f"10.9.9.{i}, 10.0.3.1").status_code == 401
+    assert via_proxy("guess-9", "wrong", "10.9.9.9, 10.0.3.1").status_code == 429
+    # Another client behind the same proxy is not locked out by the first one's guesses.
+    assert via_proxy(sftp_username, sftp_password, "10.0.3.2").status_code == 303
+
+
 def test_failures_for_one_username_are_limited_from_every_address(
     client: FlaskClient, server: SftpServerHandle, sftp_username: str, sftp_password: str
 ) -> None:

@@ -53,6 +53,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("QC_HTTP_HOST", "127.0.0.1", "Address the web server listens on.", str),
     Setting("QC_PORT", "8080", "Port the web server listens on.", int),
     Setting(
+        "QC_TRUSTED_PROXIES",
+        "0",
+        "How many reverse proxies in front of the app to believe X-Forwarded-For and "
+        "X-Forwarded-Proto from (0: none; the client's address is the connection's). Behind one "
+        "nginx, 1: the login rate limit then counts each client's own address.",
+        int,
+    ),
+    Setting(
         "QC_REQUEST_TIMEOUT",
         "10",
         "Seconds a client has to send a request's head (and a form body) before the web server "

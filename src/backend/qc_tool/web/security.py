@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from flask import Flask, Response, request
 from flask_wtf.csrf import CSRFProtect
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 # Endpoints whose responses may be cached by the browser: files that hold no user data.
 # These set their own Cache-Control (photo previews: private, keyed by path and size).
@@ -94,6 +95,10 @@ def configure(app: Flask, settings: Mapping[str, Any]) -> None:
         MAX_CONTENT_LENGTH=64 * 1024,  # the app only ever receives small forms
     )
     CSRFProtect(app)
+    proxies = int(settings.get("QC_TRUSTED_PROXIES") or 0)
+    if proxies > 0:
+        # Only as many hops as are really ours: a client could send any X-Forwarded-For.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
     policy = content_security_policy(str(settings.get("QC_TILE_URL") or ""))
 
     @app.after_request
