@@ -33,14 +33,14 @@ def test_view_qc_ends_on_the_qc_page_with_the_verdict_map_and_folders(
     reasons = page.locator("#verdict-reasons .tag").evaluate_all(
         "tags => Object.fromEntries(tags.map(t => [t.dataset.kind, t.textContent]))"
     )
-    assert reasons["no_gps"] == f"No GPS {len(missing)}"
+    assert reasons["missing_gps"] == f"No GPS {len(missing)}"
     assert reasons["unreadable"] == f"Unreadable {len(broken)}"
     expect(page.locator("#verdict")).to_have_attribute("data-decision", "refly")
     expected_folders = folder_rows(truth)
     expect(page.locator("#folders tbody tr")).to_have_count(len(expected_folders))
     assert read_folders(page) == expected_folders
     # The filters find the photos without GPS and the unreadable ones, by the verdict's kinds.
-    for kind, paths in (("no_gps", missing), ("unreadable", broken)):
+    for kind, paths in (("missing_gps", missing), ("unreadable", broken)):
         page.locator("#filter-kind").select_option(kind)
         shown = page.locator("#images tbody tr:not([hidden])").evaluate_all(
             "rows => rows.map(row => row.dataset.path)"

@@ -455,10 +455,10 @@ def test_problem_filters_leave_only_matching_rows(
                 f"({len(expected)} of {len(images)})"
             )
     # The site was made with each of these; the checks find them.
-    planted = {"no_gps", "blur", "exposure", "near_duplicate", "outside_site", "unreadable"}
+    planted = {"missing_gps", "blur", "exposure", "near_duplicate", "outside_site", "unreadable"}
     assert planted <= found_kinds
     missing = sorted(i.path for i in truth.images if i.lat is None and i.error is None)
-    page.locator("#filter-kind").select_option("no_gps")
+    page.locator("#filter-kind").select_option("missing_gps")
     assert sorted(visible_paths(page)) == missing
 
     # While filtered, the map fades the markers of the rows left out.

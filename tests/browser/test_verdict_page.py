@@ -298,7 +298,7 @@ def test_filters_name_every_kind_once_and_the_status_sort_puts_the_worst_first(
     ]
     assert {"hovering", "near_duplicate", "integrity", "capture_rules"} <= {o[0] for o in options}
     labels = {k["kind"]: k["label"] for k in verdict["kinds"]}
-    for kind in ("outside_site", "no_gps", "hovering"):
+    for kind in ("outside_site", "missing_gps", "hovering"):
         page.locator("#filter-kind").select_option(kind)
         expected = [i["path"] for i in document["images"] if kind in i["problems"]]
         assert sorted(visible_paths(page)) == sorted(expected), kind
