@@ -230,6 +230,7 @@ def test_the_banner_states_the_decision_and_the_map_fits_the_site_not_the_far_ph
     page.locator("#scan-details summary").click()
     expect(page.locator("#scan-stats")).to_contain_text("Connections")
     expect(page.locator("#scan-stats")).to_contain_text("Measuring CPU")
+    page.locator("#scan-details").screenshot(path=output_dir / "scan-details.png")
     page.locator("#scan-details summary").click()
 
     # The first view fits the site's photos; the far one is listed beside the map instead.
