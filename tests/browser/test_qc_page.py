@@ -1,4 +1,4 @@
-"""The QC flow in a real browser: View QC, the progress, and the finished page's totals, map
+"""The QC flow in a real browser: View QC, the progress, and the finished page's verdict, map
 and tables, against the generated site's truth."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.browser
 
 
-def test_view_qc_ends_on_the_qc_page_with_the_sites_totals_map_and_folders(
+def test_view_qc_ends_on_the_qc_page_with_the_verdict_map_and_folders(
     page: Page, live_app: LiveApp, watch: Watch, output_dir: Path
 ) -> None:
     truth = live_app.sites[MAIN_SITE]
@@ -26,25 +26,33 @@ def test_view_qc_ends_on_the_qc_page_with_the_sites_totals_map_and_folders(
 
     view_qc(page, MAIN_SITE)
 
-    assert read_totals(page) == {
-        "images": str(len(truth.images)),
-        "GPS points": str(truth.gps_points),
-        "missing GPS": str(sum(1 for i in truth.images if i.lat is None and i.error is None)),
-        "unreadable": str(sum(1 for i in truth.images if i.error is not None)),
-    }
+    # The banner's counts, and its reasons against the site's truth.
+    assert read_counts(page)["photos"] == str(len(truth.images))
+    missing = sorted(i.path for i in truth.images if i.lat is None and i.error is None)
+    broken = sorted(i.path for i in truth.images if i.error is not None)
+    reasons = page.locator("#verdict-reasons .tag").evaluate_all(
+        "tags => Object.fromEntries(tags.map(t => [t.dataset.kind, t.textContent]))"
+    )
+    assert reasons["missing_gps"] == f"No GPS {len(missing)}"
+    assert reasons["unreadable"] == f"Unreadable {len(broken)}"
+    expect(page.locator("#verdict")).to_have_attribute("data-decision", "refly")
     expected_folders = folder_rows(truth)
     expect(page.locator("#folders tbody tr")).to_have_count(len(expected_folders))
     assert read_folders(page) == expected_folders
-    problems = page.locator("#problems tbody tr td:first-child").all_text_contents()
-    assert sorted(p.strip() for p in problems) == sorted(
-        i.path for i in truth.images if i.lat is None
-    )
+    # The filters find the photos without GPS and the unreadable ones, by the verdict's kinds.
+    for kind, paths in (("missing_gps", missing), ("unreadable", broken)):
+        page.locator("#filter-kind").select_option(kind)
+        shown = page.locator("#images tbody tr:not([hidden])").evaluate_all(
+            "rows => rows.map(row => row.dataset.path)"
+        )
+        assert sorted(shown) == paths, kind
+    page.locator("#filter-kind").select_option("")
 
     drawn = drawn_map(page)
     gps = gps_photos(truth)
     assert len(drawn["markers"]) == len(gps) == truth.gps_points
     assert sorted(_place(m["lat"], m["lon"]) for m in drawn["markers"]) == sorted(gps.values())
-    assert all(m["in_view"] for m in drawn["markers"]), "fitted to bounds: every point is shown"
+    assert all(m["in_view"] for m in drawn["markers"]), "fitted to the site: every point is shown"
     gps_per_folder = [int(row[1]) for row in folder_rows(truth).values() if row[1] != "0"]
     assert sorted(drawn["lines"]) == sorted(gps_per_folder), "one path per folder, every point"
     # The tiles were blocked, so the page says it draws without a background map.
@@ -106,26 +114,23 @@ def view_qc(page: Page, site: str) -> None:
     row.get_by_role("button", name="View QC").click()
     expect(page).to_have_url(re.compile(rf"/sites/{site}/qc/[^/]+$"))
     # A running scan shows its progress first; a quick one may be done before the page loads.
-    expect(page.locator("#progress, section.totals").first).to_be_visible()
-    expect(page.locator("section.totals")).to_be_visible()
+    expect(page.locator("#progress, #verdict").first).to_be_visible()
+    expect(page.locator("#verdict")).not_to_have_attribute("data-decision", "checking")
     expect(page.locator("#progress")).to_be_hidden()
 
 
-TOTALS = ("images", "GPS points", "missing GPS", "unreadable")
-
-
-def read_totals(page: Page) -> dict[str, str]:
-    """The counts at the top of the QC page, by label (timings left out)."""
-    stats: dict[str, str] = page.locator("section.totals .stat").evaluate_all(
-        """stats => Object.fromEntries(stats.map(stat => [
-             stat.querySelector(".label").textContent.trim(),
-             stat.querySelector(".value").textContent.trim(),
+def read_counts(page: Page) -> dict[str, str]:
+    """The verdict banner's counts of photos, by label."""
+    counts: dict[str, str] = page.locator("#verdict-counts li").evaluate_all(
+        """items => Object.fromEntries(items.map(item => [
+             item.querySelector(".label").textContent.trim(),
+             item.querySelector(".value").textContent.trim(),
            ]))"""
     )
-    return {label: value for label, value in stats.items() if label in TOTALS}
+    return counts
 
 
-FOLDER_COLUMNS = ("Images", "GPS points", "Missing GPS", "Unreadable")
+FOLDER_COLUMNS = ("Photos", "GPS points")
 
 
 def read_folders(page: Page) -> dict[str, tuple[str, ...]]:
@@ -141,16 +146,14 @@ def read_folders(page: Page) -> dict[str, tuple[str, ...]]:
     return {row[0]: tuple(row[i] for i in where) for row in table["rows"]}
 
 
-def folder_rows(truth: SiteTruth) -> dict[str, tuple[str, str, str, str]]:
-    """The folder table a correct page shows: images, GPS points, missing GPS, unreadable."""
+def folder_rows(truth: SiteTruth) -> dict[str, tuple[str, str]]:
+    """The folder table a correct page shows: photos and GPS points."""
     counts: dict[str, list[int]] = {}
     for image in truth.images:
-        row = counts.setdefault(image.path.split("/", 1)[0], [0, 0, 0, 0])
+        row = counts.setdefault(image.path.split("/", 1)[0], [0, 0])
         row[0] += 1
         row[1] += image.lat is not None
-        row[2] += image.lat is None and image.error is None
-        row[3] += image.error is not None
-    return {name: (str(a), str(b), str(c), str(d)) for name, (a, b, c, d) in counts.items()}
+    return {name: (str(a), str(b)) for name, (a, b) in counts.items()}
 
 
 def gps_photos(truth: SiteTruth) -> dict[str, tuple[float, float]]:

@@ -51,27 +51,11 @@ USERNAME = "reviewer"
 PASSWORD = "review-password-3"
 GATE_WAIT_S = 30.0  # a held job waits at most this long for its test to let it go
 EXPORTS = ("csv", "geojson", "kml", "gpx", "odm", "rejected", "report")
-
-# The six problem kinds of the filter, from the result document (the page's own rule).
-DUPLICATES = {"duplicate", "near_duplicate", "hovering"}
-
-
-def failed_checks(image: dict[str, Any]) -> set[str]:
-    return {o["name"] for o in (image.get("checks") or {}).get("outcomes", []) if not o["ok"]}
+STATUSES = {"invalid": False, "unchecked": None, "valid": True}
 
 
 def has_gps(image: dict[str, Any]) -> bool:
     return image["lat"] is not None and image["lon"] is not None
-
-
-KIND_RULES: dict[str, Callable[[dict[str, Any]], bool]] = {
-    "missing_gps": lambda i: not has_gps(i) and not i["error"],
-    "blur": lambda i: "blur" in failed_checks(i),
-    "exposure": lambda i: "exposure" in failed_checks(i),
-    "duplicate": lambda i: bool(DUPLICATES & failed_checks(i)),
-    "outside": lambda i: has_gps(i) and "position" in failed_checks(i),
-    "unreadable": lambda i: bool(i["error"]) or bool({"integrity", "decode"} & failed_checks(i)),
-}
 
 
 class Gate:
@@ -177,11 +161,10 @@ def start_qc(page: Page, live_app: LiveApp) -> str:
 
 
 def wait_until_done(page: Page) -> None:
-    """The job ended and the review is complete: progress gone, downloads offered."""
+    """The job ended and the review is complete: progress gone, verdict shown, downloads offered."""
     expect(page.locator("#progress")).to_have_count(0)
     expect(page.locator("#exports")).to_be_visible()
-    expect(page.locator("section.totals")).to_be_visible()
-    expect(page.locator("#checks")).to_be_visible()
+    expect(page.locator("#verdict")).not_to_have_attribute("data-decision", "checking")
 
 
 def finished_review(page: Page, live_app: LiveApp) -> dict[str, Any]:
@@ -246,11 +229,14 @@ document.addEventListener("DOMContentLoaded", () => {
   const bar = document.getElementById("progress-bar");
   const title = document.getElementById("progress-title");
   if (!bar) { return; }
+  const text = document.getElementById("progress-text");
   const record = () => window.__progress.push({
     pass: title.textContent.startsWith("Reading") ? "gps" : "checks",
-    value: Number(bar.getAttribute("value")), max: Number(bar.getAttribute("max")) });
+    value: Number(bar.getAttribute("value")), max: Number(bar.getAttribute("max")),
+    text: text.textContent });
   record();
   new MutationObserver(record).observe(bar, { attributes: true });
+  new MutationObserver(record).observe(text, { childList: true, characterData: true });
 });
 """
 
@@ -285,6 +271,9 @@ def test_the_page_fills_in_live_and_ends_as_the_review(
         expect(page.locator("#progress-title")).to_have_text("Reading photo headers…")
         made_running = page.wait_for_function("() => window.__madeRunning !== undefined")
         assert made_running.json_value() is True
+        # No decision while the job runs: the banner says it is checking.
+        expect(page.locator("#verdict")).to_have_attribute("data-decision", "checking")
+        expect(page.locator("#verdict-decision")).to_have_text("Checking…")
     finally:
         gate.open()
 
@@ -294,7 +283,8 @@ def test_the_page_fills_in_live_and_ends_as_the_review(
         f"() => {{ const s = ({MAP_STATE})(); return s && s.markers === {len(located)}; }}"
     )
     expect(page.locator("#images-count")).to_have_text(f"({len(truth.images)})")
-    assert page.locator("section.totals").is_hidden(), "the totals come with the document"
+    expect(page.locator("#verdict")).to_have_attribute("data-decision", "checking")
+    assert page.locator("#verdict-counts li").count() == 0, "the counts come with the verdict"
 
     holding = False
     for route in held:
@@ -313,8 +303,10 @@ def test_the_page_fills_in_live_and_ends_as_the_review(
             assert last["max"] == total
     gps_values = [r["value"] for r in recorded if r["pass"] == "gps"]
     assert gps_values[0] < gps_values[-1], "the GPS pass advanced on the page"
+    assert not [r["text"] for r in recorded if "?" in r["text"]], "never '0 of ?'"
 
-    # The review: one marker per GPS point at its place, one path per folder, all in view.
+    # The review: one marker per GPS point at its place, one path per folder, the site in view
+    # (the photo planted kilometres away is listed beside the map, not fitted).
     job = page.request.get(page.url.replace(f"/sites/{SITE}/qc/", "/api/jobs/")).json()
     document = job["result"]
     assert gps_paths(document) == located
@@ -322,17 +314,21 @@ def test_the_page_fills_in_live_and_ends_as_the_review(
     assert len(drawn["markers"]) == sum(f["gps_points"] for f in document["folders"])
     by_place = {place(i["lat"], i["lon"]) for i in document["images"] if i["path"] in located}
     assert {place(m["lat"], m["lon"]) for m in drawn["markers"]} == by_place
-    assert all(m["in_view"] for m in drawn["markers"])
+    far = {o["path"] for o in document["site_area"]["outside"]}
+    assert len(far) == 1, "the site was made with one photo outside it"
+    far_places = {place(i["lat"], i["lon"]) for i in document["images"] if i["path"] in far}
+    assert all(m["in_view"] != (place(m["lat"], m["lon"]) in far_places) for m in drawn["markers"])
+    expect(page.locator("#far-list li")).to_have_count(1)
     assert sorted(drawn["lines"]) == sorted(f["gps_points"] for f in document["folders"])
     legend = page.locator("#legend li").all_text_contents()
     assert sorted(legend) == sorted(f"{f['name']} ({f['gps_points']})" for f in document["folders"])
     expect(page.locator("#images tbody tr")).to_have_count(len(truth.images))
-    failed = sum(1 for i in document["images"] if i["checks"] and not i["checks"]["valid"])
-    expect(page.locator("#checks-title")).to_contain_text(f"{failed} of ")
-    with_problems = [
-        i for i in document["images"] if i["error"] or not has_gps(i) or failed_checks(i)
-    ]
-    expect(page.locator("#images tbody tr.failed")).to_have_count(len(with_problems))
+    verdict = document["verdict"]
+    expect(page.locator("#verdict")).to_have_attribute("data-decision", verdict["decision"])
+    expect(page.locator("#verdict-headline")).to_contain_text(verdict["headline"].split(": ")[1])
+    invalid = [i for i in document["images"] if i["valid"] is False]
+    assert len(invalid) == verdict["photos"]["invalid"] == len(verdict["invalid"])
+    expect(page.locator("#images tbody tr.failed")).to_have_count(len(invalid))
 
     page.screenshot(path=output_dir / "review-page.png", full_page=True)
     watch.assert_clean()
@@ -342,9 +338,7 @@ def test_clicking_a_row_shows_the_preview_and_highlights_the_marker(
     page: Page, live_app: LiveApp, watch: Watch
 ) -> None:
     document = finished_review(page, live_app)["result"]
-    image = next(
-        i for i in document["images"] if has_gps(i) and i["checks"] and i["checks"]["valid"]
-    )
+    image = next(i for i in document["images"] if has_gps(i) and i["valid"] is True)
     row = page.locator(f'#images tbody tr[data-path="{image["path"]}"]')
 
     row.click()
@@ -377,7 +371,7 @@ def test_a_photo_without_a_preview_says_why(page: Page, live_app: LiveApp, watch
     expect(page.locator("#preview-error")).to_be_visible()
     expect(page.locator("#preview-error")).to_contain_text("No preview of this photo:")
     expect(page.locator("#preview-img")).to_be_hidden()
-    expect(page.locator("#preview-failures")).to_contain_text("unreadable")
+    expect(page.locator("#preview-failures")).to_contain_text("Unreadable")
     # The refused preview (and the page's request for the reason) are the only failed loads.
     assert watch.failed_loads and all("/preview?" in load for load in watch.failed_loads)
     watch.failed_loads.clear()
@@ -393,13 +387,14 @@ def test_clicking_a_marker_highlights_and_scrolls_to_its_row(
     drawn = drawn_map(page)
     # The clickable marker whose row is furthest down the table: the table must scroll to it.
     marker = max(
-        (m for m in drawn["markers"] if m["clickable"]),
+        (m for m in drawn["markers"] if m["clickable"] and m["in_view"]),
         key=lambda m: order[at_place[place(m["lat"], m["lon"])]],
     )
     path = at_place[place(marker["lat"], marker["lon"])]
     row = page.locator(f'#images tbody tr[data-path="{path}"]')
     box = page.locator("#images-box")
     assert not inside(row.bounding_box(), box.bounding_box()), "the row starts out of view"
+    page.locator("#map").scroll_into_view_if_needed()  # as the click would (the banner is above)
     page_scroll = page.evaluate("() => window.scrollY")
 
     page.locator("#map").click(position={"x": marker["x"], "y": marker["y"]})
@@ -423,11 +418,7 @@ def searchable(image: dict[str, Any]) -> str:
     texts = [image["path"], image["error"] or ""]
     if not has_gps(image) and not image["error"]:
         texts.append(image["gps_note"] or "no GPS position")
-    texts += [
-        o["message"]
-        for o in (image.get("checks") or {}).get("outcomes", [])
-        if not o["ok"] and (o["name"] != "position" or has_gps(image))
-    ]
+    texts += [o["message"] for o in (image.get("checks") or {}).get("outcomes", []) if not o["ok"]]
     return " ".join(texts).lower()
 
 
@@ -449,7 +440,11 @@ def test_problem_filters_leave_only_matching_rows(
     everything = [i["path"] for i in images]
     assert sorted(visible_paths(page)) == sorted(everything)
     found_kinds = set()
-    for kind, rule in KIND_RULES.items():
+    # One option per kind of the verdict, and the statuses; each leaves exactly its photos.
+    kinds = [k["kind"] for k in document["verdict"]["kinds"]]
+    rules = {kind: (lambda i, k=kind: k in i["problems"]) for kind in kinds}
+    rules |= {s: (lambda i, v=v: i["valid"] is v) for s, v in STATUSES.items()}
+    for kind, rule in rules.items():
         page.locator("#filter-kind").select_option(kind)
         expected = sorted(i["path"] for i in images if rule(i))
         assert sorted(visible_paths(page)) == expected, kind
@@ -460,14 +455,19 @@ def test_problem_filters_leave_only_matching_rows(
                 f"({len(expected)} of {len(images)})"
             )
     # The site was made with each of these; the checks find them.
-    assert {"missing_gps", "blur", "exposure", "duplicate", "outside", "unreadable"} <= found_kinds
+    planted = {"missing_gps", "blur", "exposure", "near_duplicate", "outside_site", "unreadable"}
+    assert planted <= found_kinds
     missing = sorted(i.path for i in truth.images if i.lat is None and i.error is None)
     page.locator("#filter-kind").select_option("missing_gps")
     assert sorted(visible_paths(page)) == missing
 
     # While filtered, the map fades the markers of the rows left out.
-    page.locator("#filter-kind").select_option("duplicate")
-    shown = {place(i["lat"], i["lon"]) for i in images if KIND_RULES["duplicate"](i) and has_gps(i)}
+    page.locator("#filter-kind").select_option("near_duplicate")
+    shown = {
+        place(i["lat"], i["lon"])
+        for i in images
+        if "near_duplicate" in i["problems"] and has_gps(i) and not i["error"]
+    }
     bright = {
         place(s["lat"], s["lon"]) for s in page.evaluate(MARKER_STYLES) if s["fillOpacity"] > 0.5
     }
@@ -525,7 +525,8 @@ def test_every_export_downloads_and_parses(page: Page, live_app: LiveApp, watch:
     # on neither the map nor the geo files (it is in the rejected list, as unreadable).
     located = {i["path"]: (i["lon"], i["lat"]) for i in images if has_gps(i) and not i["error"]}
     links = page.locator("#exports a[data-kind]")
-    assert links.evaluate_all("links => links.map(a => a.dataset.kind)") == list(EXPORTS)
+    kinds = links.evaluate_all("links => links.map(a => a.dataset.kind)")
+    assert kinds[0] == "report" and sorted(kinds) == sorted(EXPORTS)
 
     files: dict[str, bytes] = {}
     for kind in EXPORTS[:-1]:
@@ -563,13 +564,14 @@ def test_every_export_downloads_and_parses(page: Page, live_app: LiveApp, watch:
     assert any(line.split()[0] in {p.rsplit("/", 1)[1] for p in located} for line in geo_txt[1:])
 
     rejected = list(csv.reader(io.StringIO(files["rejected"].decode("utf-8"))))
-    failing = {i["path"] for i in images if i["error"] or not has_gps(i) or failed_checks(i)}
-    assert {r[0] for r in rejected[1:]} == failing
+    # The rejected list is the verdict's invalid photos, the page's red rows.
+    assert {r[0] for r in rejected[1:]} == set(document["verdict"]["invalid"])
 
     report_link = page.locator('#exports a[data-kind="report"]')
     assert report_link.get_attribute("target") == "_blank"
     report = page.request.get(report_link.get_attribute("href") or "")
     assert report.ok and report.headers["content-type"].startswith("text/html")
+    assert report.headers["content-disposition"].startswith("inline")
     assert f"site {SITE}" in report.text()
     watch.assert_clean()
 

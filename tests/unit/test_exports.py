@@ -9,7 +9,6 @@ import re
 import xml.etree.ElementTree as ET
 import zipfile
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -443,44 +442,61 @@ def test_the_report_is_self_contained_with_totals_folders_map_and_failures(
     document: dict[str, Any],
 ) -> None:
     html = print_report(document)
-    assert not re.search(r"<script|<link|\bsrc=|url\(|https?://(?!www\.w3\.org/2000/svg)", html)
+    # Nothing to fetch: the one <link> is the icon, as a data: URL.
+    assert not re.search(
+        r'<script|<link(?! rel="icon" type="image/svg\+xml" href="data:)|\bsrc=|url\('
+        r"|https?://(?!www\.w3\.org/2000/svg)",
+        html,
+    )
     assert "@media print" in html and f"site {SITE}" in html
     located = sum(1 for i in document["images"] if i["lat"] is not None)
     svg = re.search(r'<svg class="map".*?</svg>', html, re.DOTALL)
     assert svg is not None and svg.group(0).count("<circle") == located
+    # The invalid photos are the verdict's, the same as the rejected list's.
     failed = [r["path"] for r in _rows(rejected_csv(document))]
-    assert f"Photos that failed ({len(failed)})" in html
+    assert sorted(failed) == sorted(document["verdict"]["invalid"])
+    assert f"Invalid photos ({len(failed)})" in html
     for path in failed:
         assert f"<td>{path}</td>" in html
     assert "Blurred: focus 12.5 (site median 80)" in html
-    # The folder table counts each failure kind per folder.
-    tower = re.search(r"<tr><td>Tower-Scans</td>(.*?)</tr>", html, re.DOTALL)
+    # The folder table gives each folder's invalid photos and why, by the verdict's names.
+    folders = re.search(r'<table class="folders">.*?</table>', html, re.DOTALL)
+    assert folders is not None
+    header = re.findall(r'<th class="num">([^<]*)</th>', folders.group(0))
+    assert header == ["Photos", "With GPS", "Invalid"]
+    tower = re.search(r"<tr><td>Tower-Scans</td>(.*?)</tr>", folders.group(0), re.DOTALL)
     assert tower is not None
     cells = re.findall(r"<td[^>]*>([^<]*)</td>", tower.group(1))
-    kinds = ["blur", "exposure", "missing_gps", "unreadable"]
-    header = re.findall(r'<th class="num">([^<]*)</th>', html)
-    assert header == ["Photos", "With GPS", "Failed", *[k.replace("_", " ") for k in kinds]]
     tower_missing = sum(
         1 for i in document["images"] if i["lat"] is None and i["path"].startswith("Tower")
     )
     assert cells[:3] == ["9", str(9 - tower_missing), str(2 + tower_missing)]
+    assert cells[3] == ("No GPS, " if tower_missing else "") + "Blurred, Exposure"  # worst first
+
+
+def _checked_document(images: list[ImageResult], site: str = "S1") -> dict[str, Any]:
+    """The result document (with the verdict) of a scan made from the real model classes."""
+    result = ScanResult(site)
+    folders: dict[str, FolderSummary] = {}
+    for image in images:
+        folders.setdefault(image.folder, FolderSummary(image.folder)).add(image)
+    result.folders, result.images = list(folders.values()), images
+    return result_document(result)
 
 
 def test_the_report_escapes_what_it_shows() -> None:
     images = [_image("<script>alert(1)</script>/x.jpg", error="<img src=x onerror=alert(1)>")]
-    html = print_report(_document(images, site="<b>S</b>"))
+    html = print_report(_checked_document(images, site="<b>S</b>"))
     assert "<script>alert" not in html and "<img src=x" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;/x.jpg" in html
     assert "site &lt;b&gt;S&lt;/b&gt;" in html
 
 
-def test_the_report_works_without_checks_and_without_positions(
-    scan_document: dict[str, Any], tmp_path: Path
-) -> None:
-    html = print_report(scan_document)
-    assert "Photo checks (blur, exposure, duplicates, position) were not run" in html
-    empty = print_report(_document([_image("A/x.jpg")]))
-    assert "<svg" not in empty and "Photos that failed (1)" in empty
+def test_the_report_works_without_checks_and_without_positions(scan: ScanResult) -> None:
+    html = print_report(result_document(scan))
+    assert "The photo checks did not run" in html
+    empty = print_report(_checked_document([_image("A/x.jpg")]))
+    assert "<svg" not in empty and "Invalid photos (1)" in empty
 
 
 def test_the_report_is_served_with_a_policy_that_allows_its_own_css_and_nothing_else(

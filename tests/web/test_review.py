@@ -110,7 +110,9 @@ def test_every_export_downloads_and_parses(logged_in: FlaskClient) -> None:
         response = logged_in.get(f"/sites/SITE-A/qc/{job_id}/export/{kind}")
         assert response.status_code == 200, response.get_data(as_text=True)
         disposition = response.headers["Content-Disposition"]
-        assert disposition.startswith('attachment; filename="SITE-A-')
+        # The printable report opens in the browser; every other format is a file.
+        served = "inline" if kind == "report" else "attachment"
+        assert disposition.startswith(f'{served}; filename="SITE-A-')
         return response.get_data(as_text=True), disposition
 
     rows = list(csv.DictReader(io.StringIO(get("csv")[0])))

@@ -8,14 +8,18 @@ import json
 from pathlib import Path
 from typing import Any, TextIO
 
+from qc_tool.domain.checks.geo import position_outcome, site_centre
 from qc_tool.domain.checks.rules import CaptureProfile, ProfileError
-from qc_tool.domain.models import ScanResult
+from qc_tool.domain.checks.settings import CheckSettings
+from qc_tool.domain.models import TRUNCATED_BODY, ScanResult
 from qc_tool.domain.paths import display_text
 from qc_tool.domain.sequence import find_gaps
 from qc_tool.domain.structure import StructureReport
 from qc_tool.domain.verdict import ChecksState, Verdict, judge_site
 from qc_tool.errors import BadRequest
 from qc_tool.services.validation_service import CheckReport
+
+OUTSIDE_SITE_M = CheckSettings().outside_site_m  # the position check's distance
 
 
 def load_profile(path: Path) -> CaptureProfile:
@@ -74,7 +78,35 @@ def result_document(
         image["problems"] = list(judged.kinds)
         image["reasons"] = list(judged.messages)
     document["verdict"] = verdict.to_json()
+    document["site_area"] = site_area(scan)
     return document
+
+
+def site_area(scan: ScanResult, radius_m: float = OUTSIDE_SITE_M) -> dict[str, Any]:
+    """Where the site is, for the maps: its centre, the position check's distance, and the
+    located photos farther than that (with their distance), which the maps list instead of fitting.
+
+    The centre and the rule are the position check's own (``site_centre`` over the photos the
+    checks read, ``position_outcome``), so before the checks run the map already shows what
+    the check will call outside the site, and after they ran the two agree photo for photo.
+    """
+    checked = [i for i in scan.images if i.error in (None, TRUNCATED_BODY)]
+    centre = site_centre(
+        [(i.lat, i.lon) if i.lat is not None and i.lon is not None else None for i in checked]
+    )
+    outside = []
+    for image in scan.images:
+        if centre is None or image.error is not None or image.lat is None or image.lon is None:
+            continue  # the maps draw readable, located photos only
+        outcome = position_outcome((image.lat, image.lon), centre, radius_m)
+        if not outcome.ok:
+            outside.append({"path": image.path, "distance_m": outcome.value})
+    outside.sort(key=lambda o: (str(o["path"]).casefold(), o["path"]))
+    return {
+        "centre": list(centre) if centre is not None else None,
+        "outside_site_m": radius_m,
+        "outside": outside,
+    }
 
 
 def merge_checks(document: dict[str, Any], report: CheckReport) -> dict[str, Any]:

@@ -59,7 +59,9 @@ def export(site: str, job_id: str, kind: str) -> Response:
     folder = request.args.get("folder")
     download = render_export(document, kind, folder=folder)
     response = Response(download.body, content_type=download.mimetype)
-    response.headers["Content-Disposition"] = f'attachment; filename="{download.filename}"'
+    # The printable report opens in the browser (to print it); the other formats are files.
+    disposition = "inline" if kind == "report" else "attachment"
+    response.headers["Content-Disposition"] = f'{disposition}; filename="{download.filename}"'
     if download.policy:
         response.headers["Content-Security-Policy"] = download.policy
     return response

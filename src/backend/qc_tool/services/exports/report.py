@@ -1,4 +1,10 @@
-"""The printable report: one self-contained HTML page (inline CSS and an SVG map, no assets)."""
+"""The printable report: one self-contained HTML page (inline CSS and an SVG map, no assets).
+
+It opens with the same decision as the QC page: the document's ``verdict`` (domain/verdict.py),
+rendered as it is, never counted again. Its map fits the site as the page's does: the photos
+within the position check's distance of the site's centre (``site_area``); photos farther
+away are listed under the map instead of shrinking the site to a dot.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +13,8 @@ import functools
 import hashlib
 import math
 import re
-from collections import Counter
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -19,6 +25,10 @@ from qc_tool import FRONTEND_DIR
 from .document import Document, Photo, by_folder, flight_order, photos, with_gps
 
 TEMPLATE = "report_print.html"
+FAVICON = FRONTEND_DIR / "static" / "favicon.svg"
+DECISIONS = {"pass": "Passed", "refly": "Re-fly needed", "incomplete": "Incomplete"}
+# What the verdict's re-fly list says besides photo kinds (domain/verdict.py ReflyItem).
+FOLDER_REASONS = {"missing_folder": "Folder missing", "too_few_photos": "Too few photos"}
 MAP_WIDTH, MAP_HEIGHT, MAP_MARGIN = 680.0, 380.0, 12.0
 MIN_SPAN_DEG = 1e-4  # about 11 m: a site of one point still gets a sensible scale
 # Distinct, print-safe colours; folders past the twelfth reuse them.
@@ -38,14 +48,30 @@ PALETTE = (
 )
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class FolderRow:
     name: str
-    images: int = 0
-    located: int = 0
-    failed: int = 0
-    kinds: Counter[str] = field(default_factory=Counter)
+    images: int
+    located: int
+    invalid: int  # the verdict's re-fly item of the folder: its photos
+    why: list[str]  # and its reasons, by name
     skipped: str | None = None  # the folder was not read: why
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """An invalid photo: why, by the verdict's names, and the messages behind them."""
+
+    path: str
+    taken: str
+    why: list[str]
+    messages: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class FarPhoto:
+    path: str
+    distance: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,33 +100,31 @@ def _environment() -> jinja2.Environment:
 
 
 def print_report(document: Document, generated: datetime | None = None) -> str:
-    """The report's HTML: site, totals, per-folder failure counts, the site's structure and
-    sequence gaps (when the document has them), map, failed photos, stats."""
+    """The report's HTML: the verdict (decision, headline, counts, notes), what to fly again,
+    the folders, the site's structure and sequence gaps (when the document has them), the
+    site's map and the photos far from it, the invalid photos, and the statistics."""
+    verdict: Mapping[str, Any] = document["verdict"]
+    labels = {k["kind"]: k["label"] for k in verdict["kinds"]} | FOLDER_REASONS
     items = photos(document)
-    groups = by_folder(document, items)
-    skipped = {f["name"]: f.get("skipped") for f in document["folders"]}
-    rows = [_folder_row(name, group, skipped.get(name)) for name, group in groups.items()]
-    kinds = sorted({kind for row in rows for kind in row.kinds})
-    totals = {
-        "images": len(items),
-        "located": len(with_gps(items)),
-        "missing_gps": sum(1 for p in items if p.position is None and not p.image.get("error")),
-        "unreadable": sum(1 for p in items if p.image.get("error")),
-        "checked": sum(1 for p in items if p.checks is not None),
-        "passed": sum(1 for p in items if p.valid),
-        "failed": sum(1 for p in items if not p.valid),
-    }
+    area = document.get("site_area") or {}
+    far = {o["path"]: o["distance_m"] for o in area.get("outside", [])}
     return (
         _environment()
         .get_template(TEMPLATE)
         .render(
             site=document["site"],
             generated=(generated or datetime.now().astimezone()).strftime("%Y-%m-%d %H:%M"),
-            totals=totals,
-            rows=rows,
-            kinds=kinds,
-            failed=[p for p in items if not p.valid],
-            layers=_map_layers(document, items),
+            favicon=_favicon(),
+            verdict=verdict,
+            decision=DECISIONS.get(verdict["decision"], verdict["decision"]),
+            headline=_detail(verdict["headline"]),
+            labels=labels,
+            refly=verdict["refly"],
+            rows=_folder_rows(document, items, verdict, labels),
+            rejected=_rejected(items, labels),
+            layers=_map_layers(document, [p for p in items if p.path not in far]),
+            far=[FarPhoto(path, _distance(metres)) for path, metres in far.items()],
+            outside_site=_distance(area.get("outside_site_m") or 0.0),
             map_size=(MAP_WIDTH, MAP_HEIGHT),
             structure=document.get("structure"),  # None without a site profile
             gaps=document.get("gaps") or [],
@@ -132,13 +156,50 @@ def report_policy(html: str) -> str:
     )
 
 
-def _folder_row(name: str, group: list[Photo], skipped: str | None = None) -> FolderRow:
-    row = FolderRow(name, images=len(group), skipped=skipped)
-    for p in group:
-        row.located += p.position is not None
-        row.failed += not p.valid
-        row.kinds.update(p.kinds)
-    return row
+def _detail(headline: str) -> str:
+    """The headline without the decision it starts with ("Re-fly needed: 3 of 40 ...")."""
+    rest = headline.split(": ", 1)[1] if ": " in headline else headline
+    return rest[:1].upper() + rest[1:]
+
+
+def _distance(metres: float) -> str:
+    return f"{metres / 1000:.1f} km" if metres >= 1000 else f"{metres:.0f} m"
+
+
+@functools.cache
+def _favicon() -> str:
+    """The app's icon as a data: URL (the report fetches nothing; its policy allows data:)."""
+    return "data:image/svg+xml;base64," + base64.b64encode(FAVICON.read_bytes()).decode()
+
+
+def _folder_rows(
+    document: Document, items: list[Photo], verdict: Mapping[str, Any], labels: dict[str, str]
+) -> list[FolderRow]:
+    """Every folder, alphabetical, with the verdict's re-fly item of it (if any)."""
+    refly = {item["folder"]: item for item in verdict["refly"]}
+    skipped = {f["name"]: f.get("skipped") for f in document["folders"]}
+    rows = []
+    for name, group in by_folder(document, items).items():
+        item = refly.get(name, {"photos": [], "reasons": []})
+        why = [labels.get(k, k) for k in item["reasons"]]
+        located = len(with_gps(group))
+        row = FolderRow(name, len(group), located, len(item["photos"]), why, skipped.get(name))
+        rows.append(row)
+    return sorted(rows, key=lambda row: (row.name.casefold(), row.name))
+
+
+def _rejected(items: list[Photo], labels: dict[str, str]) -> list[Rejected]:
+    """The photos the verdict calls invalid, in the document's order."""
+    return [
+        Rejected(
+            p.path,
+            (p.taken or "").replace("T", " "),
+            [labels.get(k, k) for k in p.kinds],
+            p.messages,
+        )
+        for p in items
+        if p.rejected
+    ]
 
 
 def _stats(stats: Any) -> list[tuple[str, str]]:
@@ -156,7 +217,10 @@ def _number(value: Any) -> str:
 
 
 def _map_layers(document: Document, items: list[Photo]) -> list[MapLayer]:
-    """Each folder's located photos projected into the map box (equirectangular, north up)."""
+    """Each folder's located photos projected into the map box (equirectangular, north up).
+
+    ``items`` are the photos at the site: the far ones are left out, so the box fits the site.
+    """
     located = with_gps(items)
     if not located:
         return []
@@ -173,12 +237,14 @@ def _map_layers(document: Document, items: list[Photo]) -> list[MapLayer]:
         assert p.lat is not None and p.lon is not None
         x, y = left + p.lon * squeeze * scale, top - p.lat * scale
         return MapPoint(
-            round(x, 1), round(y, 1), p.valid is True, f"{p.path}: {p.reasons or 'passed'}"
+            round(x, 1), round(y, 1), not p.rejected, f"{p.path}: {p.reasons or 'valid'}"
         )
 
     layers = []
     groups = by_folder(document, flight_order(located))
-    for i, (folder, group) in enumerate(g for g in groups.items() if g[1]):
+    names = sorted((n for n, g in groups.items() if g), key=lambda n: (n.casefold(), n))
+    for i, folder in enumerate(names):
+        group = groups[folder]
         points = [project(p) for p in group]
         line = " ".join(f"{pt.x},{pt.y}" for pt in points)
         layers.append(MapLayer(folder, PALETTE[i % len(PALETTE)], points, line))

@@ -57,11 +57,6 @@ export function byId(id) {
   return document.getElementById(id);
 }
 
-/** A tag (pill) of a problem: {label, tone, message}. */
-export function tag(problem) {
-  return el("span", { class: "tag " + problem.tone, title: problem.message }, problem.label);
-}
-
 export function clear(node) {
   while (node.firstChild) {
     node.removeChild(node.firstChild);

@@ -5,19 +5,22 @@
 // stage that publishes results (GPS pass done, checks done) makes the page fetch the result
 // document, which then replaces the live rows. A page opened after the end fetches the
 // document once. Either way the review is drawn from the document by the same code.
+//
+// The page leads with the decision: the verdict banner and the re-fly list come from the
+// document's `verdict`, and every badge, filter and count renders it; nothing here judges a
+// photo or counts one again. While the job runs, the banner says it is checking.
 
 import { Palette } from "./colours.js";
 import { byId } from "./dom.js";
 import { openFeed } from "./feed.js";
 import { MapView } from "./mapview.js";
-import { folderOf } from "./model.js";
+import { byFolderName, folderOf, Kinds } from "./model.js";
 import { PreviewPane } from "./preview.js";
 import { AltitudeProfile } from "./profile.js";
 import { ProgressView } from "./progress.js";
-import {
-  renderChecks, renderExports, renderFolders, renderProblems, renderStructure, renderTotals,
-} from "./summary.js";
+import { renderDetails, renderExports, renderFolders, renderStructure } from "./summary.js";
 import { ImageTable } from "./table.js";
+import { VerdictView } from "./verdict.js";
 
 const PROFILE_LIVE_MS = 500;  // the live altitude profile is redrawn at most this often
 const RETRY_MS = 3000;
@@ -55,6 +58,7 @@ class QcPage {
     this.pending = [];  // live photos waiting for the next frame
     this.frame = 0;
     this.profileTimer = 0;
+    this.kinds = new Kinds([]);
 
     const select = (path, from) => this.select(path, from);
     this.palette = new Palette();
@@ -71,6 +75,10 @@ class QcPage {
     });
     this.preview = new PreviewPane({ previewUrl: this.data.previewUrl });
     this.profile = new AltitudeProfile({ palette: this.palette, onSelect: select });
+    this.verdict = new VerdictView({
+      kinds: new Kinds([]),
+      onRefly: (item) => this.table.filterTo(item.folder, "invalid"),
+    });
   }
 
   start() {
@@ -78,6 +86,7 @@ class QcPage {
       this.load();  // the job is over: its document (or its error) is all there is
       return;
     }
+    this.verdict.checking("The verdict comes when the photo checks end.");
     if (this.data.scanReady === "true") {
       this.want(1);
     }
@@ -213,17 +222,27 @@ class QcPage {
       image.folder = folderOf(image.path);
     }
     this.images = new Map(doc.images.map((image) => [image.path, image]));
-    // The document's folder order decides the colours, as it will on a reload of this page.
-    this.palette.reset(doc.folders.map((folder) => folder.name));
+    // Folders in alphabetical order take the colours, as they will on a reload of this page.
+    this.palette.reset(doc.folders.map((folder) => folder.name).sort(byFolderName));
+    const kinds = new Kinds(doc.verdict ? doc.verdict.kinds : []);
+    this.kinds = kinds;
     this.table.setStage(stageOf(job));
+    this.table.setKinds(kinds, doc.verdict ? doc.verdict.reasons : []);
     this.table.replace(doc.images);
+    this.map.setDocument(doc, kinds);
     this.map.replace(doc.images);
+    this.preview.setKinds(kinds);
     this.profile.setDocument(doc);
-    renderTotals(doc);
-    renderFolders(doc, this.palette);
-    renderChecks(doc);
-    renderProblems(doc);
+    if (rankOf(job) === 2 && doc.verdict) {
+      // The checks are over (done, failed, cancelled or off): this verdict is the job's,
+      // even if the job itself was still closing when the document was made.
+      this.verdict.show(doc.verdict, kinds);
+    } else {
+      this.verdict.checking("Every photo is read; the verdict comes when the photo checks end.");
+    }
+    renderFolders(doc, this.palette, kinds);
     renderStructure(doc);
+    renderDetails(doc);
     this.showChecksState(job);
     if (this.selected && this.images.has(this.selected)) {
       this.select(this.selected, "document");
@@ -257,9 +276,12 @@ class QcPage {
       error.textContent = state.error || (state.state === "failed" ? "unknown error" : "");
       error.hidden = !error.textContent;
       byId("ended").hidden = false;
-      for (const id of ["review", "images-card"]) {
+      for (const id of ["review", "images-card", "verdict"]) {
         byId(id).hidden = true;  // nothing to review
       }
+    } else if (this.doc && this.doc.verdict && this.docRank >= rankOf(state)) {
+      // The document shown is already the final one: its verdict is the job's.
+      this.verdict.show(this.doc.verdict, this.kinds);
     }
     renderExports(this.data.exportUrl, state.state === "done" && state.scan_ready);
   }
@@ -277,6 +299,10 @@ class QcPage {
     this.map.select(path, !again && from !== "map");
     this.profile.select(path);
     this.preview.show(image);
+    if (from === "table") {
+      // A row far down the table: bring its preview (beside the map, above) into view.
+      byId("preview").scrollIntoView({ block: "nearest" });
+    }
   }
 }
 

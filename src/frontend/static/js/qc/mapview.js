@@ -3,13 +3,25 @@
 // ~1,400 markers cost one canvas instead of 1,400 SVG elements, and markers that arrive live
 // are added in batches, one per animation frame (main.js). Points and paths are vector
 // layers, so they draw whether or not the background tiles load.
+//
+// The first view fits the site: the photos within the position check's distance of the site's
+// centre (the document's `site_area`). A photo taken kilometres away would otherwise shrink the
+// site to a dot; such photos are listed beside the map instead, each with a button that shows
+// it, and a "zoom to site" control brings the site back.
 
 import { byId, clear, el } from "./dom.js";
-import { byTakenThenPath, failures, hasGps, problemsOf, showNumber, showTime } from "./model.js";
+import {
+  byFolderName, byTakenThenPath, hasGps, Kinds, messagesOf, showNumber, showTime,
+} from "./model.js";
 
 const FIT = { padding: [24, 24], maxZoom: 19, animate: false };
+const SHOW_ZOOM = 17;  // a far photo shown on its own: close enough to see where it is
 
-function popupContent(image) {
+function showDistance(metres) {
+  return metres >= 1000 ? (metres / 1000).toFixed(1) + " km" : Math.round(metres) + " m";
+}
+
+function popupContent(image, kinds) {
   const box = el("div", {}, el("strong", {}, image.path));
   const lines = [
     image.taken ? "taken " + showTime(image.taken) : null,
@@ -18,9 +30,11 @@ function popupContent(image) {
       : null,
     image.camera,
   ];
-  for (const problem of problemsOf(image)) {
-    lines.push(problem.label + ": " + problem.message);
+  const problems = (image.problems || []).map((key) => kinds.label(key));
+  if (problems.length) {
+    lines.push("Invalid: " + problems.join(", "));
   }
+  lines.push(...messagesOf(image));
   for (const line of lines) {
     if (line) {
       box.appendChild(el("br"));
@@ -41,6 +55,9 @@ export class MapView {
     this.dirty = new Set();  // folders whose path must be redrawn
     this.selected = null;
     this.visible = null;  // paths the table's filters leave, or null: no filter
+    this.kinds = new Kinds([]);
+    this.area = null;  // the document's site_area
+    this.outside = new Map();  // path -> metres from the site's centre: left out of the site's view
     this.userMoved = false;  // once the user pans or zooms, the map stops fitting itself
     this.hasView = false;  // Leaflet has no bounds to ask for until the first fit
     this.map = null;
@@ -66,6 +83,26 @@ export class MapView {
       this.el.addEventListener(kind, () => { this.userMoved = true; }, { passive: true });
     }
     this.addTiles();
+    this.addSiteControl();
+  }
+
+  /** A button under the zoom buttons that fits the site again, wherever the map was moved. */
+  addSiteControl() {
+    const SiteControl = L.Control.extend({
+      options: { position: "topleft" },
+      onAdd: () => {
+        const bar = L.DomUtil.create("div", "leaflet-bar leaflet-control");
+        const button = L.DomUtil.create("button", "map-site", bar);
+        button.type = "button";
+        button.textContent = "Site";
+        button.title = "Zoom to site";
+        button.setAttribute("aria-label", "Zoom to site");
+        L.DomEvent.disableClickPropagation(bar);
+        button.addEventListener("click", () => this.fitSite());
+        return bar;
+      },
+    });
+    new SiteControl().addTo(this.map);
   }
 
   addTiles() {
@@ -83,7 +120,7 @@ export class MapView {
   styleOf(entry) {
     const image = entry.image;
     const colour = this.palette.colour(image.folder);
-    const failed = failures(image).length > 0;
+    const failed = image.valid === false;
     const shown = this.visible === null || this.visible.has(image.path);
     if (image.path === this.selected) {
       return { radius: 8, color: "#111", weight: 3, fillColor: colour, fillOpacity: 1, opacity: 1 };
@@ -145,6 +182,7 @@ export class MapView {
     byId("map-empty").hidden = !empty;
     this.el.hidden = empty;
     this.renderLegend();
+    this.renderFar();
     this.fit();
   }
 
@@ -212,19 +250,76 @@ export class MapView {
     this.renderLegend();
   }
 
-  bounds() {
-    const bounds = L.latLngBounds([]);
-    for (const entry of this.entries.values()) {
-      bounds.extend([entry.image.lat, entry.image.lon]);
+  /** The site's photos (all of them when none is near the centre, or before it is known). */
+  siteBounds() {
+    const all = L.latLngBounds([]);
+    const site = L.latLngBounds([]);
+    for (const [path, entry] of this.entries) {
+      const at = [entry.image.lat, entry.image.lon];
+      all.extend(at);
+      if (!this.outside.has(path)) {
+        site.extend(at);
+      }
     }
-    return bounds;
+    return site.isValid() ? site : all;
   }
 
+  /** The first view, and the view while photos arrive: unless the user has moved the map. */
   fit() {
-    if (this.entries.size > 0 && !this.userMoved) {
-      this.map.fitBounds(this.bounds(), FIT);
+    if (!this.userMoved) {
+      this.fitSite();
+    }
+  }
+
+  fitSite() {
+    if (this.map && this.entries.size > 0) {
+      this.map.fitBounds(this.siteBounds(), FIT);
       this.hasView = true;
     }
+  }
+
+  /** The document's kinds and site area (before ``replace``): reasons' names, far photos. */
+  setDocument(doc, kinds) {
+    this.kinds = kinds;
+    this.area = doc.site_area || null;
+    const outside = this.area ? this.area.outside : [];
+    this.outside = new Map(outside.map((far) => [far.path, far.distance_m]));
+  }
+
+  renderFar() {
+    const area = this.area;
+    const box = byId("far");
+    if (!area) {
+      box.hidden = true;
+      return;
+    }
+    const list = byId("far-list");
+    clear(list);
+    const far = area.outside.filter((item) => this.entries.has(item.path));
+    for (const item of far) {
+      const button = el("button", { type: "button", class: "secondary small",
+        "aria-label": "Show " + item.path + " on the map" }, "Show");
+      button.addEventListener("click", () => this.showFar(item.path));
+      list.appendChild(el("li", { "data-path": item.path },
+        el("span", { class: "path" }, item.path), " ",
+        el("span", { class: "muted" }, showDistance(item.distance_m)), " ", button));
+    }
+    byId("far-title").textContent = "Far from the site (" + far.length + ")";
+    byId("far-note").textContent = "More than " + showDistance(area.outside_site_m) +
+      " from the site's centre, so the map's first view leaves " +
+      (far.length === 1 ? "it" : "them") + " out.";
+    box.hidden = far.length === 0;
+  }
+
+  /** Zoom to one far photo and select it (its preview and popup follow). */
+  showFar(path) {
+    const entry = this.entries.get(path);
+    if (!entry || !this.map) {
+      return;
+    }
+    this.userMoved = true;
+    this.map.setView([entry.image.lat, entry.image.lon], SHOW_ZOOM, { animate: false });
+    this.onSelect(path, "far");
   }
 
   /** While points arrive, keep them all in view (until the user takes over the map). */
@@ -242,10 +337,7 @@ export class MapView {
   renderLegend() {
     const legend = byId("legend");
     clear(legend);
-    // In the palette's order: the document's folder order once it is in.
-    const order = new Map(this.palette.folders().map((name, i) => [name, i]));
-    const rank = (name) => order.get(name) ?? order.size;
-    const names = Array.from(this.folders.keys()).sort((a, b) => rank(a) - rank(b));
+    const names = Array.from(this.folders.keys()).sort(byFolderName);
     for (const name of names) {
       const folder = this.folders.get(name);
       if (folder.paths.size === 0) {
@@ -277,7 +369,7 @@ export class MapView {
     entry.marker.bringToFront();
     if (openPopup) {
       // Chosen elsewhere (table, profile, gaps): point it out; the popup pans the map to it.
-      this.popup.setLatLng(entry.marker.getLatLng()).setContent(popupContent(entry.image));
+      this.popup.setLatLng(entry.marker.getLatLng()).setContent(popupContent(entry.image, this.kinds));
       this.popup.openOn(this.map);
     } else {
       this.map.closePopup();  // clicked on the map: the preview beside it says which photo

@@ -1,20 +1,5 @@
-// The result document as the page reads it: what a photo's problems are, how rows sort, and how
-// numbers and times are written. Pure functions, no DOM.
-
-// The six problem kinds the technician filters by, in the order the filter lists them.
-export const KINDS = [
-  { key: "missing_gps", label: "missing GPS" },
-  { key: "blur", label: "blur" },
-  { key: "exposure", label: "exposure" },
-  { key: "duplicate", label: "duplicate" },
-  { key: "outside", label: "outside site" },
-  { key: "unreadable", label: "unreadable" },
-];
-
-// Check (outcome) names that fold into one of the six kinds; the others (resolution, iso,
-// shutter, gimbal_pitch, camera_model) still show on the row and count as "a problem".
-const DUPLICATES = new Set(["duplicate", "near_duplicate", "hovering"]);
-const UNREADABLE = new Set(["integrity", "decode"]);
+// The result document as the page reads it: the names of the verdict's kinds, how rows and
+// folders sort, and how numbers and times are written. Pure functions, no DOM.
 
 export function folderOf(path) {
   const cut = path.indexOf("/");
@@ -30,52 +15,51 @@ export function hasGps(image) {
     image.lon !== undefined;
 }
 
-/** The failed check outcomes of a photo (empty before the checks, or when all passed). */
-export function failures(image) {
-  if (!image.checks || !image.checks.outcomes) {
-    return [];
+/** Folder names in the one order every list on the page uses: alphabetical, case aside. */
+export function byFolderName(a, b) {
+  const x = a.toLowerCase();
+  const y = b.toLowerCase();
+  if (x !== y) {
+    return x < y ? -1 : 1;
   }
-  return image.checks.outcomes.filter((outcome) => !outcome.ok);
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
-/** The set of the six filter kinds a photo falls under. */
-export function kindsOf(image) {
-  const kinds = new Set();
-  if (image.error) {
-    kinds.add("unreadable");
-  } else if (!hasGps(image)) {
-    kinds.add("missing_gps");
+// What the verdict's re-fly list says besides photo kinds (domain/verdict.py ReflyItem).
+const FOLDER_REASONS = { missing_folder: "Folder missing", too_few_photos: "Too few photos" };
+
+/**
+ * The verdict's kinds (``verdict.kinds``): each reason's one name, worst first. The page never
+ * judges a photo itself: a photo's ``valid`` and ``problems`` come with the document, and
+ * these are the names it shows for them.
+ */
+export class Kinds {
+  constructor(kinds) {
+    this.list = kinds || [];
+    this.labels = new Map(this.list.map((kind) => [kind.kind, kind.label]));
+    this.ranks = new Map(this.list.map((kind, i) => [kind.kind, i]));
   }
-  for (const outcome of failures(image)) {
-    const name = outcome.name;
-    if (name === "blur" || name === "exposure") {
-      kinds.add(name);
-    } else if (DUPLICATES.has(name)) {
-      kinds.add("duplicate");
-    } else if (UNREADABLE.has(name)) {
-      kinds.add("unreadable");
-    } else if (name === "position" && hasGps(image)) {
-      kinds.add("outside");  // without a position, "missing GPS" already says it
-    }
+
+  label(key) {
+    return this.labels.get(key) || FOLDER_REASONS[key] || key.replace(/_/g, " ");
   }
-  return kinds;
+
+  rank(key) {
+    return this.ranks.get(key) ?? this.list.length;
+  }
 }
 
-/** What is wrong with a photo, as tags: [{label, tone, message}], worst first. */
-export function problemsOf(image) {
-  const out = [];
-  if (image.error) {
-    out.push({ label: "unreadable", tone: "bad", message: image.error });
-  } else if (!hasGps(image)) {
-    out.push({ label: "no GPS", tone: "warn", message: image.gps_note || "no GPS position" });
+/** "invalid", "valid" or "unchecked": the document's ``valid`` (absent on live photos). */
+export function statusOf(image) {
+  if (image.valid === false) {
+    return "invalid";
   }
-  for (const outcome of failures(image)) {
-    if (outcome.name === "position" && !hasGps(image)) {
-      continue;  // said above
-    }
-    out.push({ label: outcome.name.replace(/_/g, " "), tone: "bad", message: outcome.message });
-  }
-  return out;
+  return image.valid === true ? "valid" : "unchecked";
+}
+
+/** What is wrong with the photo, in the verdict's words (the document's ``reasons``). */
+export function messagesOf(image) {
+  return image.reasons || [];
 }
 
 /** Photos in the order they were taken; photos without a time last, then by path. */
@@ -123,21 +107,4 @@ export function showBytes(bytes) {
     return (bytes / 1e6).toFixed(1) + " MB";
   }
   return Math.round(bytes / 1e3) + " KB";
-}
-
-/** The folder summaries' totals: images, GPS points, missing GPS, unreadable. */
-export function totalsOf(doc) {
-  const totals = { images: 0, gps_points: 0, missing_gps: 0, errors: 0 };
-  for (const folder of doc.folders) {
-    totals.images += folder.images;
-    totals.gps_points += folder.gps_points;
-    totals.missing_gps += folder.missing_gps;
-    totals.errors += folder.errors;
-  }
-  return totals;
-}
-
-/** True once the document carries the photo checks' verdicts. */
-export function checked(doc) {
-  return Boolean(doc.check_stats);
 }

@@ -1,8 +1,8 @@
 // The preview pane: the selected photo, small (the server sends a downscaled JPEG made from
 // the embedded preview, never the original file), with its name, time, position and problems.
 
-import { byId, clear, el, tag } from "./dom.js";
-import { problemsOf, showBytes, showNumber, showTime } from "./model.js";
+import { byId, clear, el } from "./dom.js";
+import { Kinds, messagesOf, showBytes, showNumber, showTime } from "./model.js";
 
 export class PreviewPane {
   constructor({ previewUrl }) {
@@ -16,11 +16,17 @@ export class PreviewPane {
     this.facts = byId("preview-facts");
     this.failures = byId("preview-failures");
     this.path = null;
+    this.kinds = new Kinds([]);
     this.img.addEventListener("load", () => {
       this.loading.hidden = true;
       this.img.hidden = false;
     });
     this.img.addEventListener("error", () => this.failed(this.path, this.img.src));
+  }
+
+  /** The verdict's names of the reasons a photo is invalid. */
+  setKinds(kinds) {
+    this.kinds = kinds;
   }
 
   /** Show a photo; ``image`` may be updated later (the checks' verdicts) without a reload. */
@@ -60,13 +66,19 @@ export class PreviewPane {
       }
     }
     clear(this.failures);
-    const problems = problemsOf(image);
-    for (const problem of problems) {
-      this.failures.appendChild(el("li", {}, tag(problem), " " + problem.message));
-    }
-    if (problems.length === 0 && image.checks) {
-      this.failures.appendChild(el("li", {}, tag({ label: "passed", tone: "good", message: "" }),
+    const problems = image.problems || [];
+    if (problems.length) {
+      this.failures.appendChild(el("li", { class: "badges" }, problems.map((key) => [
+        el("span", { class: "tag bad", "data-kind": key }, this.kinds.label(key)), " "])));
+      for (const message of messagesOf(image)) {
+        this.failures.appendChild(el("li", {}, message));
+      }
+    } else if (image.valid === true) {
+      this.failures.appendChild(el("li", {}, el("span", { class: "tag good" }, "valid"),
         " every check passed"));
+    } else if (image.valid === null) {
+      this.failures.appendChild(el("li", {}, el("span", { class: "tag warn" }, "not judged"),
+        " the photo checks did not judge this photo"));
     }
   }
 

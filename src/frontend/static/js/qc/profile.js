@@ -4,7 +4,7 @@
 // list of gaps in each folder's sequence (from the document's `gaps`).
 
 import { byId, clear, el, svg } from "./dom.js";
-import { byTakenThenPath, fileOf, timeOf } from "./model.js";
+import { byFolderName, byTakenThenPath, fileOf, timeOf } from "./model.js";
 
 const W = 1000;
 const H = 240;
@@ -225,7 +225,11 @@ export class AltitudeProfile {
         "No gaps: each folder's photos follow at a steady interval with consecutive numbers."));
       return;
     }
-    for (const gap of gaps) {
+    // Folders alphabetical, as everywhere on the page; each folder's gaps in sequence order.
+    const ordered = gaps.map((gap, i) => [gap, i])
+      .sort(([a, i], [b, j]) => byFolderName(a.folder, b.folder) || i - j)
+      .map(([gap]) => gap);
+    for (const gap of ordered) {
       const photo = (path) => {
         const button = el("button", { type: "button", class: "link path" }, fileOf(path));
         button.addEventListener("click", () => this.onSelect(path, "gaps"));

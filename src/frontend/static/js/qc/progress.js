@@ -3,7 +3,7 @@
 // away when the job ends; the review below it has been filling in meanwhile.
 
 import { byId, clear, el } from "./dom.js";
-import { showDuration } from "./model.js";
+import { byFolderName, showDuration } from "./model.js";
 
 export class ProgressView {
   constructor({ cancelUrl, csrfToken, palette }) {
@@ -36,9 +36,11 @@ export class ProgressView {
     this.cancel.textContent = checking ? "Cancel the checks" : "Cancel";
     this.bar.max = pass.total || 1;
     this.bar.value = pass.done;
-    let line = pass.done + " of " + (pass.total || "?") +
-      (checking ? " photos checked" : " images, " + state.gps_points + " GPS points");
-    if (pass.rate > 0) {
+    // No "0 of ?": until the pass knows its total, it says what it is doing.
+    let line = !pass.total ? (checking ? "Starting the checks…" : "Listing the folders…")
+      : pass.done + " of " + pass.total +
+        (checking ? " photos checked" : " images, " + state.gps_points + " GPS points");
+    if (pass.total && pass.rate > 0) {
       line += " · " + pass.rate.toFixed(1) + "/s · about " + showDuration(pass.eta_s) + " left";
     }
     this.text.textContent = line;
@@ -46,7 +48,7 @@ export class ProgressView {
   }
 
   showFolders(folders, checking) {
-    const names = Object.keys(folders);
+    const names = Object.keys(folders).sort(byFolderName);
     this.folders.hidden = checking || names.length === 0;
     if (this.folders.hidden) {
       return;

@@ -1,127 +1,43 @@
-// The parts of the review that summarise the doc: totals, the folder table, the checks'
-// counts and measured cost, the images without GPS, the site structure, and the downloads.
+// The parts of the review that summarise the document: the folder table (with the verdict's
+// re-fly items), the site structure, the downloads, and the collapsed scan details.
 
 import { byId, clear, el } from "./dom.js";
-import { checked, failures, hasGps, showBytes, totalsOf } from "./model.js";
+import { byFolderName, showBytes } from "./model.js";
 
-function stat(value, label, tone) {
-  return el("div", { class: "stat" + (tone ? " " + tone : "") },
-    el("span", { class: "value" }, String(value)), el("span", { class: "label" }, label));
-}
-
-function failedPhotos(doc) {
-  return doc.images.filter((image) => image.checks && !image.checks.valid);
-}
-
-export function renderTotals(doc) {
-  const totals = totalsOf(doc);
-  const stats = doc.stats || {};
-  const section = window.document.querySelector("section.totals");
-  clear(section);
-  section.append(
-    stat(totals.images, "images"),
-    stat(totals.gps_points, "GPS points", "good"),
-    stat(totals.missing_gps, "missing GPS", totals.missing_gps ? "warn" : ""),
-    stat(totals.errors, "unreadable", totals.errors ? "bad" : ""),
-    stat((stats.seconds || 0).toFixed(2) + " s", "scan time"),
-    stat((stats.images_per_s || 0).toFixed(1), "images/s"),
-    stat(stats.connections ?? "", "connections"),
-    stat(stats.cached ?? 0, "from cache"),
-  );
-  if (checked(doc)) {
-    const failed = failedPhotos(doc).length;
-    section.append(stat(failed, "photos failing checks", failed ? "bad" : "good"));
-  }
-  section.hidden = false;
-}
-
-export function renderFolders(doc, palette) {
+/** Every folder, alphabetical: its photos and GPS points, and what the verdict found in it. */
+export function renderFolders(doc, palette, kinds) {
   const body = byId("folders").tBodies[0];
   clear(body);
-  const withChecks = checked(doc);
-  for (const folder of doc.folders) {
+  const refly = new Map((doc.verdict ? doc.verdict.refly : []).map((item) => [item.folder, item]));
+  const folders = doc.folders.slice().sort((a, b) => byFolderName(a.name, b.name));
+  for (const folder of folders) {
     if (folder.skipped) {
       // Not read: its name cannot be used as a path (shown escaped by the server).
       body.appendChild(el("tr", { "data-folder": folder.name, class: "skipped" },
         el("td", {}, folder.name),
-        el("td", { colspan: "5" }, el("span", { class: "tag bad" }, "skipped"),
+        el("td", { colspan: "4" }, el("span", { class: "tag bad" }, "skipped"),
           " " + folder.skipped)));
       continue;
     }
-    const kinds = Object.entries(folder.failures || {}).sort();
+    const item = refly.get(folder.name);
+    const invalid = item ? item.photos.length : 0;
+    const why = item ? item.reasons.map((key) => el("span", { class: "tag bad" },
+      kinds.label(key))) : [el("span", { class: "muted" }, "–")];
     body.appendChild(el("tr", { "data-folder": folder.name },
       el("td", {}, el("span", { class: palette.swatchClass(folder.name) }), folder.name),
       el("td", { class: "num" }, String(folder.images)),
       el("td", { class: "num" }, String(folder.gps_points)),
-      el("td", { class: "num" + (folder.missing_gps ? " warn" : "") }, String(folder.missing_gps)),
-      el("td", { class: "num" + (folder.errors ? " bad" : "") }, String(folder.errors)),
-      el("td", {}, !withChecks ? el("span", { class: "muted" }, "not checked")
-        : kinds.length === 0 ? el("span", { class: "muted" }, "none")
-          : kinds.map(([kind, n]) => [el("span", { class: "tag bad" },
-            kind.replace(/_/g, " ") + " " + n), " "])),
-    ));
+      el("td", { class: "num" + (invalid ? " bad" : "") }, String(invalid)),
+      el("td", { class: "why" }, why)));
   }
   byId("folders-card").hidden = false;
-}
-
-export function renderChecks(doc) {
-  const card = byId("checks");
-  if (!checked(doc)) {
-    card.hidden = true;
-    return;
-  }
-  const judged = doc.images.filter((image) => image.checks);
-  const failed = failedPhotos(doc);
-  byId("checks-title").textContent =
-    "Photo checks: " + failed.length + " of " + judged.length + " photos failed";
-  const kinds = new Map();
-  for (const image of failed) {
-    for (const name of new Set(failures(image).map((o) => o.name))) {
-      kinds.set(name, (kinds.get(name) || 0) + 1);
-    }
-  }
-  const list = byId("check-kinds");
-  clear(list);
-  for (const [name, n] of Array.from(kinds).sort((a, b) => b[1] - a[1])) {
-    list.append(el("span", { class: "tag bad" }, name.replace(/_/g, " ") + ": " + n), " ");
-  }
-  if (kinds.size === 0) {
-    list.append(el("span", { class: "muted" }, "Every photo passed the checks."));
-  }
-  const s = doc.check_stats;
-  byId("check-stats").textContent =
-    s.images_per_s.toFixed(1) + " photos/s over " + s.seconds.toFixed(1) + " s (" +
-    Math.round(s.seconds_per_image * 1000) + " ms per photo); " + s.preview_images +
-    " judged from the embedded preview, " + s.full_images + " from the whole file; " +
-    showBytes(s.bytes_read) + " read, " + s.cached + " from cache; measuring CPU " +
-    s.cpu_seconds.toFixed(1) + " s = " + s.speedup.toFixed(2) + "× the wall time; peak memory " +
-    Math.round(s.peak_rss_mb) + " MB.";
-  card.hidden = false;
-}
-
-export function renderProblems(doc) {
-  const problems = doc.images.filter((image) => image.error || !hasGps(image));
-  const body = byId("problems").tBodies[0];
-  clear(body);
-  for (const image of problems) {
-    body.appendChild(el("tr", { "data-path": image.path },
-      el("td", { class: "path" }, image.path),
-      el("td", {}, image.error ? el("span", { class: "tag bad" }, "unreadable")
-        : el("span", { class: "tag warn" }, "no GPS")),
-      el("td", {}, image.error || image.gps_note || "no GPS position")));
-  }
-  byId("problems-title").textContent =
-    "Images without GPS or unreadable (" + problems.length + ")";
-  byId("problems").hidden = problems.length === 0;
-  byId("problems-none").hidden = problems.length > 0;
-  byId("problems-card").hidden = false;
 }
 
 export function renderStructure(doc) {
   const structure = doc.structure;
   const card = byId("structure");
   if (!structure) {
-    card.hidden = true;  // no site profile configured
+    card.hidden = true;  // no site profile: the verdict's notes say completeness was not checked
     return;
   }
   const list = byId("structure-list");
@@ -156,4 +72,40 @@ export function renderExports(exportUrl, done) {
     link.href = exportUrl + link.dataset.kind;
   }
   card.hidden = false;
+}
+
+function fixed(value, digits) {
+  return typeof value === "number" ? value.toFixed(digits) : "";
+}
+
+/** How the photos were read and measured: rates, connections, cache, CPU. Collapsed. */
+export function renderDetails(doc) {
+  const list = byId("scan-stats");
+  clear(list);
+  const facts = [];
+  const s = doc.stats;
+  if (s) {
+    facts.push(["Headers read", fixed(s.seconds, 2) + " s, " + fixed(s.images_per_s, 1) +
+      " images/s"]);
+    facts.push(["Connections", String(s.connections)]);
+    facts.push(["From cache", s.cached + " of " + doc.images.length + " headers"]);
+    facts.push(["Header bytes read", showBytes(s.bytes_read)]);
+  }
+  const c = doc.check_stats;
+  if (c) {
+    const measured = c.preview_images + c.full_images;
+    facts.push(["Photo checks", fixed(c.seconds, 1) + " s" + (measured
+      ? ", " + fixed(c.images_per_s, 1) + " photos/s (" + Math.round(c.seconds_per_image * 1000) +
+        " ms per photo)" : "")]);
+    facts.push(["Measured from", c.preview_images + " embedded previews, " + c.full_images +
+      " whole files; " + c.cached + " from cache"]);
+    facts.push(["Check connections", String(c.connections)]);
+    facts.push(["Image bytes read", showBytes(c.bytes_read)]);
+    facts.push(["Measuring CPU", fixed(c.cpu_seconds, 1) + " s (" + fixed(c.speedup, 2) +
+      "× the wall time); peak memory " + Math.round(c.peak_rss_mb) + " MB"]);
+  }
+  for (const [label, value] of facts) {
+    list.append(el("dt", {}, label), el("dd", {}, value));
+  }
+  byId("scan-details").hidden = facts.length === 0;
 }

@@ -2,20 +2,24 @@
 // Rows are built once per document (and appended as photos arrive live); sorting moves the
 // existing rows and filtering toggles their `hidden`, so 1,400 rows stay quick.
 
-import { byId, clear, el, tag } from "./dom.js";
-import { fileOf, kindsOf, problemsOf, showNumber, showTime } from "./model.js";
+import { byId, clear, el } from "./dom.js";
+import {
+  byFolderName, fileOf, Kinds, messagesOf, showNumber, showTime, statusOf,
+} from "./model.js";
 
 const TEXT_DELAY_MS = 120;
+const STATUS_RANK = { invalid: 0, unchecked: 1000, valid: 2000 };
 
 // Sort keys per column; missing values sort last whichever the direction.
 const KEYS = {
-  folder: (row) => row.image.folder,
+  folder: (row) => row.image.folder.toLowerCase(),
   file: (row) => fileOf(row.image.path),
   time: (row) => row.image.taken || null,
   lat: (row) => row.image.lat ?? null,
   lon: (row) => row.image.lon ?? null,
   alt: (row) => row.image.alt ?? null,
-  status: (row) => row.problems.length,
+  // Worst first: invalid (by its worst reason), then not judged, then valid.
+  status: (row) => STATUS_RANK[row.status] + (row.problems.length ? row.worst : 0),
 };
 
 function compareValues(a, b) {
@@ -23,6 +27,11 @@ function compareValues(a, b) {
     return 0;
   }
   return a < b ? -1 : 1;
+}
+
+/** Rows in the table's own order when unsorted: folders alphabetical, then the scan's order. */
+function byFolderThenOrder(a, b) {
+  return byFolderName(a.image.folder, b.image.folder) || a.index - b.index;
 }
 
 export class ImageTable {
@@ -35,10 +44,12 @@ export class ImageTable {
     this.folderSelect = byId("filter-folder");
     this.kindSelect = byId("filter-kind");
     this.textInput = byId("filter-text");
+    this.clearButton = byId("filter-clear");
     this.palette = palette;
     this.onSelect = onSelect;
     this.onFilter = onFilter;
-    this.rows = new Map();  // path -> {tr, image, problems, kinds, text, measured}
+    this.kinds = new Kinds([]);
+    this.rows = new Map();  // path -> {tr, image, index, status, problems, worst, text, measured}
     this.order = [];  // rows in document (arrival) order: the unsorted order
     this.sort = null;  // {key, dir: 1 | -1}
     this.stage = "gps";  // gps: verdicts to come | checked: verdicts in | nochecks: none coming
@@ -64,6 +75,7 @@ export class ImageTable {
     this.body.addEventListener("keydown", (event) => this.key(event));
     this.folderSelect.addEventListener("change", () => this.applyFilter());
     this.kindSelect.addEventListener("change", () => this.applyFilter());
+    this.clearButton.addEventListener("click", () => this.clearFilters());
     let timer = null;
     this.textInput.addEventListener("input", () => {
       window.clearTimeout(timer);
@@ -97,6 +109,23 @@ export class ImageTable {
     this.stage = stage;
   }
 
+  /** The verdict's kinds: the badges' names and the filter's reasons, each with its count. */
+  setKinds(kinds, reasons) {
+    this.kinds = kinds;
+    const counts = new Map(reasons.map((reason) => [reason.kind, reason.count]));
+    const group = byId("filter-kinds");
+    const chosen = this.kindSelect.value;
+    clear(group);
+    for (const kind of kinds.list) {
+      group.appendChild(el("option", { value: kind.kind },
+        kind.label + " (" + (counts.get(kind.kind) || 0) + ")"));
+    }
+    this.kindSelect.value = chosen;
+    if (this.kindSelect.value !== chosen) {
+      this.kindSelect.value = "";
+    }
+  }
+
   /** Exactly the photos of the result document, in its order (unless sorted). */
   replace(images) {
     const keep = new Set(images.map((image) => image.path));
@@ -109,6 +138,8 @@ export class ImageTable {
     this.order = this.order.filter((row) => keep.has(row.image.path));
     this.update(images);  // rows that did not change are left as they are
     this.order = images.map((image) => this.rows.get(image.path));
+    this.order.forEach((row, i) => { row.index = i; });
+    this.order.sort(byFolderThenOrder);
     if (this.sort) {
       this.arrange();
     } else {
@@ -131,7 +162,7 @@ export class ImageTable {
       } else {
         // One row is in the tab order (roving tabindex); the arrow keys move between rows.
         const tr = el("tr", { "data-path": image.path, tabindex: "-1", role: "row" });
-        row = { tr, image, measured: false, key: null };
+        row = { tr, image, index: this.order.length, measured: false, key: null };
         this.rows.set(image.path, row);
         this.order.push(row);
         fragment.appendChild(row.tr);
@@ -154,7 +185,7 @@ export class ImageTable {
     const row = this.rows.get(path);
     if (row && !row.measured) {
       row.measured = true;
-      if (row.problems.length === 0 && this.stage === "gps") {
+      if (row.status !== "invalid" && this.stage === "gps") {
         const cell = row.tr.lastElementChild;  // only the status says so: no row rebuild
         clear(cell);
         cell.append(el("span", { class: "muted" }, "measured"));
@@ -164,9 +195,10 @@ export class ImageTable {
 
   fill(row) {
     const image = row.image;
-    row.problems = problemsOf(image);
-    row.kinds = kindsOf(image);
-    row.text = (image.path + " " + row.problems.map((p) => p.message).join(" ")).toLowerCase();
+    row.status = statusOf(image);
+    row.problems = image.problems || [];
+    row.worst = row.problems.length ? this.kinds.rank(row.problems[0]) : 0;
+    row.text = (image.path + " " + messagesOf(image).join(" ")).toLowerCase();
     const cells = [
       [this.palette.swatchClass(image.folder), image.folder],
       ["path", fileOf(image.path)],
@@ -176,7 +208,7 @@ export class ImageTable {
       ["num", showNumber(image.alt, 1)],
     ];
     // A new document repeats most rows as they were: rebuild only the rows that changed.
-    const key = JSON.stringify([cells, this.stage, row.measured, row.problems]);
+    const key = JSON.stringify([cells, this.stage, row.measured, row.status, row.problems]);
     if (key === row.key) {
       return;
     }
@@ -189,37 +221,65 @@ export class ImageTable {
       ...cells.slice(1).map(([cls, text]) => cell(cls, text)),
       cell("status", this.status(row)),
     );
-    tr.classList.toggle("failed", row.problems.length > 0);
+    tr.classList.toggle("failed", row.status === "invalid");
   }
 
   status(row) {
     if (row.problems.length > 0) {
-      return row.problems.map(tag);
+      return row.problems.map((key) => el("span", { class: "tag bad", "data-kind": key },
+        this.kinds.label(key)));
     }
-    if (this.stage === "checked") {
-      return tag({ label: "passed", tone: "good", message: "every check passed" });
+    if (row.status === "valid") {
+      return el("span", { class: "tag good" }, "valid");
     }
-    if (this.stage === "nochecks") {
-      return tag({ label: "GPS ok", tone: "good", message: "read, with a GPS position" });
+    if (this.stage === "gps") {
+      return row.measured ? el("span", { class: "muted" }, "measured") : null;
     }
-    return row.measured ? el("span", { class: "muted" }, "measured") : null;
+    return el("span", { class: "tag warn", title: "the photo checks did not judge this photo" },
+      "not judged");
   }
 
+  /** The folder filter lists every folder, alphabetical. */
   refreshFolders() {
     const select = this.folderSelect;
     const have = new Set(Array.from(select.options, (option) => option.value));
+    const fresh = [];
     for (const row of this.order) {
       const folder = row.image.folder;
       if (!have.has(folder)) {
         have.add(folder);
-        select.appendChild(el("option", { value: folder }, folder));
+        fresh.push(folder);
       }
     }
+    if (fresh.length === 0) {
+      return;
+    }
+    const chosen = select.value;
+    const names = Array.from(have).filter(Boolean).sort(byFolderName);
+    while (select.options.length > 1) {
+      select.remove(1);
+    }
+    for (const name of names) {
+      select.appendChild(el("option", { value: name }, name));
+    }
+    select.value = chosen;
   }
 
   setFolder(folder) {
     this.folderSelect.value = this.folderSelect.value === folder ? "" : folder;
     this.applyFilter();
+  }
+
+  /** Exactly these filters (the re-fly list: one folder's invalid photos). */
+  filterTo(folder, kind) {
+    this.folderSelect.value = folder;
+    this.kindSelect.value = kind;
+    this.textInput.value = "";
+    this.applyFilter();
+  }
+
+  clearFilters() {
+    this.filterTo("", "");
   }
 
   sortBy(key) {
@@ -278,6 +338,7 @@ export class ImageTable {
     }
     const total = this.order.length;
     this.count.textContent = active ? "(" + visible.size + " of " + total + ")" : "(" + total + ")";
+    this.clearButton.hidden = !active;
     this.empty.hidden = visible.size > 0 || total === 0;
     if (active || this.filtered) {
       this.onFilter(active ? visible : null);  // the map restyles every marker: only on change
@@ -330,11 +391,8 @@ function matchesKind(row, kind) {
   if (!kind) {
     return true;
   }
-  if (kind === "problem") {
-    return row.problems.length > 0;
+  if (kind === "invalid" || kind === "valid" || kind === "unchecked") {
+    return row.status === kind;
   }
-  if (kind === "ok") {
-    return row.problems.length === 0;
-  }
-  return row.kinds.has(kind);
+  return row.problems.includes(kind);
 }
