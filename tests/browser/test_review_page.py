@@ -17,6 +17,7 @@ import json
 import re
 import threading
 import xml.etree.ElementTree as ET
+import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -50,7 +51,7 @@ LAYOUT = with_defects(
 USERNAME = "reviewer"
 PASSWORD = "review-password-3"
 GATE_WAIT_S = 30.0  # a held job waits at most this long for its test to let it go
-EXPORTS = ("csv", "geojson", "kml", "gpx", "odm", "rejected", "report")
+EXPORTS = ("csv", "geojson", "kml", "gpx", "odm", "odm-folders", "rejected", "report")
 STATUSES = {"invalid": False, "unchecked": None, "valid": True}
 
 
@@ -562,6 +563,15 @@ def test_every_export_downloads_and_parses(page: Page, live_app: LiveApp, watch:
     geo_txt = files["odm"].decode("utf-8").splitlines()
     assert geo_txt[0] == "EPSG:4326"
     assert any(line.split()[0] in {p.rsplit("/", 1)[1] for p in located} for line in geo_txt[1:])
+
+    with zipfile.ZipFile(io.BytesIO(files["odm-folders"])) as archive:
+        per_folder = {
+            f"{name.split('/')[0]}/{line.split()[0]}"
+            for name in archive.namelist()
+            for line in archive.read(name).decode("utf-8").splitlines()[1:]
+            if line and not line.startswith("#")
+        }
+    assert per_folder == set(located), "every located photo, in its own folder's geo.txt"
 
     rejected = list(csv.reader(io.StringIO(files["rejected"].decode("utf-8"))))
     # The rejected list is the verdict's invalid photos, the page's red rows.
