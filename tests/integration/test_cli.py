@@ -78,14 +78,14 @@ def test_a_photo_that_fails_a_check_exits_1_and_the_table_ends_with_the_headline
 ) -> None:
     assert main(["scan", str(dark_site), "--checks", "--no-cache"]) == 1
     out = capsys.readouterr().out
-    assert "RE-FLY: Re-fly needed: 1 of 8 photos fail (1 badly exposed)" in out
+    assert "\nRe-fly needed: 1 of 8 photos fail (1 badly exposed)" in out
 
 
 def test_positions_only_is_incomplete_and_exits_3(
     good_site: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["scan", str(good_site), "--no-cache"]) == 3
-    assert "INCOMPLETE: Incomplete: the photo checks did not run" in capsys.readouterr().out
+    assert "\nIncomplete: the photo checks did not run" in capsys.readouterr().out
 
 
 def test_csv_works_without_checks_and_its_valid_column_is_the_verdict(

@@ -19,7 +19,7 @@ RESULT = ImageResult(FILE.path, FILE.size, FILE.mtime, lat=47.37, lon=8.54, came
 MEASURE = CachedMeasure(
     Measured(None, None, None, "digest-of-a", None, 0.01), SourceInfo("preview", 900, (40, 30))
 )
-RUN = SiteRun("SITE-P", "2024-06-01T10:00:00+00:00", 1, 1, 0, 0, 1, 0)
+RUN = SiteRun("SITE-P", "2024-06-01T10:00:00+00:00", "refly", "1 of 1 photos fail", 1, 1, 0)
 
 
 def test_what_one_user_read_is_never_given_to_another(tmp_path: Path) -> None:

@@ -30,16 +30,18 @@ def test_the_last_result_is_shown_from_the_cache_in_a_later_session(
     first = make_app().test_client()
     log_in(first, sftp_username, sftp_password)
     assert last_result(first.get("/").get_data(as_text=True), "SITE-A") == "never checked"
-    assert run_qc(first, "SITE-A")["state"] == "done"
+    job = run_qc(first, "SITE-A")
+    assert job["state"] == "done"
+    verdict = job["result"]["verdict"]  # type: ignore[index]
 
     # A new app on the same cache (a restart) and a new login: nothing is scanned again.
     later = make_app().test_client()
     log_in(later, sftp_username, sftp_password)
     text = last_result(later.get("/").get_data(as_text=True), "SITE-A")
+    # The sites page shows the verdict the QC page showed, word for word.
+    assert verdict["label"] == "Re-fly needed"
     assert re.fullmatch(
-        r"\d{4}-\d\d-\d\d \d\d:\d\d UTC: 7 photos, 5 with GPS, 1 missing GPS, 1 unreadable; "
-        r"6 of 6 fail checks",
-        text,
+        r"\d{4}-\d\d-\d\d \d\d:\d\d UTC: Re-fly needed " + re.escape(verdict["detail"]), text
     ), text
     assert last_result(later.get("/").get_data(as_text=True), "SITE-B") == "never checked"
 
@@ -65,7 +67,7 @@ def test_the_site_profile_calls_out_missing_and_short_folders(
         ],
     }
     page = client.get("/").get_data(as_text=True)
-    assert "folders missing or short" in last_result(page, "SITE-A")
+    assert "1 expected folder missing; 1 folder with too few photos" in last_result(page, "SITE-A")
 
 
 def test_a_bad_site_profile_stops_start_up_with_the_reason(

@@ -194,7 +194,7 @@ def _scan(args: argparse.Namespace, settings: dict[str, object]) -> int:
     structure = site_structure(site_profile, result) if site_profile is not None else None
     document = result_document(result, report, structure)
     verdict = document["verdict"]
-    print(f"\n{_DECISION_LABEL[verdict['decision']]}: {verdict['headline']}", file=out)
+    print(f"\n{verdict['headline']}", file=out)
     for note in verdict["notes"]:
         print(f"  note: {note}", file=out)
     if args.csv_out:
@@ -202,9 +202,6 @@ def _scan(args: argparse.Namespace, settings: dict[str, object]) -> int:
     if args.json_out:
         _write(args.json_out, json.dumps(document, indent=2) + "\n")
     return _DECISION_EXIT[verdict["decision"]]
-
-
-_DECISION_LABEL = {"pass": "PASS", "refly": "RE-FLY", "incomplete": "INCOMPLETE"}
 
 
 def _check_options(args: argparse.Namespace) -> CheckOptions:

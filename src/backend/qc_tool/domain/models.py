@@ -171,17 +171,15 @@ class Progress:
 
 @dataclass(frozen=True, slots=True)
 class SiteRun:
-    """The summary of a site's last QC, kept so the sites page can show it without a scan."""
+    """A site's last QC, kept so the sites page can show its verdict without a scan."""
 
     site: str
     finished: str  # ISO 8601, UTC
-    images: int
-    gps_points: int
-    missing_gps: int
-    unreadable: int
-    checked: int  # photos the checks judged (0 when they did not run)
-    failed: int  # of those, photos with at least one failed check
-    structure_ok: bool | None = None  # None: no site profile configured
+    decision: str  # the verdict's: pass | refly | incomplete
+    detail: str  # the verdict's headline after its label
+    total: int
+    invalid: int
+    unchecked: int
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -50,6 +50,16 @@ KINDS: tuple[Kind, ...] = (
     Kind("capture_rules", "Capture rules", "against the capture rules"),
 )
 KIND_BY_KEY: dict[str, Kind] = {k.key: k for k in KINDS}
+# What a re-fly entry may say besides photo kinds (from the site profile).
+FOLDER_REASONS: tuple[Kind, ...] = (
+    Kind("missing_folder", "Folder missing", "missing folders"),
+    Kind("too_few_photos", "Too few photos", "folders with too few photos"),
+)
+DECISION_LABELS: dict[str, str] = {
+    "pass": "Passed",
+    "refly": "Re-fly needed",
+    "incomplete": "Incomplete",
+}
 _ORDER = {k.key: i for i, k in enumerate(KINDS)}
 
 # Check outcome names -> the kind they count under. A name not listed is its own kind's key
@@ -123,7 +133,7 @@ class ReflyItem:
 @dataclass(frozen=True, slots=True)
 class Verdict:
     decision: Decision
-    headline: str
+    detail: str  # the headline after its label: "31 of 211 photos fail (...)"
     total: int
     valid: int
     invalid: int
@@ -133,6 +143,14 @@ class Verdict:
     refly: tuple[ReflyItem, ...]
     checks: ChecksState
     notes: tuple[str, ...] = ()  # what was not judged, and why (no site profile, ...)
+
+    @property
+    def label(self) -> str:
+        return DECISION_LABELS[self.decision]
+
+    @property
+    def headline(self) -> str:
+        return f"{self.label}: {self.detail}"
 
     @property
     def invalid_paths(self) -> list[str]:
@@ -148,6 +166,8 @@ class Verdict:
         return {
             "decision": self.decision,
             "headline": self.headline,
+            "label": self.label,
+            "detail": self.detail,
             "photos": {
                 "total": self.total,
                 "valid": self.valid,
@@ -161,6 +181,7 @@ class Verdict:
             "notes": list(self.notes),
             # Every kind's one name, worst first: the page's badges and filters read these.
             "kinds": [{"kind": k.key, "label": k.label} for k in KINDS],
+            "folder_reasons": [{"kind": k.key, "label": k.label} for k in FOLDER_REASONS],
         }
 
 
@@ -221,12 +242,10 @@ def judge_site(
         decision = "incomplete"
     else:
         decision = "pass"
-    headline = _headline(
-        decision, len(photos), invalid, unchecked, reasons, structure, checks_state
-    )
+    detail = _detail(decision, len(photos), invalid, unchecked, reasons, structure, checks_state)
     return Verdict(
         decision,
-        headline,
+        detail,
         len(photos),
         valid,
         invalid,
@@ -300,7 +319,7 @@ def _notes(
     return tuple(notes)
 
 
-def _headline(
+def _detail(
     decision: Decision,
     total: int,
     invalid: int,
@@ -321,7 +340,7 @@ def _headline(
                 parts.append(f"{missing} expected folder{'s' if missing != 1 else ''} missing")
             if few:
                 parts.append(f"{few} folder{'s' if few != 1 else ''} with too few photos")
-        return "Re-fly needed: " + "; ".join(parts)
+        return "; ".join(parts)
     if decision == "incomplete":
         why = {
             "not_run": "the photo checks did not run",
@@ -330,5 +349,5 @@ def _headline(
             "cancelled": "the photo checks were cancelled",
             "done": "some photos could not be judged",
         }[state]
-        return f"Incomplete: {why}; {unchecked} of {total} photos not judged"
-    return f"Passed: all {total} photos are good"
+        return f"{why}; {unchecked} of {total} photos not judged"
+    return f"all {total} photos are good"

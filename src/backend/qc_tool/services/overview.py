@@ -13,8 +13,8 @@ from qc_tool.domain.structure import (
     StructureReport,
     check_structure,
 )
+from qc_tool.domain.verdict import Verdict
 from qc_tool.errors import BadRequest
-from qc_tool.services.validation_service import CheckReport
 
 
 def load_site_profile(path: Path) -> StructureProfile:
@@ -26,21 +26,19 @@ def load_site_profile(path: Path) -> StructureProfile:
 
 
 def site_structure(profile: StructureProfile, scan: ScanResult) -> StructureReport:
-    return check_structure(profile, {f.name: f.images for f in scan.folders})
+    # A folder skipped for its name was not read: it is neither short of photos nor expected.
+    counts = {f.name: f.images for f in scan.folders if f.skipped is None}
+    return check_structure(profile, counts)
 
 
-def site_run(
-    scan: ScanResult, report: CheckReport | None, structure: StructureReport | None
-) -> SiteRun:
-    """The summary the sites page shows for a finished QC."""
+def site_run(site: str, verdict: Verdict) -> SiteRun:
+    """The summary the sites page shows for a finished QC: its verdict, as the page had it."""
     return SiteRun(
-        site=scan.site,
+        site=site,
         finished=datetime.now(UTC).isoformat(timespec="seconds"),
-        images=len(scan.images),
-        gps_points=scan.gps_points,
-        missing_gps=sum(f.missing_gps for f in scan.folders),
-        unreadable=sum(f.errors for f in scan.folders),
-        checked=len(report.images) if report is not None else 0,
-        failed=sum(not c.valid for c in report.images) if report is not None else 0,
-        structure_ok=structure.ok if structure is not None else None,
+        decision=verdict.decision,
+        detail=verdict.detail,
+        total=verdict.total,
+        invalid=verdict.invalid,
+        unchecked=verdict.unchecked,
     )

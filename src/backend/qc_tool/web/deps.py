@@ -20,8 +20,9 @@ from qc_tool.adapters.sftp.connection import SftpConnector
 from qc_tool.config import cache_dir
 from qc_tool.domain.models import ScanResult
 from qc_tool.domain.structure import StructureProfile
+from qc_tool.domain.verdict import ChecksState
 from qc_tool.errors import NotLoggedIn, QCError, RemoteUnavailable
-from qc_tool.services.check_report import load_profile, parse_resolution
+from qc_tool.services.check_report import load_profile, parse_resolution, site_verdict
 from qc_tool.services.held_connections import HeldConnections
 from qc_tool.services.jobs import Job, JobManager, JobRunner, SiteLocks
 from qc_tool.services.overview import load_site_profile, site_run, site_structure
@@ -127,7 +128,12 @@ class QCContext:
         job.scan_finished(result, structure)
         report = self._check(job, connector, cache, result) if job.checks_wanted else None
         if not job.cancelled():
-            cache.record_run(connector.server_id, site_run(result, report, structure))
+            # Checks wanted but no report: they failed (the job says why); not wanted: not run.
+            state: ChecksState = (
+                "done" if report is not None else "failed" if job.checks_wanted else "not_run"
+            )
+            verdict = site_verdict(result, report, structure, state)
+            cache.record_run(connector.server_id, site_run(result.site, verdict))
 
     def _check(
         self, job: Job, connector: Connector, cache: UserCache, result: ScanResult

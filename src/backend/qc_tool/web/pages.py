@@ -6,6 +6,7 @@ from flask import Blueprint, redirect, render_template, url_for
 from werkzeug.wrappers import Response
 
 from qc_tool.domain.paths import safe_name
+from qc_tool.domain.verdict import DECISION_LABELS
 from qc_tool.errors import NotFound
 from qc_tool.services.jobs import Job
 from qc_tool.services.login import list_sites
@@ -24,7 +25,14 @@ def sites() -> str:
     latest = {s.name: ctx.jobs.latest_for(login.sid, s.name) for s in found}
     # This user's own last QC of each site (no scan needed); never another user's.
     runs = ctx.cache.for_user(login.username).last_runs(connector.server_id)
-    return render_template("sites.html", sites=found, latest=latest, runs=runs, root=ctx.sites_root)
+    return render_template(
+        "sites.html",
+        sites=found,
+        latest=latest,
+        runs=runs,
+        root=ctx.sites_root,
+        decisions=DECISION_LABELS,
+    )
 
 
 @bp.post("/sites/<site>/qc")

@@ -26,9 +26,6 @@ from .document import Document, Photo, by_folder, flight_order, photos, with_gps
 
 TEMPLATE = "report_print.html"
 FAVICON = FRONTEND_DIR / "static" / "favicon.svg"
-DECISIONS = {"pass": "Passed", "refly": "Re-fly needed", "incomplete": "Incomplete"}
-# What the verdict's re-fly list says besides photo kinds (domain/verdict.py ReflyItem).
-FOLDER_REASONS = {"missing_folder": "Folder missing", "too_few_photos": "Too few photos"}
 MAP_WIDTH, MAP_HEIGHT, MAP_MARGIN = 680.0, 380.0, 12.0
 MIN_SPAN_DEG = 1e-4  # about 11 m: a site of one point still gets a sensible scale
 # Distinct, print-safe colours; folders past the twelfth reuse them.
@@ -104,7 +101,7 @@ def print_report(document: Document, generated: datetime | None = None) -> str:
     the folders, the site's structure and sequence gaps (when the document has them), the
     site's map and the photos far from it, the invalid photos, and the statistics."""
     verdict: Mapping[str, Any] = document["verdict"]
-    labels = {k["kind"]: k["label"] for k in verdict["kinds"]} | FOLDER_REASONS
+    labels = {k["kind"]: k["label"] for k in [*verdict["kinds"], *verdict["folder_reasons"]]}
     items = photos(document)
     area = document.get("site_area") or {}
     far = {o["path"]: o["distance_m"] for o in area.get("outside", [])}
@@ -116,8 +113,8 @@ def print_report(document: Document, generated: datetime | None = None) -> str:
             generated=(generated or datetime.now().astimezone()).strftime("%Y-%m-%d %H:%M"),
             favicon=_favicon(),
             verdict=verdict,
-            decision=DECISIONS.get(verdict["decision"], verdict["decision"]),
-            headline=_detail(verdict["headline"]),
+            decision=verdict["label"],
+            headline=verdict["detail"][:1].upper() + verdict["detail"][1:],
             labels=labels,
             refly=verdict["refly"],
             rows=_folder_rows(document, items, verdict, labels),
@@ -154,12 +151,6 @@ def report_policy(html: str) -> str:
             "frame-ancestors 'none'",
         ]
     )
-
-
-def _detail(headline: str) -> str:
-    """The headline without the decision it starts with ("Re-fly needed: 3 of 40 ...")."""
-    rest = headline.split(": ", 1)[1] if ": " in headline else headline
-    return rest[:1].upper() + rest[1:]
 
 
 def _distance(metres: float) -> str:

@@ -224,7 +224,8 @@ class QcPage {
     this.images = new Map(doc.images.map((image) => [image.path, image]));
     // Folders in alphabetical order take the colours, as they will on a reload of this page.
     this.palette.reset(doc.folders.map((folder) => folder.name).sort(byFolderName));
-    const kinds = new Kinds(doc.verdict ? doc.verdict.kinds : []);
+    const kinds = doc.verdict ? new Kinds(doc.verdict.kinds, doc.verdict.folder_reasons)
+      : new Kinds([]);
     this.kinds = kinds;
     this.table.setStage(stageOf(job));
     this.table.setKinds(kinds, doc.verdict ? doc.verdict.reasons : []);

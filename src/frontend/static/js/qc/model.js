@@ -25,23 +25,22 @@ export function byFolderName(a, b) {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-// What the verdict's re-fly list says besides photo kinds (domain/verdict.py ReflyItem).
-const FOLDER_REASONS = { missing_folder: "Folder missing", too_few_photos: "Too few photos" };
-
 /**
  * The verdict's kinds (``verdict.kinds``): each reason's one name, worst first. The page never
  * judges a photo itself: a photo's ``valid`` and ``problems`` come with the document, and
  * these are the names it shows for them.
  */
 export class Kinds {
-  constructor(kinds) {
+  constructor(kinds, folderReasons) {
     this.list = kinds || [];
-    this.labels = new Map(this.list.map((kind) => [kind.kind, kind.label]));
+    // The re-fly list's folder reasons (missing folder, too few photos) have names too.
+    const named = this.list.concat(folderReasons || []);
+    this.labels = new Map(named.map((kind) => [kind.kind, kind.label]));
     this.ranks = new Map(this.list.map((kind, i) => [kind.kind, i]));
   }
 
   label(key) {
-    return this.labels.get(key) || FOLDER_REASONS[key] || key.replace(/_/g, " ");
+    return this.labels.get(key) || key.replace(/_/g, " ");
   }
 
   rank(key) {

@@ -4,23 +4,16 @@
 
 import { byId, clear, el } from "./dom.js";
 
-const DECISIONS = {
-  pass: "Passed",
-  refly: "Re-fly needed",
-  incomplete: "Incomplete",
-  checking: "Checking…",
-};
+const CHECKING = "Checking…";
 
 function count(value, label, tone) {
   return el("li", { class: "count" + (tone ? " " + tone : "") },
     el("span", { class: "value" }, String(value)), el("span", { class: "label" }, label));
 }
 
-/** The headline without the decision it starts with ("Re-fly needed: 3 of 40 ..."). */
-function detailOf(headline) {
-  const cut = headline.indexOf(": ");
-  const rest = cut >= 0 ? headline.slice(cut + 2) : headline;
-  return rest.charAt(0).toUpperCase() + rest.slice(1);
+/** The headline after its label, as a sentence. */
+function sentence(text) {
+  return text.charAt(0).toUpperCase() + text.slice(1);
 }
 
 export class VerdictView {
@@ -33,7 +26,7 @@ export class VerdictView {
   /** While the job runs: no decision yet, and nothing on the page pretends to one. */
   checking(what) {
     this.card.dataset.decision = "checking";
-    byId("verdict-decision").textContent = DECISIONS.checking;
+    byId("verdict-decision").textContent = CHECKING;
     byId("verdict-headline").textContent = what;
     for (const id of ["verdict-counts", "verdict-reasons", "verdict-notes"]) {
       clear(byId(id));
@@ -46,8 +39,8 @@ export class VerdictView {
   show(verdict, kinds) {
     this.kinds = kinds;
     this.card.dataset.decision = verdict.decision;
-    byId("verdict-decision").textContent = DECISIONS[verdict.decision] || verdict.decision;
-    byId("verdict-headline").textContent = detailOf(verdict.headline);
+    byId("verdict-decision").textContent = verdict.label;
+    byId("verdict-headline").textContent = sentence(verdict.detail);
     const photos = verdict.photos;
     const counts = byId("verdict-counts");
     clear(counts);
