@@ -8,7 +8,6 @@ import json
 import logging
 import os
 import sys
-import time
 from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
@@ -33,6 +32,7 @@ from qc_tool.services.exports import images_csv
 from qc_tool.services.overview import load_site_profile, site_structure
 from qc_tool.services.parsing import ProcessParser, workers_setting
 from qc_tool.services.ports import Connector, NoCache
+from qc_tool.services.progress import Rate
 from qc_tool.services.site_analysis_service import ScanOptions, scan_site
 from qc_tool.services.validation_service import CheckOptions, CheckReport, check_site
 from qc_tool.services.workers import MeasuringPool, check_workers_setting
@@ -333,19 +333,20 @@ class _ProgressBar:
     def __init__(self, stream: TextIO) -> None:
         self._stream = stream
         self._tty = stream.isatty()
-        self._started = time.perf_counter()
+        self._rate = Rate()
         self._last_decile = -1
 
     def update(self, p: Progress) -> None:
         if p.total == 0:
             return
+        self._rate.update(p.done, p.total)
         fraction = p.done / p.total
         if self._tty:
             filled = int(30 * fraction)
-            rate = p.done / max(time.perf_counter() - self._started, 1e-6)
+            speed = f"{self._rate.rate:.0f}/s" if self._rate.rate else ""
             self._stream.write(
                 f"\r[{'#' * filled}{'.' * (30 - filled)}] {p.done}/{p.total} images, "
-                f"{p.gps_points} GPS, {rate:.0f}/s "
+                f"{p.gps_points} GPS {speed} "
             )
             self._stream.flush()
         elif int(fraction * 10) > self._last_decile:

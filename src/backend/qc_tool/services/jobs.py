@@ -26,6 +26,7 @@ from qc_tool.domain.structure import StructureReport
 from qc_tool.domain.verdict import ChecksState
 from qc_tool.errors import NotFound, QCError, TooManyRequests
 from qc_tool.services.check_report import result_document
+from qc_tool.services.progress import Rate
 from qc_tool.services.validation_service import CheckProgress, CheckReport
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,6 @@ KEEP_FINISHED_S = 6 * 3600  # finished jobs stay readable this long
 KEEP_PER_LOGIN = 20  # finished jobs kept per login; its oldest go first, never another login's
 MAX_JOBS_KEPT = 200  # in all: past it, the login keeping the most loses its oldest
 RETRY_AFTER_S = 10  # what a login at its cap of jobs is told to wait before trying again
-MIN_RATE_S = 0.5
 PROGRESS_EVENT_S = 0.25  # at most this often a progress event (image events are not thinned)
 
 
@@ -44,35 +44,6 @@ class JobEvent:
     id: int  # 1, 2, 3 ... in the order they happened
     kind: str  # progress | image | scan | checks_progress | checks | state
     data: dict[str, Any]
-
-
-@dataclass(slots=True)
-class Rate:
-    """Count, rate and ETA of one pass, measured from its start."""
-
-    done: int = 0
-    total: int = 0
-    started: float = 0.0
-    rate: float = 0.0  # items/s so far
-    eta_s: float | None = None
-
-    def update(self, done: int, total: int) -> None:
-        if not self.started:
-            self.started = time.perf_counter()
-        self.done, self.total = done, total
-        elapsed = time.perf_counter() - self.started
-        # Under half a second a rate is noise (the first photo can come from the cache in
-        # microseconds): show none rather than a million photos a second.
-        self.rate = done / elapsed if elapsed >= MIN_RATE_S and done else 0.0
-        self.eta_s = (total - done) / self.rate if self.rate > 0 else None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "done": self.done,
-            "total": self.total,
-            "rate": round(self.rate, 1),
-            "eta_s": None if self.eta_s is None else round(self.eta_s, 1),
-        }
 
 
 class TooManyJobs(TooManyRequests):
