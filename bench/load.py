@@ -601,6 +601,11 @@ def _token(reply: Reply, pattern: re.Pattern[str], what: str) -> str:
     return found.group(1)
 
 
+def login_form_token(b: Browser) -> str:
+    """Open the login page as a browser does; the form's CSRF token."""
+    return _token(_expect(b.request("GET", "/login"), 200, "GET /login"), _FORM_TOKEN, "/login")
+
+
 # --- what one user does -------------------------------------------------------------------------
 
 
@@ -710,7 +715,7 @@ def _attempt(run: UserRun, step: Callable[[], None]) -> None:
 def _view_qc(shared: Shared, b: Browser, user: UserSpec, run: UserRun) -> None:
     """Log in, open the sites page, start QC, follow it, fetch and verify the result."""
     clock = time.monotonic
-    form = _token(_expect(b.request("GET", "/login"), 200, "GET /login"), _FORM_TOKEN, "/login")
+    form = login_form_token(b)
     started = clock()
     reply = b.request(
         "POST",
