@@ -281,6 +281,7 @@ SSHD_DATA = Path("/srv/qc-sftp")  # readable by the test account (.ci/setup_sshd
 _ACCEPTED = re.compile(r"Accepted password for (\S+) from ")
 _FAILED = re.compile(r"Failed password for (?:invalid user )?(\S+) from ")
 _DROPPED = re.compile(r"drop connection #\d+ .* past MaxStartups")
+_THROTTLED = re.compile(r"exited MaxStartups throttling after \S+, (\d+) connections dropped")
 
 
 def sshd_log_stats(log_text: str, cpu_s: float | None = None) -> ServerStats:
@@ -295,8 +296,15 @@ def sshd_log_stats(log_text: str, cpu_s: float | None = None) -> ServerStats:
         files_opened=None,
         bytes_read=None,
         cpu_s=cpu_s,
-        dropped=len(_DROPPED.findall(log_text)),
+        dropped=dropped_connections(log_text),
     )
+
+
+def dropped_connections(log_text: str) -> int:
+    """Connections sshd dropped past MaxStartups. At LogLevel INFO it names only the first
+    drop of each throttling episode, and counts the episode's drops when it ends."""
+    counted = sum(int(n) for n in _THROTTLED.findall(log_text))
+    return max(counted, len(_DROPPED.findall(log_text)))
 
 
 class SshdServer:
@@ -1020,8 +1028,9 @@ def account_logins(
 
     The GPS pass reports its connections; the check pass does not, so with pools (more than
     one connection a pass) its share is bounded: 1..QC_MAX_CONNECTIONS when it read photos,
-    0 when every measure came from the cache. With QC_MAX_CONNECTIONS=1, or when no check
-    pass read photos, the count is exact.
+    0 when every measure came from the cache; and with pools the GPS pass may have made one
+    login more than it reports (see below). With QC_MAX_CONNECTIONS=1, or when no check pass
+    read photos and there are no pools, the count is exact.
     No attempt may be refused, and every connection the server saw made exactly one attempt.
     Sessions of one account (sshd) are accounted together.
     """
@@ -1035,7 +1044,9 @@ def account_logins(
     for run in runs:
         base = 2 + run.scan_connections  # the login check and the sites page: one each
         lo = base + (1 if checks and run.checks_read else 0)
-        hi = base + (max_connections if checks and run.checks_read else 0)
+        # A pool login under way when the GPS pass ends completes and is closed unused
+        # (ConnectionPool.close), after the pass counted its connections: one more at most.
+        hi = base + (max_connections > 1) + (max_connections if checks and run.checks_read else 0)
         before = wanted.get(run.username, (0, 0))
         wanted[run.username] = (before[0] + lo, before[1] + hi)
     for username, (lo, hi) in wanted.items():
@@ -1133,7 +1144,7 @@ class LoadResult:
 
     @property
     def problems(self) -> list[str]:
-        found = [f"{r.username}: {p}" for r in self.runs for p in r.problems]
+        found = [f"{r.username} ({r.site}): {p}" for r in self.runs for p in r.problems]
         found += self.logins.problems + self.verdict_problems + self.bystander_problems
         channels = self.server.max_concurrent_channels
         if channels is not None and channels > self.cap:
