@@ -1,11 +1,13 @@
 """Load: many users log in and run View QC at once, through gunicorn as production runs it.
 
-    python -m bench.load [--users 20] [--small] [--sites shared|own] [--follow sse|poll]
-                         [--deadline 600] [--set QC_NAME=VALUE ...] [--json OUT] [--data DIR]
+    python -m bench.load [--users 20] [--small] [--photos N] [--sites shared|own]
+                         [--server builtin|sshd] [--follow sse|poll] [--deadline 600]
+                         [--set QC_NAME=VALUE ...] [--json OUT] [--data DIR]
 
-One SFTP server (the built-in asyncssh one, in its own process: it takes many users, where
-this machine's sshd has one test user) serves the seed-shaped site to N users with distinct
-passwords. The app runs under gunicorn with start_qc_tool.sh's command and config module, on
+One SFTP server serves the seed-shaped site (or, with ``--photos N``, a site of about N photos
+shaped like it) to N users: the built-in asyncssh one in its own process, with distinct users
+and passwords, or (``--server sshd``) OpenSSH's sshd with its stock ``MaxStartups 10:30:100``,
+every user a session of its one test account (.ci/setup_sshd_user.sh). The app runs under gunicorn with start_qc_tool.sh's command and config module, on
 127.0.0.1, with a fresh cache. N client threads then do what a browser does: the login form,
 the sites page, "View QC", the QC page, the job's event stream (or polling), the result; each
 result is checked against the site's truth. Then every user asks for a neighbour's job (404
@@ -19,6 +21,7 @@ deadline, after which it stops and reports what did not finish.
 from __future__ import annotations
 
 import argparse
+import errno
 import http.client
 import json
 import logging
@@ -36,14 +39,14 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from email.message import Message
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import urlencode
 
 import psutil
-from qc_tool.demo.sites import SiteTruth
+from qc_tool.demo.sites import SiteTruth, generate_site, make_body
 
 if TYPE_CHECKING:
     from qc_tool.demo.sftp_server import SftpServerHandle
@@ -143,14 +146,17 @@ class ServerStats:
     connections: int
     auth_attempts: dict[str, int]
     rejected: dict[str, int]
-    max_concurrent_channels: int  # one SFTP channel per tool connection: connections at once
-    files_opened: int
-    bytes_read: int
+    # One SFTP channel per tool connection: connections at once. None: sshd does not say.
+    max_concurrent_channels: int | None
+    files_opened: int | None
+    bytes_read: int | None
     cpu_s: float | None = None  # None when the server shares the client's process
     # Replies the server still had to send on connections the tool had closed (asyncio's
     # "socket.send() raised exception."): the tool closes handles without waiting for the
     # answers. Counted in the server process only.
     sends_after_close: int | None = None
+    # sshd only: connections it dropped before the banner ("past MaxStartups").
+    dropped: int | None = None
 
     @classmethod
     def of(cls, server: SftpServerHandle, auth: AuthLog, cpu_s: float | None = None) -> ServerStats:
@@ -267,6 +273,77 @@ def _serve() -> None:
                 print(json.dumps(stats), flush=True)
     finally:
         server.stop()
+
+
+# --- OpenSSH's sshd, stock MaxStartups ------------------------------------------------------
+
+SSHD_DATA = Path("/srv/qc-sftp")  # readable by the test account (.ci/setup_sshd_user.sh)
+_ACCEPTED = re.compile(r"Accepted password for (\S+) from ")
+_FAILED = re.compile(r"Failed password for (?:invalid user )?(\S+) from ")
+_DROPPED = re.compile(r"drop connection #\d+ .* past MaxStartups")
+_THROTTLED = re.compile(r"exited MaxStartups throttling after \S+, (\d+) connections dropped")
+
+
+def sshd_log_stats(log_text: str, cpu_s: float | None = None) -> ServerStats:
+    """What sshd's log says: logins accepted and refused per user, connections dropped."""
+    accepted = Counter(_ACCEPTED.findall(log_text))
+    failed = Counter(_FAILED.findall(log_text))
+    return ServerStats(
+        connections=sum(accepted.values()) + sum(failed.values()),
+        auth_attempts=dict(accepted + failed),
+        rejected=dict(failed),
+        max_concurrent_channels=None,
+        files_opened=None,
+        bytes_read=None,
+        cpu_s=cpu_s,
+        dropped=dropped_connections(log_text),
+    )
+
+
+def dropped_connections(log_text: str) -> int:
+    """Connections sshd dropped past MaxStartups. At LogLevel INFO it names only the first
+    drop of each throttling episode, and counts the episode's drops when it ends."""
+    counted = sum(int(n) for n in _THROTTLED.findall(log_text))
+    return max(counted, len(_DROPPED.findall(log_text)))
+
+
+class SshdServer:
+    """OpenSSH's sshd (``qc_tool.demo.openssh``) serving ``sites`` of ``source`` as hard links.
+
+    Every user is a session of the one test account. Needs root, /usr/sbin/sshd and the
+    account; the links live under /srv/qc-sftp (the account must reach them) and go at stop.
+    """
+
+    def __init__(self, source: Path, sites: Sequence[str], work: Path) -> None:
+        from qc_tool.demo import openssh
+
+        reason = openssh.unavailable_reason()
+        creds = openssh.test_user()
+        if reason is not None or creds is None:
+            raise RuntimeError(f"sshd is unavailable: {reason}")
+        self.username, self.password = creds
+        self.data = SSHD_DATA / f"load-{secrets.token_hex(6)}"
+        link_sites(source, self.data, sites)
+        try:
+            self.server = openssh.start_openssh(self.data, work, username=self.username)
+        except BaseException:
+            shutil.rmtree(self.data, ignore_errors=True)
+            raise
+        self.port = self.server.port
+        self.sites_root = self.server.sites_root
+        self.host_key_line = self.server.known_hosts_line(self.server.host, self.port)
+
+    def users(self, sites: Sequence[str], count: int) -> list[UserSpec]:
+        """``count`` sessions of the test account; session i opens sites[i]."""
+        return [UserSpec(self.username, self.password, sites[i % len(sites)]) for i in range(count)]
+
+    def stats(self) -> ServerStats:
+        cpu = _cpu_s(psutil.Process(self.server.process.pid))
+        return sshd_log_stats(self.server.log_text(), cpu)
+
+    def stop(self) -> None:
+        self.server.stop()
+        shutil.rmtree(self.data, ignore_errors=True)
 
 
 # --- gunicorn, as start_qc_tool.sh starts it ---------------------------------------------------
@@ -471,6 +548,16 @@ def worker_figures(app: Gunicorn) -> WorkerFigures:
     )
 
 
+_REOPENED = re.compile(
+    r"closed the connection (?:before its SSH banner|during the SSH key exchange); opening it again"
+)
+
+
+def reopened_connections(log_text: str) -> int:
+    """Connections the tool opened again after the server dropped them (its log says so)."""
+    return len(_REOPENED.findall(log_text))
+
+
 # --- one user's browser -----------------------------------------------------------------------
 
 
@@ -601,6 +688,11 @@ def _token(reply: Reply, pattern: re.Pattern[str], what: str) -> str:
     return found.group(1)
 
 
+def login_form_token(b: Browser) -> str:
+    """Open the login page as a browser does; the form's CSRF token."""
+    return _token(_expect(b.request("GET", "/login"), 200, "GET /login"), _FORM_TOKEN, "/login")
+
+
 # --- what one user does -------------------------------------------------------------------------
 
 
@@ -710,7 +802,7 @@ def _attempt(run: UserRun, step: Callable[[], None]) -> None:
 def _view_qc(shared: Shared, b: Browser, user: UserSpec, run: UserRun) -> None:
     """Log in, open the sites page, start QC, follow it, fetch and verify the result."""
     clock = time.monotonic
-    form = _token(_expect(b.request("GET", "/login"), 200, "GET /login"), _FORM_TOKEN, "/login")
+    form = login_form_token(b)
     started = clock()
     reply = b.request(
         "POST",
@@ -821,7 +913,9 @@ def _probe_neighbour(b: Browser, run: UserRun, other: UserRun, token: str) -> No
         run.isolation_probes += 1
         if reply.status != 404:
             run.problems.append(f"{other.username}'s job: {method} {path} answered {reply.status}")
-        elif other.username in reply.text or (job and job in reply.text):
+        elif (other.username != run.username and other.username in reply.text) or (
+            job and job in reply.text
+        ):  # sessions of one account (sshd) see their own name on every page
             run.problems.append(f"{other.username}'s job: the 404 of {path} names it")
     _expect(b.request("GET", f"/api/jobs/{run.job_id}/state"), 200, "our own job")
 
@@ -934,9 +1028,11 @@ def account_logins(
 
     The GPS pass reports its connections; the check pass does not, so with pools (more than
     one connection a pass) its share is bounded: 1..QC_MAX_CONNECTIONS when it read photos,
-    0 when every measure came from the cache. With QC_MAX_CONNECTIONS=1, or when no check
-    pass read photos, the count is exact.
+    0 when every measure came from the cache; and with pools the GPS pass may have made one
+    login more than it reports (see below). With QC_MAX_CONNECTIONS=1, or when no check pass
+    read photos and there are no pools, the count is exact.
     No attempt may be refused, and every connection the server saw made exactly one attempt.
+    Sessions of one account (sshd) are accounted together.
     """
     problems = []
     total = sum(stats.auth_attempts.values())
@@ -944,16 +1040,22 @@ def account_logins(
         problems.append(f"refused password attempts: {stats.rejected}")
     if total != stats.connections:
         problems.append(f"{total} password attempts over {stats.connections} connections")
-    low = high = 0
+    wanted: dict[str, tuple[int, int]] = {}
     for run in runs:
         base = 2 + run.scan_connections  # the login check and the sites page: one each
         lo = base + (1 if checks and run.checks_read else 0)
-        hi = base + (max_connections if checks and run.checks_read else 0)
-        got = stats.auth_attempts.get(run.username, 0)
-        low, high = low + lo, high + hi
+        # A pool login under way when the GPS pass ends completes and is closed unused
+        # (ConnectionPool.close), after the pass counted its connections: one more at most.
+        hi = base + (max_connections > 1) + (max_connections if checks and run.checks_read else 0)
+        before = wanted.get(run.username, (0, 0))
+        wanted[run.username] = (before[0] + lo, before[1] + hi)
+    for username, (lo, hi) in wanted.items():
+        got = stats.auth_attempts.get(username, 0)
         if not lo <= got <= hi:
             want = f"{lo}" if lo == hi else f"{lo}..{hi}"
-            problems.append(f"{run.username}: {got} password attempts, expected {want}")
+            problems.append(f"{username}: {got} password attempts, expected {want}")
+    low = sum(lo for lo, _ in wanted.values())
+    high = sum(hi for _, hi in wanted.values())
     strangers = set(stats.auth_attempts) - {r.username for r in runs}
     if strangers:
         problems.append(f"attempts as users who took no part: {sorted(strangers)}")
@@ -1037,16 +1139,16 @@ class LoadResult:
     client_cpu_s: float
     verdict_problems: list[str]
     cap: int
+    server_kind: str = "builtin"
+    reopened: int = 0  # connections the tool opened again after the server dropped them
 
     @property
     def problems(self) -> list[str]:
-        found = [f"{r.username}: {p}" for r in self.runs for p in r.problems]
+        found = [f"{r.username} ({r.site}): {p}" for r in self.runs for p in r.problems]
         found += self.logins.problems + self.verdict_problems + self.bystander_problems
-        if self.server.max_concurrent_channels > self.cap:
-            found.append(
-                f"{self.server.max_concurrent_channels} connections at once, over the cap "
-                f"of {self.cap}"
-            )
+        channels = self.server.max_concurrent_channels
+        if channels is not None and channels > self.cap:
+            found.append(f"{channels} connections at once, over the cap of {self.cap}")
         return found
 
     def to_json(self) -> dict[str, Any]:
@@ -1066,7 +1168,7 @@ def _spread(values: Sequence[float | None]) -> str:
 
 def render(res: LoadResult) -> str:
     runs, s, w, p, logins = res.runs, res.server, res.worker, res.peaks, res.logins
-    attempts = sorted(s.auth_attempts.get(r.username, 0) for r in runs) or [0]
+    attempts = sorted(s.auth_attempts.get(u, 0) for u in {r.username for r in runs}) or [0]
     expected = (
         f"exactly {logins.expected_low}"
         if logins.exact
@@ -1113,6 +1215,10 @@ def render(res: LoadResult) -> str:
             (
                 f"{s.connections} in all; at most {s.max_concurrent_channels} at once (server-side, "
                 f"exact) against a cap of {res.cap}; {p.sftp_tcp} sampled from the worker"
+                if s.max_concurrent_channels is not None
+                else f"{s.connections} logged in; at most {p.sftp_tcp} at once (sampled from the "
+                f"worker) against a cap of {res.cap}; dropped by sshd {s.dropped} "
+                f"(past MaxStartups); opened again by the tool {res.reopened}"
             ),
         ),
         (
@@ -1129,7 +1235,12 @@ def render(res: LoadResult) -> str:
                 f"{sum(r.checks_read for r in runs)} of {len(runs)}"
             ),
         ),
-        ("files opened, bytes read", f"{s.files_opened:,}, {s.bytes_read / 2**20:,.1f} MiB"),
+        (
+            "files opened, bytes read",
+            "-"
+            if s.files_opened is None or s.bytes_read is None
+            else f"{s.files_opened:,}, {s.bytes_read / 2**20:,.1f} MiB",
+        ),
         (
             "server: replies after close",
             "-" if s.sends_after_close is None else f"{s.sends_after_close:,} (asyncio warnings)",
@@ -1155,7 +1266,7 @@ def render(res: LoadResult) -> str:
     head = [
         (
             f"load: {res.users} users, site {res.site} ({res.images_per_job:,} images a job, "
-            f"sites {res.sites_mode}), following by {res.follow}"
+            f"sites {res.sites_mode}), following by {res.follow}, server {res.server_kind}"
         ),
         "settings: " + ", ".join(f"{k}={v}" for k, v in sorted(res.settings.items())),
         f"load average before {_loads(res.load_before)}, after {_loads(res.load_after)}",
@@ -1175,14 +1286,27 @@ def _loads(values: Sequence[float]) -> str:
 
 
 def link_sites(source: Path, target_root: Path, names: Sequence[str]) -> None:
-    """Each site in ``names`` as hard links to ``source`` (no extra disk; same size, mtime)."""
+    """Each site in ``names`` as hard links to ``source`` (no extra disk; same size, mtime).
+
+    Folders are made 0755 (sshd serves them as its unprivileged test account); across file
+    systems the files are copied instead, with their mtimes.
+    """
     shutil.rmtree(target_root, ignore_errors=True)
-    for name in names:
-        for path in source.rglob("*"):
-            if path.is_file():
-                link = target_root / name / path.relative_to(source)
-                link.parent.mkdir(parents=True, exist_ok=True)
-                os.link(path, link)
+    old = os.umask(0o022)
+    try:
+        for name in names:
+            for path in source.rglob("*"):
+                if path.is_file():
+                    link = target_root / name / path.relative_to(source)
+                    link.parent.mkdir(parents=True, exist_ok=True)
+                    try:
+                        os.link(path, link)
+                    except OSError as exc:
+                        if exc.errno != errno.EXDEV:
+                            raise
+                        shutil.copy2(path, link)
+    finally:
+        os.umask(old)
 
 
 def _dataset(data_dir: Path, small: bool) -> tuple[Path, SiteTruth]:
@@ -1203,6 +1327,43 @@ def _dataset(data_dir: Path, small: bool) -> tuple[Path, SiteTruth]:
     return found.sites_root / found.site, found.truth
 
 
+def scaled_site(data_dir: Path, photos: int, small: bool) -> tuple[Path, SiteTruth]:
+    """A site of about ``photos`` photos, the seed site's folders scaled down, generated once.
+
+    Same photos as the seed site's (bodies, previews, defects); reused while its manifest
+    matches and its files are intact.
+    """
+    from qc_tool.demo.sites import SEED_LAYOUT, SEED_SITE
+
+    from bench import data
+
+    share = photos / SEED_LAYOUT.total
+    folders = tuple((name, max(1, round(n * share))) for name, n in SEED_LAYOUT.folders)
+    layout = replace(
+        data.layout_for(small),
+        folders=folders,
+        without_gps=max(1, round(SEED_LAYOUT.without_gps * share)),
+    )
+    root = (data_dir / f"{'small' if small else 'full'}-{photos}").resolve()
+    manifest, truth_path = root / "manifest.json", root / "truth.json"
+    wanted = data._manifest(layout)
+    if manifest.is_file() and truth_path.is_file() and json.loads(manifest.read_text()) == wanted:
+        truth = SiteTruth.read_truth(truth_path)
+        if data._intact(root, truth):
+            return root / truth.site, truth
+    manifest.unlink(missing_ok=True)  # written last: marks a finished generation
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
+    print(f"Generating a site of {layout.total} photos into {root} ...", flush=True)
+    with data._world_readable():
+        truth = generate_site(
+            root, SEED_SITE, layout, body=make_body(layout, seed=data.SEED), seed=data.SEED
+        )
+    truth.write_truth(truth_path)
+    manifest.write_text(json.dumps(wanted, indent=1))
+    return root / truth.site, truth
+
+
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.load", description=__doc__.split("\n")[0])
     p.add_argument("--users", type=int, default=DEFAULT_USERS)
@@ -1213,6 +1374,19 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         default="shared",
         help="shared: every user opens the same site (and its cached results); own: each user "
         "a hard-linked copy of their own, so every job reads everything",
+    )
+    p.add_argument(
+        "--photos",
+        type=int,
+        help="a site of about this many photos, shaped like the seed site (default: the seed "
+        "site, 1,375)",
+    )
+    p.add_argument(
+        "--server",
+        choices=["builtin", "sshd"],
+        default="builtin",
+        help="builtin: the asyncssh server, one user each; sshd: OpenSSH (stock MaxStartups), "
+        "every user a session of its test account",
     )
     p.add_argument("--follow", choices=["sse", "poll"], default="sse")
     p.add_argument("--deadline", type=float, default=DEFAULT_DEADLINE_S, help="seconds")
@@ -1227,8 +1401,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--json", type=Path, help="also write every figure to this JSON file")
     p.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    if args.users < 1 or args.deadline <= 0:
-        p.error("--users and --deadline must be positive")
+    if args.users < 1 or args.deadline <= 0 or (args.photos is not None and args.photos < 12):
+        p.error("--users and --deadline must be positive, --photos at least 12")
     for item in args.set:
         if not re.fullmatch(r"QC_[A-Z_]+=.*", item):
             p.error(f"--set takes QC_NAME=VALUE, not {item!r}")
@@ -1244,7 +1418,10 @@ def main(argv: list[str] | None = None) -> int:
 
     overrides = dict(item.split("=", 1) for item in args.set)
     effective = load({**overrides})  # the defaults the app will use for what is not set
-    source, truth = _dataset(args.data, args.small)
+    if args.photos is None:
+        source, truth = _dataset(args.data, args.small)
+    else:
+        source, truth = scaled_site(args.data, args.photos, args.small)
     work = OUT / "load"
     sites = (
         [f"{truth.site}-{i + 1:02d}" for i in range(args.users)]
@@ -1252,16 +1429,24 @@ def main(argv: list[str] | None = None) -> int:
         else [truth.site]
     )
     print(f"Linking {len(sites)} site(s) of {len(truth.images):,} images ...", flush=True)
-    link_sites(source, work / "root" / "sites", sites)
-    users = make_users(args.users, sites)
     load_before = os.getloadavg()
-    server = ServerProcess(work / "root", users, "/sites")
+    server: ServerProcess | SshdServer
+    if args.server == "sshd":
+        shutil.rmtree(work / "sshd", ignore_errors=True)
+        server = SshdServer(source, sites, work / "sshd")
+        users = server.users(sites, args.users)
+    else:
+        link_sites(source, work / "root" / "sites", sites)
+        users = make_users(args.users, sites)
+        server = ServerProcess(work / "root", users, "/sites")
     app: Gunicorn | None = None
     try:
         known_hosts = work / "known_hosts"
         known_hosts.write_text(server.host_key_line + "\n")
         shutil.rmtree(work / "cache", ignore_errors=True)
-        settings = app_settings(server.port, "/sites", known_hosts, work / "cache", **overrides)
+        settings = app_settings(
+            server.port, server.sites_root, known_hosts, work / "cache", **overrides
+        )
         app = start_gunicorn(settings, work / "gunicorn.log")
         print(f"gunicorn on {app.url} (log: {app.log_path}); {args.users} users ...", flush=True)
         cpu_before = time.process_time()
@@ -1308,6 +1493,8 @@ def main(argv: list[str] | None = None) -> int:
         client_cpu_s=client_cpu,
         verdict_problems=verdict_differences(crowd.runs),
         cap=int(effective["QC_MAX_SERVER_CONNECTIONS"]),
+        server_kind=args.server,
+        reopened=reopened_connections(app.log_path.read_text(errors="replace")),
     )
     print(render(result))
     if args.json:

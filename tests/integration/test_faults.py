@@ -34,6 +34,7 @@ from qc_tool.errors import (
     ChannelRefused,
     HostKeyRejected,
     RemoteUnavailable,
+    ServerBusy,
 )
 from qc_tool.services.jobs import Job, JobManager
 from qc_tool.services.pool import ConnectionPool
@@ -327,16 +328,25 @@ def test_when_every_connection_goes_silent_the_scan_fails_within_its_deadlines(
     assert proxy.wait_for(lambda: not _transports_alive(before))
 
 
+def _bytes_up_to_the_password(world: World, proxies: list[FaultProxy], tmp_path: Path) -> int:
+    """What a login sends the server up to and including the password packet."""
+    probe = _started(proxies, _proxy(world))
+    transport = open_transport(_via(probe, world, tmp_path).endpoint, USER, PASSWORD)
+    try:
+        # After the password the tool sends one request more and waits for its answer (see
+        # connect._settled); another of the same size tells how much to take off.
+        logged_in = probe.links[0].bytes_up
+        transport.global_request("keepalive@openssh.com", wait=True)
+        request = probe.links[0].bytes_up - logged_in
+    finally:
+        transport.close()
+    return logged_in - request
+
+
 def test_a_login_whose_answer_never_comes_is_not_called_a_wrong_password(
     world: World, proxies: list[FaultProxy], tmp_path: Path
 ) -> None:
-    probe = _started(proxies, _proxy(world))
-    endpoint = _via(probe, world, tmp_path).endpoint
-    transport = open_transport(endpoint, USER, PASSWORD)
-    assert probe.wait_for(lambda: probe.links[0].bytes_up > 0)
-    time.sleep(0.2)  # let the proxy count the last packet
-    sent = probe.links[0].bytes_up  # everything up to and including the password
-    transport.close()
+    sent = _bytes_up_to_the_password(world, proxies, tmp_path)
     # Drop the last byte of the password packet: the server never sees a complete login.
     proxy = _started(proxies, _proxy(world, faults=Fault(silent_up_after=sent - 1)))
     connector = _via(proxy, world, tmp_path, connect_timeout=1.0)
@@ -344,6 +354,32 @@ def test_a_login_whose_answer_never_comes_is_not_called_a_wrong_password(
     with pytest.raises(RemoteUnavailable, match="did not answer the login within 1 s"):
         connector.connect()
     assert world.server.auth_attempts[USER] == attempts
+    assert proxy.accepted == 1  # the password was sent: never opened again
+
+
+def test_a_connection_closed_during_the_login_is_not_opened_again(
+    world: World, proxies: list[FaultProxy], tmp_path: Path
+) -> None:
+    sent = _bytes_up_to_the_password(world, proxies, tmp_path)
+    # The password packet goes out (all but its last byte), then the server resets.
+    proxy = _started(proxies, _proxy(world, faults=Fault(silent_up_after=sent - 1)))
+    connector = _via(proxy, world, tmp_path)
+    failures: list[BaseException] = []
+
+    def connect() -> None:
+        try:
+            connector.connect()
+        except RemoteUnavailable as exc:
+            failures.append(exc)
+
+    thread = threading.Thread(target=connect)
+    thread.start()
+    assert proxy.wait_for(lambda: bool(proxy.links) and proxy.links[0].bytes_up >= sent - 1)
+    proxy.reset(0)
+    thread.join(10)
+    assert [type(f) for f in failures] == [RemoteUnavailable]
+    assert "during the login" in str(failures[0])
+    assert proxy.accepted == 1
 
 
 def test_an_sftp_session_that_never_starts_fails_within_the_operation_deadline(
@@ -383,21 +419,54 @@ def test_a_server_that_never_sends_its_banner_fails_within_the_connect_timeout(
     assert proxy.accepted == 1  # the first connection is never retried
 
 
-def test_a_refused_first_connection_is_a_clear_error(
+def test_a_first_connection_dropped_before_its_banner_is_opened_again(
+    world: World, proxies: list[FaultProxy], tmp_path: Path
+) -> None:
+    # sshd past MaxStartups: the connection is closed right after accept, no banner.
+    proxy = _started(proxies, _proxy(world, faults=on_connection(0, Fault(refuse="close"))))
+    attempts = world.server.auth_attempts[USER]
+    result = scan_site(_via(proxy, world, tmp_path), NoCache(), SITE)
+    assert [i.to_json() for i in result.images] == world.clean_json(SITE)
+    assert proxy.links[0].refused and not proxy.links[1].refused
+    # One password attempt per connection that got through (a pool login may still be
+    # finishing when the scan ends, so it can be one more than the scan used).
+    tried = world.server.auth_attempts[USER] - attempts
+    assert result.stats.connections <= tried <= sum(not link.refused for link in proxy.links)
+
+
+def test_a_connection_dropped_during_the_key_exchange_is_opened_again(
+    world: World, proxies: list[FaultProxy], tmp_path: Path
+) -> None:
+    # The banner (~25 bytes) gets through, then a RST in the middle of the key exchange.
+    proxy = _started(proxies, _proxy(world, faults=on_connection(0, Fault(reset_after=40))))
+    connector = _via(proxy, world, tmp_path)
+    connector.connect().close()
+    assert proxy.links[0].reset and proxy.accepted == 2
+
+
+def test_a_first_connection_dropped_every_time_is_a_clear_error_after_a_few_tries(
     world: World, proxies: list[FaultProxy], tmp_path: Path
 ) -> None:
     proxy = _started(proxies, _proxy(world, faults=refuse_after(0)))
-    with pytest.raises(RemoteUnavailable, match="closed the connection before its SSH banner"):
-        scan_site(_via(proxy, world, tmp_path), NoCache(), SITE)
-    assert proxy.accepted == 1
+    connector = _via(proxy, world, tmp_path, drop_retry_delays=(0.2, 0.4))
+    with pytest.raises(
+        ServerBusy, match=r"closed the connection before its SSH banner \(3 attempts"
+    ):
+        scan_site(connector, NoCache(), SITE)
+    links = proxy.links
+    assert len(links) == 3
+    gaps = [b.opened - a.opened for a, b in itertools.pairwise(links)]
+    assert gaps[0] >= 0.2 and gaps[1] >= 0.4  # backed off, never quicker than the delays
 
 
 def test_refused_pool_connections_are_retried_staggered_then_the_pool_makes_do(
     world: World, proxies: list[FaultProxy], tmp_path: Path
 ) -> None:
     proxy = _started(proxies, _proxy(world, faults=refuse_after(2)))  # like MaxStartups
-    connector = _via(proxy, world, tmp_path)
-    pool = ConnectionPool(connector, connector.connect(), grow_retry_delays=(0.3, 0.6))
+    connector = _via(proxy, world, tmp_path, drop_retry_delays=(0.3, 0.6))
+    # The connection opens a dropped connection again itself; the pool does not add its own
+    # retries on top (these would come 5 s later and show as more links).
+    pool = ConnectionPool(connector, connector.connect(), grow_retry_delays=(5.0, 5.0))
     try:
         pool.grow(4)
         assert pool.get(1) is not None

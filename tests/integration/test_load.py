@@ -1,4 +1,4 @@
-"""Many users at once through gunicorn, as production runs the app (issue 6, point 14).
+"""Many users at once through gunicorn, as production runs the app (issue 6, point 14; issue 10, 8).
 
 The app runs under gunicorn with start_qc_tool.sh's command and config module; eight users
 with their own passwords log in, open the sites page, start "View QC" at once, each on their
@@ -7,6 +7,10 @@ follow the job's event stream and check the result against the site's truth (ben
 does each step, as a browser would). The server's cap on connections is set
 below what the users want together, so it has to hold. The full-size run of 20 users is
 ``python -m bench.load``; its figures are in docs/reliability.md ("Load").
+
+Then twenty users against OpenSSH's sshd with its stock ``MaxStartups 10:30:100`` (every user a
+session of the test account): all twenty jobs must succeed, and sshd must never have had to
+drop a connection.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from qc_tool.demo.sftp_server import SftpServerHandle
@@ -27,7 +32,9 @@ from bench.load import (
     app_settings,
     link_sites,
     make_users,
+    reopened_connections,
     run_users,
+    sshd_log_stats,
     start_gunicorn,
     verdict_differences,
     worker_figures,
@@ -125,4 +132,43 @@ def test_eight_users_at_once_through_gunicorn_get_right_results_within_the_cap(
     assert any(r.checks_read for r in runs)
     # The cap held across all users (and was reached), and memory stayed bounded.
     assert stats.max_concurrent_channels == CAP
+    assert worker.vm_hwm_mb < MAX_RSS_MB
+
+
+SSHD_USERS = 20
+THROTTLING = "beginning MaxStartups throttling"
+
+
+@pytest.mark.timeout(600)
+def test_twenty_users_against_a_stock_sshd_all_get_their_results(sshd: Any, tmp_path: Path) -> None:
+    truth = generate_site(tmp_path / "source", SITE, LAYOUT, body=make_body(LAYOUT))
+    sites = [f"{SITE}-{i + 1:02d}" for i in range(SSHD_USERS)]
+    link_sites(tmp_path / "source" / SITE, tmp_path / "sshd-sites", sites)
+    server = sshd(tmp_path / "sshd-sites")
+    users = [UserSpec(server.username, server.password, site) for site in sites]
+    # Every job at once, with the default pools and the default cap of 16 connections: the
+    # logins of 20 sites pages, 20 GPS passes and 20 check passes come in bursts.
+    settings = app_settings(
+        server.port,
+        server.sites_root,
+        server.known_hosts,
+        tmp_path / "cache",
+        QC_MAX_JOBS=str(SSHD_USERS),
+    )
+    app = start_gunicorn(settings, tmp_path / "gunicorn.log")
+    try:
+        runs = run_users(
+            app.host, app.port, users, truth, checks=True, deadline=time.monotonic() + 400
+        ).runs
+        worker = worker_figures(app)
+    finally:
+        app.stop()
+    assert [f"{r.site}: {p}" for r in runs if r.problems for p in r.problems] == []
+    assert all(r.images == len(truth.images) and r.logged_out for r in runs)
+    assert verdict_differences(runs) == []
+    log = server.log_text()
+    stats = sshd_log_stats(log)
+    assert account_logins(runs, stats, max_connections=4, checks=True).problems == []
+    assert THROTTLING not in log  # never past MaxStartups: the cap on logins in progress
+    assert reopened_connections(app.log_path.read_text(errors="replace")) == 0
     assert worker.vm_hwm_mb < MAX_RSS_MB

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from qc_tool.domain.exif_reader import ExifBlock
 from qc_tool.domain.models import RemoteFile, SiteInfo
-from qc_tool.errors import AuthFailed, RemoteUnavailable
+from qc_tool.errors import AuthFailed, RemoteUnavailable, ServerBusy
 from qc_tool.services.pool import pool_size
 from qc_tool.services.ports import HeaderCallback, NoCache
 from qc_tool.services.site_analysis_service import Cancelled, ScanOptions, scan_site
@@ -265,3 +265,37 @@ def test_the_dealer_puts_unfinished_images_back_in_order_at_the_front() -> None:
     assert dealer.take_back(0) == 3
     again = list(dealer.files_for(1, lambda: False))
     assert [f.path for f in again] == ["f/0.JPG", "f/2.JPG", "f/3.JPG", "f/4.JPG", "f/5.JPG"]
+
+
+class BusyConnector(FakeConnector):
+    """The first connect works; later ones fail as the adapter reports a server that kept
+    dropping them before the banner (it has already opened them again itself)."""
+
+    def connect(self) -> Any:
+        self.attempts += 1
+        if self.attempts > self.working:
+            raise ServerBusy("closed the connection before its SSH banner (4 attempts: ...)")
+        conn = FakeConnection(self.folders)
+        self.connections.append(conn)
+        return conn
+
+
+def test_a_pool_connection_the_server_was_too_busy_for_is_not_retried_on_top() -> None:
+    from qc_tool.services.pool import ConnectionPool
+
+    connector = BusyConnector({"big": 513}, working=1)
+    pool = ConnectionPool(connector, connector.connect(), grow_retry_delays=(0.01, 0.01))
+    try:
+        pool.grow(2)
+        assert pool.get(1) is None
+    finally:
+        pool.close()
+    assert connector.attempts == 2  # the first, and one for the pool: no retries of its own
+    flaky = FakeConnector({"big": 513}, working=0)
+    other = ConnectionPool(flaky, FakeConnection({}), grow_retry_delays=(0.01, 0.01))
+    try:
+        other.grow(2)
+        assert other.get(1) is None
+    finally:
+        other.close()
+    assert flaky.attempts == 3  # other failures to open are still tried again

@@ -307,6 +307,7 @@ def _target(args: argparse.Namespace, settings: dict[str, object]) -> tuple[Conn
         connect_timeout=float(str(settings["QC_CONNECT_TIMEOUT"])),
         op_timeout=float(str(settings["QC_OP_TIMEOUT"])),
         max_connections=int(str(settings["QC_MAX_SERVER_CONNECTIONS"])),
+        max_handshakes=int(str(settings["QC_MAX_SERVER_HANDSHAKES"])),
         trust_on_first_use=bool(int(str(settings["QC_TRUST_ON_FIRST_USE"]))),
         max_listing=int(str(settings["QC_MAX_LISTING"])),
     )

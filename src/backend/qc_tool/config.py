@@ -81,6 +81,13 @@ SETTINGS: tuple[Setting, ...] = (
         int,
     ),
     Setting(
+        "QC_MAX_SERVER_HANDSHAKES",
+        "8",
+        "Most SSH connections of this process logging in to the SFTP server at once (TCP connect "
+        "to login done), all users together; keep it below the server's MaxStartups (OpenSSH: 10).",
+        int,
+    ),
+    Setting(
         "QC_MAX_LISTING",
         "20000",
         "Most entries one folder listing on the SFTP server may hold (sites root, a site, a "

@@ -84,6 +84,13 @@ class UnreadableImage(QCError):
     code = "unreadable_image"
 
 
+class ServerBusy(RemoteUnavailable):
+    """The server kept closing new connections before their SSH banner (OpenSSH past
+    MaxStartups), after the connection's own retries."""
+
+    code = "server_busy"
+
+
 class ChannelRefused(RemoteUnavailable):
     """The server logged the user in but refused an SFTP channel (a session limit)."""
 

@@ -198,6 +198,7 @@ def _config_text(port: int, host_key: Path, workdir: Path, usernames: Sequence[s
         "PrintMotd no",
         "Subsystem sftp internal-sftp",
         "ForceCommand internal-sftp",
+        "MaxStartups 10:30:100",  # OpenSSH's default, stated: the load tests rely on it
     ]
     if _supports_per_source_penalties():
         lines.append("PerSourcePenalties no")

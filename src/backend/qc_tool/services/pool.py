@@ -2,10 +2,11 @@
 
 Connections are opened one after another, never in parallel and never before the
 first one has authenticated: a wrong password costs the server one attempt, and a
-server's MaxStartups limit is never hit by our own burst. A connection the server
-refuses to open is tried again after a pause (a server at its MaxStartups limit
-accepts again once other logins have finished), a few times, then the pool makes do
-with what it has. A refused login or host key is never tried again, by anyone.
+server's MaxStartups limit is never hit by our own burst. A connection that fails to open
+is tried again after a pause, a few times, then the pool makes do with what it has. One the
+server dropped before its banner (MaxStartups) was already opened again by the adapter
+(ServerBusy): the pool makes do at once. A refused login or host key is never tried again,
+by anyone.
 """
 
 from __future__ import annotations
@@ -14,13 +15,13 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 
-from qc_tool.errors import AuthFailed, ChannelRefused, HostKeyRejected, QCError
+from qc_tool.errors import AuthFailed, ChannelRefused, HostKeyRejected, QCError, ServerBusy
 from qc_tool.services.ports import Connector, SiteConnection
 
 log = logging.getLogger(__name__)
 
-# Pauses before trying again to open a pool connection the server refused: staggered, so
-# the retry does not land in the same burst of logins that was refused.
+# Pauses before trying again to open a pool connection that failed (a timeout, a reset during
+# the login): staggered, so the retry does not land in the same burst of logins.
 GROW_RETRY_DELAYS: tuple[float, ...] = (0.5, 1.5)
 CLOSE_WAIT_S = 60.0  # a login under way at close() is given this long to finish
 
@@ -115,9 +116,10 @@ class ConnectionPool:
         while True:
             try:
                 return self._connect(index)
-            except (AuthFailed, HostKeyRejected, ChannelRefused) as exc:
+            except (AuthFailed, HostKeyRejected, ChannelRefused, ServerBusy) as exc:
                 # The server said no on purpose: asking again would not change its mind, and
-                # a second password attempt is exactly what must never happen.
+                # a second password attempt is exactly what must never happen. A busy server
+                # was asked again already, by the connection itself.
                 log.warning(
                     "pool connection %d refused (%s); continuing with %d", index + 1, exc, index
                 )

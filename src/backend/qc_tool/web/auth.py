@@ -3,7 +3,8 @@
 The signed session cookie holds only an opaque session id; the username and password stay in
 this process's SessionStore. A login check is one connection, hence one password attempt.
 After QC_LOGIN_MAX_FAILURES refused passwords from one address or for one username within
-QC_LOGIN_WINDOW_S, further logins are answered 429 without any connection to the server.
+QC_LOGIN_WINDOW_S, further logins are answered 429 without any connection to the server; each
+attempt takes its place in that count before it is made (services/ratelimit.py).
 The form's only inputs are username and password: the server is the configured one, always
 (any other field, such as a host, is never read).
 """
@@ -18,9 +19,16 @@ from flask import Blueprint, current_app, g, redirect, render_template, request,
 from flask.blueprints import BlueprintSetupState
 from werkzeug.wrappers import Response
 
-from qc_tool.errors import AuthFailed, HostKeyRejected, NotLoggedIn, QCError, RemoteUnavailable
+from qc_tool.errors import (
+    AuthFailed,
+    Busy,
+    HostKeyRejected,
+    NotLoggedIn,
+    QCError,
+    RemoteUnavailable,
+)
 from qc_tool.services.login import check_login
-from qc_tool.services.ratelimit import LoginLimiter
+from qc_tool.services.ratelimit import LoginLimiter, TooManyFailedLogins
 from qc_tool.services.sessions import Credentials
 from qc_tool.web.deps import EXTENSION_KEY, QCContext, qc
 
@@ -109,23 +117,29 @@ def login() -> Response | tuple[str, int] | tuple[str, int, dict[str, str]]:
     # Behind a reverse proxy this is the proxy's address unless the app is told to trust its
     # X-Forwarded-For (see docs/reliability.md, "Security").
     address = request.remote_addr or "unknown"
-    limiter = login_limiter()
-    wait = limiter.retry_after(address, username)
-    if wait is not None:  # refused here: no connection, so no attempt the server could count
+    try:
+        attempt = login_limiter().reserve(address, username)
+    except TooManyFailedLogins as exc:  # refused here: no connection, no attempt to count
         log.warning("login refused for %r from %s: too many failed logins", username, address)
-        minutes = math.ceil(wait / 60)
+        minutes = math.ceil(exc.retry_after / 60)
         problem = f"Too many failed logins. Try again in {minutes} minute{'s' * (minutes != 1)}."
         page, status = _form_again(username, problem, None, 429)
-        return page, status, {"Retry-After": str(wait)}
+        return page, status, {"Retry-After": str(exc.retry_after)}
+    except Busy:
+        log.warning("login for %r from %s waited too long for a place", username, address)
+        problem = "Many logins are being checked right now. Try again in a moment."
+        page, status = _form_again(username, problem, None, 503)
+        return page, status, {"Retry-After": "5"}
     ctx = qc()
-    try:
-        check_login(ctx.connector(Credentials(username, password)))
-    except (AuthFailed, HostKeyRejected, RemoteUnavailable) as exc:
-        if isinstance(exc, AuthFailed):  # a wrong guess; an unreachable server is not one
-            limiter.failed(address, username)
-        log.info("login refused for %r: %s", username, exc.code)
-        return _form_again(username, _problem(exc), _detail(exc), exc.status)
-    limiter.succeeded(username)
+    with attempt:  # given back on leaving unless the password was refused
+        try:
+            check_login(ctx.connector(Credentials(username, password)))
+        except (AuthFailed, HostKeyRejected, RemoteUnavailable) as exc:
+            if isinstance(exc, AuthFailed):  # a wrong guess; an unreachable server is not one
+                attempt.wrong_password()
+            log.info("login refused for %r: %s", username, exc.code)
+            return _form_again(username, _problem(exc), _detail(exc), exc.status)
+        attempt.succeeded()
     session.clear()  # a fresh session (and CSRF token) for the new login
     session[SESSION_ID] = ctx.sessions.create(username, password)
     log.info("login for %r", username)

@@ -187,6 +187,7 @@ def build_context(settings: Mapping[str, Any]) -> QCContext:
         connect_timeout=float(settings["QC_CONNECT_TIMEOUT"]),
         op_timeout=float(settings["QC_OP_TIMEOUT"]),
         max_connections=int(settings["QC_MAX_SERVER_CONNECTIONS"]),
+        max_handshakes=int(settings["QC_MAX_SERVER_HANDSHAKES"]),
         trust_on_first_use=bool(settings["QC_TRUST_ON_FIRST_USE"]),
         max_listing=int(settings["QC_MAX_LISTING"]),
     )

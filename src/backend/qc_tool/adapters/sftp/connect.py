@@ -8,11 +8,19 @@ repeated failures and every technician shares this server's address.
 Every step has a deadline: the TCP connect, the banner, the key exchange and the login
 within QC_CONNECT_TIMEOUT each, the SFTP channel within QC_OP_TIMEOUT. A server that goes
 quiet costs a clear error after that long, never a thread blocked for ever.
+
+From the TCP connect until the login is done (on the server's side too: one round trip
+after it) a connection holds one of the server's QC_MAX_SERVER_HANDSHAKES places (limits.SERVER_HANDSHAKES, all users together): OpenSSH drops
+new connections at random once 10 are unauthenticated (MaxStartups 10:30:100). A connection
+the server closes before its banner or during the key exchange, as sshd does past
+MaxStartups, is opened again after a short pause, a few times; nothing is retried once the
+password has been sent, nor a host key that does not match.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import socket
 import threading
 import time
@@ -24,13 +32,24 @@ from pathlib import Path
 import paramiko
 
 from qc_tool.adapters.sftp import hostkeys
-from qc_tool.errors import AuthFailed, ChannelRefused, HostKeyRejected, RemoteUnavailable
+from qc_tool.adapters.sftp.limits import SERVER_HANDSHAKES, ServerSlots
+from qc_tool.errors import (
+    AuthFailed,
+    ChannelRefused,
+    HostKeyRejected,
+    RemoteUnavailable,
+    ServerBusy,
+)
 
 log = logging.getLogger(__name__)
 
 # Large windows keep many pipelined replies in flight on a long, fast link.
 WINDOW_SIZE = 64 * 1024 * 1024
 MAX_PACKET_SIZE = 256 * 1024
+# Pauses before opening again a connection the server dropped before the login: short (sshd
+# accepts again as soon as other logins are through), each stretched by up to half at random
+# so connections dropped together do not come back together.
+DROP_RETRY_DELAYS: tuple[float, ...] = (0.25, 0.75, 1.5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +65,10 @@ class SftpEndpoint:
     # (QC_MAX_SERVER_CONNECTIONS); a user's first connection waits up to ``slot_wait`` s for one.
     max_connections: int = 16
     slot_wait: float = 60.0
+    # QC_MAX_SERVER_HANDSHAKES: connections logging in to the server at once, all users
+    # together; below OpenSSH's MaxStartups (10 by default).
+    max_handshakes: int = 8
+    drop_retry_delays: tuple[float, ...] = DROP_RETRY_DELAYS
     trust_on_first_use: bool = False  # QC_TRUST_ON_FIRST_USE: learn an unknown host's key
     # QC_MAX_LISTING: entries one folder listing may hold; None: domain.paths.MAX_LISTING.
     max_listing: int | None = None
@@ -60,10 +83,53 @@ class SftpEndpoint:
         return f"sftp://{self.host}:{self.port}"
 
 
-def open_transport(endpoint: SftpEndpoint, username: str, password: str) -> paramiko.Transport:
-    """Connect, verify the host key, and make one password attempt; raise a QCError otherwise."""
+class _Dropped(RemoteUnavailable):
+    """The server closed the connection before the login began: safe to open it again."""
+
+
+def open_transport(
+    endpoint: SftpEndpoint,
+    username: str,
+    password: str,
+    *,
+    handshakes: ServerSlots = SERVER_HANDSHAKES,
+) -> paramiko.Transport:
+    """Connect, verify the host key, and make one password attempt; raise a QCError otherwise.
+
+    Waits (up to ``endpoint.slot_wait``) for a place among the server's logins in progress;
+    a connection dropped before the login is opened again after ``drop_retry_delays``, and
+    ServerBusy says when the last of those was dropped too.
+    """
     tofu = endpoint.trust_on_first_use
     known = hostkeys.load_known_hosts(endpoint.known_hosts, trust_on_first_use=tofu)
+    deadline = time.monotonic() + endpoint.slot_wait
+    delays = iter(endpoint.drop_retry_delays)
+    attempts = 0
+    while True:
+        attempts += 1
+        left = max(0.0, deadline - time.monotonic())
+        slot = handshakes.acquire(endpoint.server_id, endpoint.max_handshakes, left)
+        try:
+            return _open_once(endpoint, known, username, password)
+        except _Dropped as exc:
+            delay = next(delays, None)
+            if delay is None or time.monotonic() + delay > deadline:
+                raise ServerBusy(
+                    f"{exc.message} ({attempts} attempt{'s' * (attempts != 1)}: too many "
+                    "connections being opened to it at once?)"
+                ) from exc
+            delay *= 1 + random.random() / 2
+            log.info("%s; opening it again in %.2f s", exc.message, delay)
+        finally:
+            slot.release()
+        time.sleep(delay)  # without the slot: another login may go first
+
+
+def _open_once(
+    endpoint: SftpEndpoint, known: paramiko.HostKeys, username: str, password: str
+) -> paramiko.Transport:
+    """One connection: TCP, banner and key exchange, host key, one password attempt."""
+    tofu = endpoint.trust_on_first_use
     try:
         sock = socket.create_connection(
             (endpoint.host, endpoint.port), timeout=endpoint.connect_timeout
@@ -80,6 +146,7 @@ def open_transport(endpoint: SftpEndpoint, username: str, password: str) -> para
         key = transport.get_remote_server_key()
         first_use = hostkeys.verify(known, endpoint.host_key_name, key, trust_on_first_use=tofu)
         _login(transport, endpoint, username, password)
+        _settled(transport, endpoint)
         if first_use:
             assert endpoint.known_hosts is not None  # load_known_hosts refused otherwise
             hostkeys.record(endpoint.known_hosts, endpoint.host_key_name, key)
@@ -114,20 +181,20 @@ def _handshake(transport: paramiko.Transport, endpoint: SftpEndpoint, types: set
         return
     where = f"{endpoint.host}:{endpoint.port}"
     waited = time.monotonic() - started
+    timed_out = waited >= endpoint.connect_timeout * 0.9
     if not transport.remote_version:
-        if waited >= endpoint.connect_timeout * 0.9:
+        if timed_out:
             message = f"the SFTP server {where} sent no SSH banner within {waited:.1f} s"
-        else:
-            message = (
-                f"the SFTP server {where} closed the connection before its SSH banner "
-                "(too many connections being opened to it at once?)"
-            )
-    else:
-        message = (
-            f"the SFTP server {where} did not complete the SSH key exchange within "
-            f"{endpoint.connect_timeout:g} s"
-            + (f" ({failure})" if failure is not None and str(failure) else "")
-        )
+            raise RemoteUnavailable(message) from failure
+        raise _Dropped(f"the SFTP server {where} closed the connection before its SSH banner")
+    if isinstance(failure, EOFError | ConnectionError) and not timed_out:
+        message = f"the SFTP server {where} closed the connection during the SSH key exchange"
+        raise _Dropped(message) from failure
+    message = (
+        f"the SFTP server {where} did not complete the SSH key exchange within "
+        f"{endpoint.connect_timeout:g} s"
+        + (f" ({failure})" if failure is not None and str(failure) else "")
+    )
     raise RemoteUnavailable(message) from failure
 
 
@@ -156,6 +223,30 @@ def _login(
                 "during the login"
             ) from exc
         raise AuthFailed("wrong username or password") from exc
+    except (paramiko.SSHException, OSError, EOFError) as exc:
+        # Dropped once the password was on its way: reported, never retried.
+        raise RemoteUnavailable(
+            f"the SFTP server {endpoint.host}:{endpoint.port} closed the connection during the "
+            f"login ({exc or type(exc).__name__})"
+        ) from exc
+
+
+def _settled(transport: paramiko.Transport, endpoint: SftpEndpoint) -> None:
+    """One round trip after the login, so the server counts it done before our slot frees.
+
+    sshd's pre-auth process hands the connection over a moment after the client has seen its
+    login accepted, and counts it among MaxStartups until then: with at most 8 logins in
+    progress, bursts of 30 still got connections dropped (3 bursts in 15). The answer to a
+    global request comes from the process that takes over, so after it the login is done on
+    both sides (0 bursts in 22). Every SSH server must answer it (RFC 4254, 4).
+    """
+    with _watchdog(transport, endpoint.connect_timeout) as expired:
+        transport.global_request("keepalive@openssh.com", wait=True)
+    if expired.is_set() or not transport.is_active():
+        raise RemoteUnavailable(
+            f"the SFTP server {endpoint.host}:{endpoint.port} did not answer after the login "
+            f"within {endpoint.connect_timeout:g} s"
+        )
 
 
 def open_sftp(transport: paramiko.Transport, endpoint: SftpEndpoint) -> paramiko.SFTPClient:

@@ -1,9 +1,14 @@
-"""A cap on this process's connections to one SFTP server, whoever they belong to.
+"""Caps on this process's connections to one SFTP server, whoever they belong to.
 
 Every user's pool, login check and listing opens its own SSH connection. Many users at once
-could reach a server's per-user or MaxStartups limits, or simply overload it, so each
-connection holds one of ``QC_MAX_SERVER_CONNECTIONS`` slots for its server until it closes.
-The registry is process-wide on purpose: it is the one thing all users' connections share.
+could reach a server's per-user limits, or simply overload it, so each connection holds one
+of ``QC_MAX_SERVER_CONNECTIONS`` slots for its server until it closes (``SERVER_SLOTS``).
+
+Logins in progress are capped apart (``SERVER_HANDSHAKES``, ``QC_MAX_SERVER_HANDSHAKES``): from
+the TCP connect until the login is done, a connection is one of the server's "startups", and
+OpenSSH drops new connections at random past ``MaxStartups`` (default 10:30:100: from 10
+unauthenticated connections at once). The registries are process-wide on purpose: they are
+the one thing all users' connections share.
 """
 
 from __future__ import annotations
@@ -13,11 +18,24 @@ import time
 
 from qc_tool.errors import RemoteUnavailable
 
+_CONNECTIONS_FULL = (
+    "all {size} connections this tool may open to {server} are in use "
+    "(QC_MAX_SERVER_CONNECTIONS); try again when a scan has finished"
+)
+_HANDSHAKES_FULL = (
+    "{size} logins to {server} stayed in progress too long (QC_MAX_SERVER_HANDSHAKES): "
+    "the server is slow to answer; try again later"
+)
+
 
 class ServerSlots:
-    """Counts open connections per server; ``acquire`` waits (up to a deadline) for a free one."""
+    """Counts holders per server; ``acquire`` waits (up to a deadline) for a free slot.
 
-    def __init__(self) -> None:
+    ``full`` is the error past the deadline, formatted with ``size`` and ``server``.
+    """
+
+    def __init__(self, full: str = _CONNECTIONS_FULL) -> None:
+        self._full = full
         self._changed = threading.Condition()
         self._used: dict[str, int] = {}
         self._peak: dict[str, int] = {}
@@ -29,10 +47,7 @@ class ServerSlots:
             while self._used.get(server, 0) >= size:
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise RemoteUnavailable(
-                        f"all {size} connections this tool may open to {server} are in use "
-                        "(QC_MAX_SERVER_CONNECTIONS); try again when a scan has finished"
-                    )
+                    raise RemoteUnavailable(self._full.format(size=size, server=server))
                 self._changed.wait(left)
             self._used[server] = used = self._used.get(server, 0) + 1
             self._peak[server] = max(self._peak.get(server, 0), used)
@@ -43,7 +58,7 @@ class ServerSlots:
             return self._used.get(server, 0)
 
     def peak(self, server: str) -> int:
-        """The most connections to ``server`` this process has held at once."""
+        """The most slots of ``server`` this process has held at once."""
         with self._changed:
             return self._peak.get(server, 0)
 
@@ -71,5 +86,6 @@ class Slot:
             self._owner._release(self._server)
 
 
-# The process-wide registry (one per worker process under gunicorn).
+# The process-wide registries (one each per worker process under gunicorn).
 SERVER_SLOTS = ServerSlots()
+SERVER_HANDSHAKES = ServerSlots(_HANDSHAKES_FULL)
