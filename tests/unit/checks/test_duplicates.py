@@ -39,9 +39,9 @@ def test_files_with_the_same_digest_form_one_group() -> None:
     assert report.near == ()  # identical files are not reported a second time
     messages = report.outcomes()
     assert [o.message for o in messages["a.jpg"]] == [
-        "Byte-identical copy of b.jpg; one of 3 identical files (first: a.jpg)"
+        "Byte-identical copy of b.jpg, one of 3 identical files (first: a.jpg)"
     ]
-    assert messages["c.jpg"][0].message.startswith("Byte-identical copy of a.jpg;")
+    assert messages["c.jpg"][0].message.startswith("Byte-identical copy of a.jpg, one of 3")
     assert messages["c.jpg"][0].value == 2  # how many other copies
     assert "d.jpg" not in messages and "e.jpg" not in messages
 
@@ -85,7 +85,7 @@ def test_a_group_of_look_alikes_is_reported_once_with_its_size_and_first_photo()
     messages = report.outcomes()
     assert [o.message for o in messages["d.jpg"]] == [
         (
-            "Near-duplicate of b.jpg (0 of 64 hash bits differ); one of 4 look-alike photos "
+            "Near-duplicate of b.jpg (0 of 64 hash bits differ), one of 4 look-alike photos "
             "(first: a.jpg)"
         )
     ]
@@ -204,7 +204,7 @@ def test_a_hover_is_one_group_and_each_shot_names_its_nearest() -> None:
     assert report.hover_match["3.jpg"].partner == "2.jpg"
     message = report.outcomes()["0.jpg"][0].message
     assert message == (
-        "Taken while hovering: 0.3 m and 2 s from 1.jpg; one of 4 shots of one hover (first: 0.jpg)"
+        "Taken while hovering: 0.3 m and 2 s from 1.jpg, one of 4 shots of one hover (first: 0.jpg)"
     )
 
 

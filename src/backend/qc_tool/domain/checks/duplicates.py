@@ -126,7 +126,8 @@ def _shown(name: str) -> str:
 
 
 def _group_note(group: Group, what: str) -> str:
-    return f"; one of {len(group)} {what} (first: {_shown(group[0])})" if len(group) > 2 else ""
+    # Not "; ": the CSV joins a photo's failures with it.
+    return f", one of {len(group)} {what} (first: {_shown(group[0])})" if len(group) > 2 else ""
 
 
 class _UnionFind:
