@@ -27,6 +27,7 @@ import re
 import secrets
 import shutil
 import sys
+import threading
 import time
 import uuid
 import zipfile
@@ -34,6 +35,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from qc_tool.demo.imagegen import ImageSpec, build_jpeg
 from qc_tool.demo.scene import encode_body, encode_jpeg
@@ -52,6 +54,7 @@ from bench.load import (
     UserSpec,
     _expect,
     _token,
+    _vm_hwm_mb,
     app_settings,
     start_gunicorn,
     worker_figures,
@@ -90,6 +93,13 @@ class CaseResult:
     worker_cpu_s: float = 0.0
     children_cpu_s: float = 0.0
     longest_message: int = 0
+    # folder only: the worker's RSS after each View QC of the same site (finished jobs are kept)
+    rss_after_each_mb: list[float] = field(default_factory=list)
+    # folder only: the worker's peak RSS before and after K GETs of the result document at once
+    documents_at_once: int = 0
+    hwm_before_documents_mb: float = 0.0
+    hwm_after_documents_mb: float = 0.0
+    document_mb: float = 0.0
     problems: list[str] = field(default_factory=list)
 
 
@@ -183,18 +193,50 @@ def run_zip(b: Browser, user: UserSpec, zip_path: Path, result: CaseResult) -> N
         result.problems.append(f"{len(rows)} rows in checks.csv, {result.photos} photos sent")
 
 
-def run_folder(b: Browser, user: UserSpec, result: CaseResult) -> None:
+def run_folder(
+    b: Browser, user: UserSpec, result: CaseResult, app: Gunicorn, repeat: int, documents: int
+) -> None:
     token = _log_in(b, user)
-    started = time.monotonic()
+    worker = app.worker()
+    for run in range(repeat):
+        started = time.monotonic()
+        job = _view_qc(b, token)
+        reply = _expect(b.request("GET", f"/api/jobs/{job}"), 200, "the result")
+        result.rss_after_each_mb.append(round(worker.memory_info().rss / 2**20, 1))
+        if run == 0:
+            result.wall_s = time.monotonic() - started
+            result.document_mb = len(reply.body) / 2**20
+            _judged(reply.json(), result)
+    if documents > 1:
+        result.documents_at_once = documents
+        result.hwm_before_documents_mb = _vm_hwm_mb(worker.pid)
+        threads = [threading.Thread(target=_fetch, args=(b, job)) for _ in range(documents)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        result.hwm_after_documents_mb = _vm_hwm_mb(worker.pid)
+
+
+def _view_qc(b: Browser, token: str) -> str:
+    """Start View QC of SITE and wait for its end; the job's id."""
     reply = b.request("POST", f"/api/sites/{SITE}/qc", headers={"X-CSRFToken": token})
-    job = _expect(reply, 202, "POST View QC").json()["job"]
+    job: str = _expect(reply, 202, "POST View QC").json()["job"]
     while True:
         state = _expect(b.request("GET", f"/api/jobs/{job}/state"), 200, "the state").json()
         if state["state"] != "running":
-            break
+            return job
         time.sleep(POLL_EVERY_S)
-    document = _expect(b.request("GET", f"/api/jobs/{job}"), 200, "the result").json()
-    result.wall_s = time.monotonic() - started
+
+
+def _fetch(b: Browser, job: str) -> None:
+    """One more GET of the document, with the same login (its own connection)."""
+    other = Browser(b.host, b.port, b.deadline)
+    other.cookies = dict(b.cookies)
+    other.request("GET", f"/api/jobs/{job}")
+
+
+def _judged(document: dict[str, Any], result: CaseResult) -> None:
     if document.get("checks_state") != "done":
         raise LoadError(f"the checks ended {document.get('checks_state')}: {document}"[:300])
     images = document["result"]["images"]
@@ -218,7 +260,7 @@ def run_case(
     server: ServerProcess,
     user: UserSpec,
     overrides: dict[str, str],
-    deadline_s: float,
+    args: argparse.Namespace,
 ) -> CaseResult:
     result = CaseResult(case, photos)
     zip_path = WORK / "abuse.zip"
@@ -231,10 +273,13 @@ def run_case(
     settings = app_settings(server.port, "/sites", known_hosts, WORK / "cache", **overrides)
     app: Gunicorn = start_gunicorn(settings, WORK / f"gunicorn-{case}.log")
     try:
-        b = Browser(app.host, app.port, time.monotonic() + deadline_s)
+        b = Browser(app.host, app.port, time.monotonic() + args.deadline)
         with Sampler(app.worker(), server.port) as sampler:
             try:
-                run_zip(b, user, zip_path, result) if case == "zip" else run_folder(b, user, result)
+                if case == "zip":
+                    run_zip(b, user, zip_path, result)
+                else:
+                    run_folder(b, user, result, app, args.repeat, args.documents)
             except (LoadError, OSError) as exc:
                 result.problems.append(f"{type(exc).__name__}: {exc}")
         if app.process.poll() is None and _worker_alive(app):
@@ -277,6 +322,16 @@ def render(r: CaseResult) -> str:
             f"longest failure text {r.longest_message} characters"
         ),
     ]
+    if r.rss_after_each_mb:
+        lines.append(
+            f"  result document {r.document_mb:.1f} MiB; worker RSS after each View QC "
+            f"{r.rss_after_each_mb} MiB"
+        )
+    if r.documents_at_once:
+        lines.append(
+            f"  {r.documents_at_once} GETs of the document at once: worker peak "
+            f"{r.hwm_before_documents_mb:.1f} -> {r.hwm_after_documents_mb:.1f} MiB"
+        )
     lines += [f"  PROBLEM: {p}" for p in r.problems]
     return "\n".join(lines)
 
@@ -287,6 +342,15 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--zip-photos", type=int, default=DEFAULT_ZIP_PHOTOS)
     p.add_argument("--folder-photos", type=int, default=DEFAULT_FOLDER_PHOTOS)
     p.add_argument("--deadline", type=float, default=DEFAULT_DEADLINE_S, help="seconds a case")
+    p.add_argument(
+        "--repeat", type=int, default=1, help="folder: View QC this many times (finished jobs stay)"
+    )
+    p.add_argument(
+        "--documents",
+        type=int,
+        default=1,
+        help="folder: then GET the result this many times at once",
+    )
     p.add_argument("--set", action="append", default=[], metavar="QC_NAME=VALUE")
     p.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     args = p.parse_args(argv)
@@ -314,7 +378,7 @@ def main(argv: list[str] | None = None) -> int:
         for case in cases:
             photos = args.zip_photos if case == "zip" else args.folder_photos
             print(f"Running {case} ({photos:,} photos) ...", flush=True)
-            results.append(run_case(case, photos, server, user, overrides, args.deadline))
+            results.append(run_case(case, photos, server, user, overrides, args))
             print(render(results[-1]), flush=True)
     finally:
         server.stop()

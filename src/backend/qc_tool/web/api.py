@@ -40,10 +40,26 @@ def start_qc(site: str) -> tuple[Response, int, dict[str, str]]:
     return jsonify({"job": job.id, "url": location}), 202, {"Location": location}
 
 
+# A result document is built and serialized per request: for 15,000 photos about 28 MB of
+# Python objects at once (docs/reliability.md). This many are built at once, however many
+# requests for documents arrive; the others wait their turn, and past the wait are told busy.
+MAX_DOCUMENTS_AT_ONCE = 2
+DOCUMENTS_KEY = "qc_documents_building"
+DOCUMENT_WAIT_S = 60.0
+
+
 @bp.get("/jobs/<job_id>")
-def job(job_id: str) -> dict[str, Any]:
+def job(job_id: str) -> Response:
     login = current_login()
-    return qc().jobs.get(job_id, login.sid).to_json()
+    found = qc().jobs.get(job_id, login.sid)
+    building: threading.BoundedSemaphore = current_app.extensions[DOCUMENTS_KEY]
+    if not building.acquire(timeout=DOCUMENT_WAIT_S):
+        raise Busy("Many results are being prepared right now; try again in a moment.")
+    try:  # serialized here, so only the bytes outlive the slot
+        body = current_app.json.dumps(found.to_json()).encode()
+    finally:
+        building.release()
+    return current_app.response_class(body, mimetype="application/json")
 
 
 @bp.get("/jobs/<job_id>/state")
@@ -66,6 +82,7 @@ RETRY_MS = 2000
 @bp.record_once
 def _attach(state: BlueprintSetupState) -> None:
     state.app.extensions[STREAMS_KEY] = threading.BoundedSemaphore(MAX_EVENT_STREAMS)
+    state.app.extensions[DOCUMENTS_KEY] = threading.BoundedSemaphore(MAX_DOCUMENTS_AT_ONCE)
 
 
 @bp.get("/jobs/<job_id>/events")
