@@ -5,16 +5,25 @@ from __future__ import annotations
 import os
 import threading
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 from qc_tool.adapters.cache import SqliteCache
+from qc_tool.adapters.sftp.connection import SftpConnection
 from qc_tool.demo.sftp_server import SftpServerHandle, start_sftp_server
-from qc_tool.demo.sites import SEED_SITE, SOUTH_WEST_SITE, SiteTruth
+from qc_tool.demo.sites import (
+    SEED_SITE,
+    SOUTH_WEST_SITE,
+    SiteLayout,
+    SiteTruth,
+    generate_site,
+    make_body,
+)
 from qc_tool.errors import AuthFailed, HostKeyRejected, PathRejected
 from qc_tool.services.ports import NoCache
-from qc_tool.services.site_analysis_service import ScanOptions, scan_site
+from qc_tool.services.site_analysis_service import ScanOptions, SiteTooLarge, scan_site
 from scan_support import connector, make_seed_sites, mismatches
 
 USER, PASSWORD = "tech", "correct horse"
@@ -275,3 +284,33 @@ def test_parsing_in_worker_processes_gives_the_same_document(server: SftpServerH
         parser.close()
     inline = scan_site(_connector(server), NoCache(), SOUTH_WEST_SITE)
     assert [i.to_json() for i in pooled.images] == [i.to_json() for i in inline.images]
+
+
+def test_a_site_of_more_photos_than_one_qc_takes_is_refused_while_listing(
+    sftp_server: SftpServerHandle,
+    sftp_root: Path,
+    sftp_username: str,
+    sftp_password: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    layout = SiteLayout(folders=tuple((f"F{i:02d}", 2) for i in range(40)))
+    generate_site(sftp_root / "sites", "BIG", layout, body=make_body(layout))
+    listed: list[int] = []
+    original = SftpConnection.list_images
+
+    def counting(self: SftpConnection, site: str, folders: Sequence[str]) -> Any:
+        listed.append(len(folders))
+        return original(self, site, folders)
+
+    monkeypatch.setattr(SftpConnection, "list_images", counting)
+    kh = sftp_server.write_known_hosts(sftp_root.parent / "known_hosts")
+    conn = connector(sftp_server.host, sftp_server.port, kh, "/sites", sftp_username, sftp_password)
+    with pytest.raises(SiteTooLarge) as refused:
+        scan_site(conn, NoCache(), "BIG", options=ScanOptions(max_photos=30))
+    assert refused.value.message == (
+        "BIG holds at least 32 photos, more than the 30 one QC takes; split it into smaller sites"
+    )
+    assert listed == [16]  # the other 24 folders were never listed
+    assert sftp_server.files_opened == 0
+    result = scan_site(conn, NoCache(), "BIG", options=ScanOptions(max_photos=80))
+    assert len(result.images) == 80 and listed == [16, 16, 16, 8]

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import shutil
+import signal
+import subprocess
+import sys
 import threading
 import time
 import zipfile
@@ -23,6 +27,7 @@ from qc_tool.services.uploads import (
     InsufficientStorage,
     Upload,
     UploadStore,
+    remove_stale_folders,
     site_name,
 )
 from qc_tool.services.validation_service import CheckOptions, CheckReport
@@ -288,3 +293,88 @@ def test_the_csv_neutralises_formulas_from_names_but_keeps_negative_numbers() ->
     rows = list(csv.DictReader(io.StringIO(upload_csv(scan, report))))
     assert rows[0]["path"] == "'=HYPERLINK(x)/a.jpg"
     assert (rows[0]["lat"], rows[0]["lon"], rows[0]["position_value"]) == ("-33.9", "-70.6", "-1.5")
+
+
+# -- folders left by a process that died ---------------------------------------------------
+
+CHILD = """
+import os, signal, sys
+from pathlib import Path
+from qc_tool.services.uploads import UploadStore
+from qc_tool.services.zip_safety import ZipLimits
+store = UploadStore(ZipLimits(), parent_dir=Path(sys.argv[1]))
+folder = store._folder()  # what accepting an upload makes first
+(folder / "DJI_0001.JPG").write_bytes(b"photo" * 100)
+print(store.base_dir, flush=True)
+if sys.argv[2] == "die":
+    os.kill(os.getpid(), signal.SIGKILL)  # as the out-of-memory killer does: no clean-up
+sys.stdin.read()  # alive until the test closes stdin
+store.close()
+"""
+
+
+def _child(parent: Path, how: str) -> tuple[subprocess.Popen[str], Path]:
+    """Another app process with an upload in progress; returns it and its store's folder."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(parent), how],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    base = Path(proc.stdout.readline().strip())
+    assert base.is_dir() and base.name.startswith("qc-uploads-"), base
+    return proc, base
+
+
+def test_the_folder_of_a_killed_process_is_removed_when_the_next_store_starts(
+    tmp_path: Path,
+) -> None:
+    proc, base = _child(tmp_path, "die")
+    assert proc.wait(timeout=30) == -signal.SIGKILL
+    assert (base / next(base.iterdir()).name / "DJI_0001.JPG").exists()  # left behind
+    UploadStore(ZipLimits(), parent_dir=tmp_path).close()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_folder_of_a_live_store_is_never_removed(tmp_path: Path) -> None:
+    proc, theirs = _child(tmp_path, "live")
+    try:
+        here = UploadStore(ZipLimits(), parent_dir=tmp_path)
+        mine = here._folder().parent  # a store of this process, live too
+        UploadStore(ZipLimits(), parent_dir=tmp_path).close()
+        assert [p.name for p in theirs.rglob("*.JPG")] == ["DJI_0001.JPG"]
+        assert mine.is_dir()
+        here.close()
+    finally:
+        assert proc.stdin is not None
+        proc.stdin.close()
+        proc.wait(timeout=30)
+    assert list(tmp_path.iterdir()) == []  # each closed store removed its own
+
+
+def test_an_old_folder_without_a_lock_is_removed_after_a_day_and_nothing_else(
+    tmp_path: Path,
+) -> None:
+    old, recent = tmp_path / "qc-uploads-old", tmp_path / "qc-uploads-recent"
+    for folder in (old, recent):
+        (folder / "upload-1").mkdir(parents=True)
+        (folder / "upload-1" / "a.jpg").write_bytes(b"x")
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "keep.jpg").write_bytes(b"x")
+    (tmp_path / "qc-uploads-link").symlink_to(outside)
+    (tmp_path / "qc-uploads-note.txt").write_text("not a folder")
+    (tmp_path / "unrelated").mkdir()
+    two_days_ago = time.time() - 2 * 24 * 3600
+    for path in (old, outside):
+        os.utime(path, (two_days_ago, two_days_ago))
+    assert remove_stale_folders(tmp_path) == [old]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "elsewhere",
+        "qc-uploads-link",
+        "qc-uploads-note.txt",
+        "qc-uploads-recent",
+        "unrelated",
+    ]
+    assert (outside / "keep.jpg").exists() and (recent / "upload-1" / "a.jpg").exists()

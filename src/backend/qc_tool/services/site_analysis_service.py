@@ -40,6 +40,11 @@ PARSE_BATCH = 32  # blocks per hand-over to the parsing processes
 # read them before it would complete (measured: one open connection reads ~1,900
 # headers/s on the LAN profile, a login takes 0.2-0.5 s).
 WORTH_A_LOGIN = 100
+# The most photos one QC takes: every photo costs memory until the QC is read (about 12 KB
+# through View QC, docs/reliability.md), so this bounds a QC's memory whatever a site holds.
+# A folder may list up to QC_MAX_LISTING (20,000) entries; one such folder is a site still.
+MAX_SITE_PHOTOS = 20_000
+LIST_BATCH = 16  # folders listed at once: the count is checked between batches
 
 
 class Cancelled(QCError):
@@ -47,10 +52,16 @@ class Cancelled(QCError):
     code = "cancelled"
 
 
+class SiteTooLarge(QCError):
+    status = 413
+    code = "site_too_large"
+
+
 @dataclass(frozen=True, slots=True)
 class ScanOptions:
     max_connections: int = 4
     pipelined: bool = True  # False: one request at a time, the reference path for tests
+    max_photos: int = MAX_SITE_PHOTOS
 
 
 def scan_site(
@@ -78,7 +89,9 @@ def scan_site(
             # Nothing cached: a cold scan of a real site needs a pool, so the second
             # connection opens while the first lists (the size is settled after listing).
             pool.grow(2)
-        listing, skipped = on_first(pool, lambda conn: _list(conn, site), retries, cancelled)
+        listing, skipped = on_first(
+            pool, lambda conn: _list(conn, site, options.max_photos), retries, cancelled
+        )
         run = _Run(site, listing, on_progress, parser, skipped)
         cached = cache.get_many(connector.server_id, run.all_files, prefix)
         run.take_cached(cached)
@@ -117,14 +130,28 @@ def scan_site(
     return result
 
 
-def _list(conn: SiteConnection, site: str) -> tuple[dict[str, list[RemoteFile]], dict[str, str]]:
+def _list(
+    conn: SiteConnection, site: str, max_photos: int
+) -> tuple[dict[str, list[RemoteFile]], dict[str, str]]:
     """The site's folders and their images, listed on one connection; and the folders left
-    out, each with the reason (a name that cannot be sent to the server costs only itself)."""
+    out, each with the reason (a name that cannot be sent to the server costs only itself).
+    A site of more than ``max_photos`` is refused as soon as the folders listed so far hold
+    more."""
     folders = conn.list_folders(site)
     skipped = {f: problem for f in folders if (problem := name_problem(f)) is not None}
     for folder, problem in skipped.items():
         log.warning("Folder %s skipped: %s", folder, problem)
-    listing = conn.list_images(site, [f for f in folders if f not in skipped])
+    readable = [f for f in folders if f not in skipped]
+    listing: dict[str, list[RemoteFile]] = {}
+    for start in range(0, len(readable), LIST_BATCH):
+        listing.update(conn.list_images(site, readable[start : start + LIST_BATCH]))
+        count = sum(len(files) for files in listing.values())
+        if count > max_photos:
+            more = " at least" if start + LIST_BATCH < len(readable) else ""
+            raise SiteTooLarge(
+                f"{site} holds{more} {count:,} photos, more than the {max_photos:,} one QC "
+                "takes; split it into smaller sites"
+            )
     conn.release()  # a worker thread takes it over for reading
     return listing, skipped
 

@@ -3,13 +3,15 @@
 Each upload is owned by the session that sent it; only that owner can see it. Its photos live
 in a private temporary folder (mode 0700) until its results are ready; then the sorted ZIP is
 all that stays on disk. Everything is deleted when the upload expires, when its owner has too
-many, or when the store closes.
+many, or when the store closes; what a killed process left is deleted by the next store made.
 """
 
 from __future__ import annotations
 
 import errno
+import fcntl
 import logging
+import os
 import secrets
 import shutil
 import tempfile
@@ -41,6 +43,11 @@ RUNNERS = 2  # uploads checked at once; more wait their turn
 MAX_WAITING = 8  # uploads waiting or running before new ones are refused
 MAX_PER_OWNER = 3  # a fourth upload of one user drops that user's oldest
 DISK_RESERVE = 256 * MB  # free space left on the temporary disk after unpacking
+BASE_PREFIX = "qc-uploads-"  # a store's folder: qc-uploads-<pid>-<random>, beside its .lock
+LOCK_SUFFIX = ".lock"
+# A folder of the older kind, with no lock file beside it, is taken for abandoned once
+# untouched this long (a live store touches its folder at every upload and expiry).
+UNLOCKED_STALE_SECONDS = 24 * 3600.0
 
 
 class InsufficientStorage(QCError):
@@ -120,10 +127,12 @@ class UploadStore:
         self._clock = clock
         self._parent = parent_dir
         self._base: Path | None = None  # made at the first upload, so an idle app leaves nothing
+        self._lock_fd: int | None = None  # held (flock) while the folder is ours
         self._runner = ThreadPoolExecutor(RUNNERS, thread_name_prefix="qc-upload")
         self._uploads: dict[str, Upload] = {}
         self._lock = threading.Lock()
         self._closed = False
+        remove_stale_folders(Path(parent_dir or tempfile.gettempdir()))
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> UploadStore:
@@ -141,7 +150,9 @@ class UploadStore:
         """A new private folder for one upload, inside the store's own."""
         with self._lock:
             if self._base is None:
-                self._base = Path(tempfile.mkdtemp(prefix="qc-uploads-", dir=self._parent))
+                self._base, self._lock_fd = _locked_base(
+                    Path(self._parent or tempfile.gettempdir())
+                )
             base = self._base
         return Path(tempfile.mkdtemp(prefix="upload-", dir=base))
 
@@ -252,6 +263,7 @@ class UploadStore:
             uploads = list(self._uploads.values())
             self._uploads.clear()
             base, self._base = self._base, None
+            lock_fd, self._lock_fd = self._lock_fd, None
         for upload in uploads:
             upload.cancel_event.set()
         self._runner.shutdown(wait=True, cancel_futures=True)
@@ -261,6 +273,9 @@ class UploadStore:
                 upload.finished = self._clock()
         if base is not None:
             shutil.rmtree(base, ignore_errors=True)
+            Path(str(base) + LOCK_SUFFIX).unlink(missing_ok=True)
+        if lock_fd is not None:
+            os.close(lock_fd)
 
     # -- internals --------------------------------------------------------------------------
 
@@ -330,6 +345,96 @@ class UploadStore:
             raise InsufficientStorage(
                 "The server does not have enough free disk space for this upload right now."
             )
+
+
+def _locked_base(parent: Path) -> tuple[Path, int]:
+    """A new private folder for a store, and the open lock file beside it, held (flock).
+
+    The lock is made and taken before the folder exists, so a folder whose lock is free
+    belongs to nobody: the kernel drops a flock when its process dies, however it dies.
+    """
+    while True:
+        fd, lock_path = tempfile.mkstemp(
+            prefix=f"{BASE_PREFIX}{os.getpid()}-", suffix=LOCK_SUFFIX, dir=parent
+        )
+        base = Path(lock_path.removesuffix(LOCK_SUFFIX))
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            base.mkdir(mode=0o700)
+            return base, fd
+        except FileExistsError:  # that name is a folder already: take another
+            pass
+        except BaseException:
+            _release(fd, lock_path)
+            raise
+        _release(fd, lock_path)
+
+
+def _release(fd: int, lock_path: str) -> None:
+    Path(lock_path).unlink(missing_ok=True)
+    os.close(fd)
+
+
+def remove_stale_folders(parent: Path, now: float | None = None) -> list[Path]:
+    """Delete the upload folders in ``parent`` that no live store owns; returns them.
+
+    A folder is abandoned when its lock file can be locked (its owner died without running
+    ``close``: killed, say, by the out-of-memory killer), or, for a folder with no lock file
+    (made by an older version), when it was untouched for ``UNLOCKED_STALE_SECONDS``. Only this
+    user's entries are looked at, links are never followed, and a folder whose lock is held is
+    never touched.
+    """
+    now = time.time() if now is None else now
+    try:
+        entries = [e for e in os.scandir(parent) if e.name.startswith(BASE_PREFIX) and _mine(e)]
+    except OSError:
+        return []
+    names = {e.name for e in entries}
+    removed = []
+    for entry in entries:
+        if entry.name.endswith(LOCK_SUFFIX) and entry.is_file(follow_symlinks=False):
+            fd = _take_abandoned_lock(entry.path)
+            if fd is None:
+                continue
+            folder = Path(entry.path.removesuffix(LOCK_SUFFIX))
+            shutil.rmtree(folder, ignore_errors=True)
+            _release(fd, entry.path)
+            removed.append(folder)
+        elif _old_unlocked(entry, names, now):
+            shutil.rmtree(entry.path, ignore_errors=True)
+            removed.append(Path(entry.path))
+    for folder in removed:
+        log.warning("upload folder %s was left by a process that ended: removed", folder)
+    return removed
+
+
+def _old_unlocked(entry: os.DirEntry[str], names: set[str], now: float) -> bool:
+    """A folder with no lock beside it (an older version's), untouched for long enough.
+    (A folder being made right now has its lock already, and is new anyway.)"""
+    if not entry.is_dir(follow_symlinks=False) or entry.name + LOCK_SUFFIX in names:
+        return False
+    return now - entry.stat(follow_symlinks=False).st_mtime > UNLOCKED_STALE_SECONDS
+
+
+def _mine(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.stat(follow_symlinks=False).st_uid == os.getuid()
+    except OSError:
+        return False
+
+
+def _take_abandoned_lock(lock_path: str) -> int | None:
+    """The lock file's descriptor, locked, if nobody held it (a live store always does)."""
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:  # held (BlockingIOError), or no locks on this file system: leave it
+        os.close(fd)
+        return None
+    return fd
 
 
 def _unpack(checked: CheckedZip, dest: Path) -> dict[str, str]:

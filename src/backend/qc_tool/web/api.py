@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any
 
@@ -48,10 +49,64 @@ def _too_many_jobs(exc: TooManyJobs) -> tuple[Response, int, dict[str, str]]:
     return body, exc.status, {"Retry-After": str(exc.retry_after_s)}
 
 
+# A result document is built and serialized per request: for 15,000 photos about 28 MB of
+# Python objects at once, and 21 MB of JSON (docs/reliability.md). This many are built at
+# once, however many requests arrive; the others wait their turn, past the wait they are told
+# busy. A finished job's document no longer changes: the last few are kept as bytes, so asking
+# again (or many times at once) costs no build and no copy.
+MAX_DOCUMENTS_AT_ONCE = 2
+DOCUMENTS_KEPT = 4
+DOCUMENTS_KEY = "qc_documents"
+DOCUMENT_WAIT_S = 60.0
+
+
+class Documents:
+    """Builds result documents a few at a time and keeps the last finished ones' bytes."""
+
+    def __init__(self) -> None:
+        self.slots = threading.BoundedSemaphore(MAX_DOCUMENTS_AT_ONCE)
+        self._lock = threading.Lock()
+        self._finished: OrderedDict[str, bytes] = OrderedDict()
+
+    def response(self, job: Job) -> Response:
+        """The job's document as JSON; each response is its own, around shared bytes."""
+        return current_app.response_class(self._body(job), mimetype="application/json")
+
+    def _body(self, job: Job) -> bytes:
+        final = job.ended()  # read first: a document built before the end is not kept
+        if final and (kept := self._kept(job.id)) is not None:
+            return kept
+        if not self.slots.acquire(timeout=DOCUMENT_WAIT_S):
+            raise Busy("Many results are being prepared right now; try again in a moment.")
+        try:
+            if final and (kept := self._kept(job.id)) is not None:
+                return kept  # built by a request that held the slot before this one
+            text = current_app.json.dumps(job.to_json(), separators=(",", ":"))  # in the slot
+            body = text.encode()
+            del text
+        finally:
+            self.slots.release()
+        if final:
+            with self._lock:
+                self._finished[job.id] = body
+                while len(self._finished) > DOCUMENTS_KEPT:
+                    self._finished.popitem(last=False)
+        return body
+
+    def _kept(self, job_id: str) -> bytes | None:
+        with self._lock:
+            kept = self._finished.get(job_id)
+            if kept is not None:
+                self._finished.move_to_end(job_id)
+            return kept
+
+
 @bp.get("/jobs/<job_id>")
-def job(job_id: str) -> dict[str, Any]:
+def job(job_id: str) -> Response:
     login = current_login()
-    return qc().jobs.get(job_id, login.sid).to_json()
+    found = qc().jobs.get(job_id, login.sid)  # the owner's only: kept bytes are never shared
+    documents: Documents = current_app.extensions[DOCUMENTS_KEY]
+    return documents.response(found)
 
 
 @bp.get("/jobs/<job_id>/state")
@@ -74,6 +129,7 @@ RETRY_MS = 2000
 @bp.record_once
 def _attach(state: BlueprintSetupState) -> None:
     state.app.extensions[STREAMS_KEY] = threading.BoundedSemaphore(MAX_EVENT_STREAMS)
+    state.app.extensions[DOCUMENTS_KEY] = Documents()
 
 
 @bp.get("/jobs/<job_id>/events")

@@ -10,7 +10,13 @@ from qc_tool.domain.mpf import find_mpf_preview
 
 from .blur import BlurMeasure, blur_outcome, focus_measure, relative_blur_flags
 from .decode import ImageDecodeError, ImageTooLarge, TruncatedImage, decode_gray
-from .duplicates import DuplicateCandidate, DuplicateReport, HoverPair, NearPair, find_duplicates
+from .duplicates import (
+    DuplicateCandidate,
+    DuplicateReport,
+    HoverMatch,
+    NearMatch,
+    find_duplicates,
+)
 from .exposure import ExposureMeasure, exposure_outcome, measure_exposure
 from .geo import haversine_m, outside_site_flags, position_outcome, site_centre
 from .integrity import IntegrityMeasure, check_integrity, has_eoi, measure_integrity
@@ -30,13 +36,13 @@ __all__ = [
     "DuplicateCandidate",
     "DuplicateReport",
     "ExposureMeasure",
-    "HoverPair",
+    "HoverMatch",
     "ImageChecks",
     "ImageDecodeError",
     "ImageEvidence",
     "ImageTooLarge",
     "IntegrityMeasure",
-    "NearPair",
+    "NearMatch",
     "PixelMeasures",
     "ProfileError",
     "Source",

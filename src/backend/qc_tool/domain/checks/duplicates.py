@@ -1,20 +1,37 @@
-"""Duplicates across a site: byte-identical files, near-identical pictures, hovering shots."""
+"""Duplicates across a site: byte-identical files, near-identical pictures, hovering shots.
+
+Time and memory grow about linearly with the photos, whatever they hold:
+
+* identical files: grouped by digest (one dictionary);
+* near-duplicates: photos with the same pHash are one class at once; a class is compared only
+  with the classes that share one band of its hash exactly. With at most d differing bits
+  allowed, the 64 bits are cut into d + 1 bands, and any two hashes within d agree on at least
+  one band (pigeonhole). Each band value remembers its ``BUCKET_KEEP`` latest classes, so a new
+  hash is compared at most (d + 1) x ``BUCKET_KEEP`` times however alike the site's photos are;
+* hovering: a sweep in time order; each shot is compared with at most ``HOVER_WINDOW`` earlier
+  shots taken within the time limit.
+
+Related photos are joined into groups (union-find). Each photo gets at most one outcome per
+kind, naming its closest partner and its group (size and first photo), never every partner.
+"""
 
 from __future__ import annotations
 
 import math
-from collections import defaultdict
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import pairwise
 
-import numpy as np
-
-from .geo import haversine_m
+from .geo import EARTH_RADIUS_M
 from .result import CheckOutcome
 from .settings import CheckSettings
 
-_ROWS = 256  # hash comparisons are done in blocks of rows x n to bound memory
+BUCKET_KEEP = 64  # classes remembered per band value: bounds the comparisons per new hash
+HOVER_WINDOW = 16  # earlier shots within the time limit that each shot is compared with
+NAME_SHOWN = 120  # characters of a photo name a message shows at most
+HASH_BITS = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,60 +48,121 @@ class DuplicateCandidate:
 
 
 @dataclass(frozen=True, slots=True)
-class NearPair:
-    a: str
-    b: str
+class NearMatch:
+    """A photo's closest look-alike that is not a copy of the same file."""
+
+    partner: str
     distance: int  # pHash bits that differ
 
 
 @dataclass(frozen=True, slots=True)
-class HoverPair:
-    a: str
-    b: str
+class HoverMatch:
+    """The nearest shot (not a copy of the same file) taken within the hovering limits."""
+
+    partner: str
     metres: float
     seconds: float
 
 
+Group = tuple[str, ...]  # names in input order; the first one stands for the group
+
+
 @dataclass(frozen=True, slots=True)
 class DuplicateReport:
-    """Groups of identical files, and pairs of near-duplicates and hovering shots."""
+    """Groups of identical files, of look-alike photos and of hovering shots, and per photo
+    its closest look-alike and hovering partner (photos without one are absent)."""
 
-    identical: tuple[tuple[str, ...], ...]
-    near: tuple[NearPair, ...]
-    hovering: tuple[HoverPair, ...]
+    identical: tuple[Group, ...]
+    near: tuple[Group, ...]
+    hovering: tuple[Group, ...]
+    near_match: Mapping[str, NearMatch]
+    hover_match: Mapping[str, HoverMatch]
 
     def outcomes(self) -> dict[str, list[CheckOutcome]]:
-        """The failed outcomes per photo name (photos without a problem are absent)."""
-        out: dict[str, list[CheckOutcome]] = defaultdict(list)
+        """The failed outcomes per photo name, at most one per kind (photos without a problem
+        are absent)."""
+        out: dict[str, list[CheckOutcome]] = {}
         for group in self.identical:
             for name in group:
-                others = [n for n in group if n != name]
-                message = f"Byte-identical copy of {_some(others)}"
-                out[name].append(CheckOutcome("duplicate", False, message, len(others)))
-        near: dict[str, list[tuple[int, str]]] = defaultdict(list)
-        for pair in self.near:
-            near[pair.a].append((pair.distance, pair.b))
-            near[pair.b].append((pair.distance, pair.a))
-        for me, matches in near.items():
-            # One outcome per photo however many it resembles: a hovering burst can match dozens.
-            matches.sort()
-            closest = [f"{other} ({bits} of 64 hash bits differ)" for bits, other in matches]
-            message = f"Near-duplicate of {_some(closest)}"
-            out[me].append(CheckOutcome("near_duplicate", False, message, matches[0][0]))
-        for hover in self.hovering:
-            for me, other in ((hover.a, hover.b), (hover.b, hover.a)):
+                partner = group[1] if name == group[0] else group[0]
+                message = f"Byte-identical copy of {_shown(partner)}"
+                message += _group_note(group, "identical files")
+                out.setdefault(name, []).append(
+                    CheckOutcome("duplicate", False, message, len(group) - 1)
+                )
+        for group in self.near:
+            for name in group:
+                near = self.near_match.get(name)
+                if near is None:  # only copies of its own file look like it
+                    continue
+                message = (
+                    f"Near-duplicate of {_shown(near.partner)} "
+                    f"({near.distance} of {HASH_BITS} hash bits differ)"
+                ) + _group_note(group, "look-alike photos")
+                out.setdefault(name, []).append(
+                    CheckOutcome("near_duplicate", False, message, near.distance)
+                )
+        for group in self.hovering:
+            for name in group:
+                hover = self.hover_match.get(name)
+                if hover is None:
+                    continue
                 message = (
                     f"Taken while hovering: {hover.metres:.1f} m and {hover.seconds:.0f} s "
-                    f"from {other}"
+                    f"from {_shown(hover.partner)}"
+                ) + _group_note(group, "shots of one hover")
+                out.setdefault(name, []).append(
+                    CheckOutcome("hovering", False, message, hover.metres)
                 )
-                out[me].append(CheckOutcome("hovering", False, message, hover.metres))
-        return dict(out)
+        return out
 
 
-def _some(names: list[str], shown: int = 3) -> str:
-    """The first few names, and how many more."""
-    head = ", ".join(names[:shown])
-    return head if len(names) <= shown else f"{head} and {len(names) - shown} more"
+def _shown(name: str) -> str:
+    """A name as a message shows it: very long ones are cut in the middle."""
+    if len(name) <= NAME_SHOWN:
+        return name
+    half = (NAME_SHOWN - 3) // 2
+    return f"{name[:half]}...{name[-half:]}"
+
+
+def _group_note(group: Group, what: str) -> str:
+    # Not "; ": the CSV joins a photo's failures with it.
+    return f", one of {len(group)} {what} (first: {_shown(group[0])})" if len(group) > 2 else ""
+
+
+class _UnionFind:
+    """Disjoint sets over 0..n-1 (union by size, path halving)."""
+
+    def __init__(self, n: int) -> None:
+        self._parent = list(range(n))
+        self._size = [1] * n
+
+    def find(self, i: int) -> int:
+        parent = self._parent
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    def union(self, a: int, b: int) -> None:
+        a, b = self.find(a), self.find(b)
+        if a == b:
+            return
+        if self._size[a] < self._size[b]:
+            a, b = b, a
+        self._parent[b] = a
+        self._size[a] += self._size[b]
+
+    def members(self) -> list[list[int]]:
+        """Every set, each in increasing order, ordered by its smallest."""
+        sets: dict[int, list[int]] = {}
+        for i in range(len(self._parent)):
+            sets.setdefault(self.find(i), []).append(i)
+        return list(sets.values())
+
+
+def _same_file(a: DuplicateCandidate, b: DuplicateCandidate) -> bool:
+    return a.digest is not None and a.digest != "" and a.digest == b.digest
 
 
 def _timestamp(taken: datetime | str | None) -> float | None:
@@ -104,61 +182,172 @@ def _timestamp(taken: datetime | str | None) -> float | None:
     return taken.timestamp()
 
 
-def _identical(items: Sequence[DuplicateCandidate]) -> list[tuple[str, ...]]:
-    groups: dict[str, list[str]] = defaultdict(list)
+def _identical(items: Sequence[DuplicateCandidate]) -> list[Group]:
+    groups: dict[str, list[str]] = {}
     for item in items:
         if item.digest:
-            groups[item.digest].append(item.name)
+            groups.setdefault(item.digest, []).append(item.name)
     return [tuple(g) for g in groups.values() if len(g) > 1]
 
 
-def _near(items: Sequence[DuplicateCandidate], max_distance: int) -> list[NearPair]:
-    hashed = [i for i in items if i.phash is not None]
-    if len(hashed) < 2:
-        return []
-    hashes = np.array([i.phash for i in hashed], dtype=np.uint64)
-    pairs: list[NearPair] = []
-    for start in range(0, len(hashed), _ROWS):
-        block = np.bitwise_count(hashes[start : start + _ROWS, None] ^ hashes[None, :])
-        rows, cols = np.nonzero(block <= max_distance)
-        for r, c in zip(rows.tolist(), cols.tolist(), strict=True):
-            i = start + r
-            if c > i:
-                pairs.append(NearPair(hashed[i].name, hashed[c].name, int(block[r, c])))
-    return pairs
+def _bands(max_distance: int) -> list[tuple[int, int]]:
+    """(shift, mask) of each of the d + 1 bands the 64 bits are cut into, as even as can be."""
+    count = min(HASH_BITS, max(1, max_distance + 1))
+    edges = [HASH_BITS * k // count for k in range(count + 1)]
+    return [(lo, (1 << (hi - lo)) - 1) for lo, hi in pairwise(edges)]
 
 
-def _hovering(items: Sequence[DuplicateCandidate], settings: CheckSettings) -> list[HoverPair]:
-    located = []
-    for item in items:
+def _closer(best: dict[int, tuple[float, int]], me: int, value: float, other: int) -> None:
+    known = best.get(me)
+    if known is None or value < known[0]:
+        best[me] = (value, other)
+
+
+def _near(
+    items: Sequence[DuplicateCandidate], max_distance: int
+) -> tuple[list[Group], dict[str, NearMatch]]:
+    """Groups of look-alike photos, and each photo's closest look-alike of another file."""
+    classes: dict[int, list[int]] = {}  # pHash -> indices of the photos that have it
+    for i, item in enumerate(items):
+        if item.phash is not None:
+            classes.setdefault(item.phash, []).append(i)
+    hashes = list(classes)
+    sets = _UnionFind(len(hashes))
+    best: dict[int, tuple[float, int]] = {}  # class -> (bits, closest other class)
+    bands = _bands(max_distance)
+    buckets: list[dict[int, list[int]]] = [{} for _ in bands]  # lists: a deque costs 600 B
+    for c, h in enumerate(hashes):
+        for (shift, mask), bucket_of in zip(bands, buckets, strict=True):
+            key = (h >> shift) & mask
+            bucket = bucket_of.get(key)
+            if bucket is None:
+                bucket_of[key] = [c]
+                continue
+            for other in bucket:  # a pair sharing two bands is compared twice: harmless
+                bits = (h ^ hashes[other]).bit_count()
+                if bits <= max_distance:
+                    sets.union(c, other)
+                    _closer(best, c, bits, other)
+                    _closer(best, other, bits, c)
+            bucket.append(c)
+            if len(bucket) > BUCKET_KEEP:
+                del bucket[0]  # the oldest: look-alikes tend to be taken close together
+    matches: dict[str, NearMatch] = {}
+    for c, h in enumerate(hashes):
+        members = classes[h]
+        closest = best.get(c)
+        for i, twin in _twins(items, members):
+            if twin is not None:
+                matches[items[i].name] = NearMatch(items[twin].name, 0)
+            elif closest is not None:
+                other = classes[hashes[closest[1]]][0]
+                matches[items[i].name] = NearMatch(items[other].name, int(closest[0]))
+    groups = []
+    for found in sets.members():
+        indices = sorted(i for c in found for i in classes[hashes[c]])
+        if len(indices) > 1:
+            groups.append(tuple(items[i].name for i in indices))
+    return _flagged(groups, matches), matches
+
+
+def _twins(items: Sequence[DuplicateCandidate], members: list[int]) -> list[tuple[int, int | None]]:
+    """Each photo of one pHash with another photo of that hash that is not the same file."""
+    first = members[0]
+    other = next(
+        (j for j in members if not _same_file(items[j], items[first]) and j != first), None
+    )
+    out: list[tuple[int, int | None]] = []
+    for i in members:
+        if i != first and not _same_file(items[i], items[first]):
+            out.append((i, first))
+        else:  # the first photo, or a copy of its file
+            out.append((i, other if other != i else None))
+    return out
+
+
+def _flagged(groups: list[Group], matches: Mapping[str, object]) -> list[Group]:
+    """The groups in which some photo has a partner that is not a copy of its own file."""
+    return [g for g in groups if any(name in matches for name in g)]
+
+
+def _hovering(
+    items: Sequence[DuplicateCandidate], settings: CheckSettings
+) -> tuple[list[Group], dict[str, HoverMatch]]:
+    """Groups of shots taken while hovering, and each shot's nearest such neighbour."""
+    located: list[_Shot] = []
+    for i, item in enumerate(items):
         t = _timestamp(item.taken)
         if t is not None and item.lat is not None and item.lon is not None:
-            located.append((t, item.lat, item.lon, item.alt, item.name))
-    located.sort(key=lambda x: (x[0], x[4]))
-    pairs: list[HoverPair] = []
-    for i, (t1, lat1, lon1, alt1, name1) in enumerate(located):
-        for t2, lat2, lon2, alt2, name2 in located[i + 1 :]:
-            if t2 - t1 > settings.hover_max_seconds:
-                break  # sorted by time: nothing later can be close enough
-            metres = haversine_m(lat1, lon1, lat2, lon2)
-            if alt1 is not None and alt2 is not None:  # straight-line distance when both known
-                metres = math.hypot(metres, alt2 - alt1)
-            if metres <= settings.hover_max_distance_m:
-                pairs.append(HoverPair(name1, name2, round(metres, 2), round(t2 - t1, 1)))
-    return pairs
+            located.append(_Shot.of(t, item.name, i, item.lat, item.lon, item.alt))
+    located.sort()
+    limit_m, limit_s = settings.hover_max_distance_m, settings.hover_max_seconds
+    # Ground distance <= straight-line distance, so the haversine term alone rejects most.
+    ground_limit = math.sin(min(math.pi / 2, limit_m / (2 * EARTH_RADIUS_M))) ** 2
+    sets = _UnionFind(len(items))
+    best: dict[int, tuple[float, int]] = {}  # photo -> (metres, nearest other photo)
+    times: dict[int, float] = {}
+    window: deque[_Shot] = deque(maxlen=HOVER_WINDOW)  # the latest shots, in time order
+    for shot in located:
+        times[shot.index] = shot.t
+        while window and shot.t - window[0].t > limit_s:
+            window.popleft()
+        for earlier in window:
+            hav = shot.hav(earlier)
+            if hav > ground_limit:
+                continue
+            metres = shot.metres_to(earlier, hav)
+            if metres <= limit_m:
+                i, j = shot.index, earlier.index
+                sets.union(i, j)
+                if not _same_file(items[i], items[j]):
+                    _closer(best, i, metres, j)
+                    _closer(best, j, metres, i)
+        window.append(shot)
+    matches = {
+        items[i].name: HoverMatch(items[j].name, round(m, 2), round(abs(times[i] - times[j]), 1))
+        for i, (m, j) in best.items()
+    }
+    groups = [tuple(items[i].name for i in found) for found in sets.members() if len(found) > 1]
+    return _flagged(groups, matches), matches
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class _Shot:
+    t: float  # seconds since the epoch; shots sort by time, then name
+    name: str
+    index: int
+    alt: float | None
+    phi: float  # latitude in radians
+    lam: float  # longitude in radians
+    cos_phi: float
+
+    @classmethod
+    def of(cls, t: float, name: str, i: int, lat: float, lon: float, alt: float | None) -> _Shot:
+        phi = math.radians(lat)
+        return cls(t, name, i, alt, phi, math.radians(lon), math.cos(phi))
+
+    def hav(self, other: _Shot) -> float:
+        """The haversine of the angle between two shots (geo.haversine_m's ``a``)."""
+        dp, dl = other.phi - self.phi, other.lam - self.lam
+        return math.sin(dp / 2) ** 2 + self.cos_phi * other.cos_phi * math.sin(dl / 2) ** 2
+
+    def metres_to(self, other: _Shot, hav: float) -> float:
+        """Straight-line distance when both altitudes are known, else over the ground
+        (as geo.haversine_m, from ``hav``)."""
+        metres = 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(hav)))
+        if self.alt is not None and other.alt is not None:
+            metres = math.hypot(metres, other.alt - self.alt)
+        return metres
 
 
 def find_duplicates(
     items: Sequence[DuplicateCandidate], settings: CheckSettings | None = None
 ) -> DuplicateReport:
-    """Find every duplicate relation in a site; pairs already byte-identical are reported once."""
+    """Every duplicate relation in a site, as groups; byte-identical copies are reported once
+    (a copy of the same file is nobody's near-duplicate or hovering partner)."""
     s = settings or CheckSettings()
-    identical = _identical(items)
-    same_file = {frozenset((a, b)) for g in identical for a in g for b in g if a != b}
-    near = [
-        p
-        for p in _near(items, s.near_duplicate_max_distance)
-        if frozenset((p.a, p.b)) not in same_file
-    ]
-    hovering = [p for p in _hovering(items, s) if frozenset((p.a, p.b)) not in same_file]
-    return DuplicateReport(tuple(identical), tuple(near), tuple(hovering))
+    near, near_match = _near(items, s.near_duplicate_max_distance)
+    hovering, hover_match = _hovering(items, s)
+    return DuplicateReport(
+        tuple(_identical(items)), tuple(near), tuple(hovering), near_match, hover_match
+    )
