@@ -92,6 +92,14 @@ def test_a_qc_skips_odd_folders_and_files_and_every_rendering_shows_them_escaped
         headers={"Accept": "application/json"},
     )
     assert preview.status_code == 422 and NOT_UTF8 in preview.get_json()["message"]
+    for shown, reason in BAD_FILES.values():  # every odd name: the same clear refusal
+        for accept in ("image/avif,image/webp,*/*", "text/html"):  # as an <img>, as a page
+            refused = logged_in.get(
+                f"/sites/{SITE}/qc/{job_id}/preview",
+                query_string={"path": f"Tower/{shown}"},
+                headers={"Accept": accept},
+            )
+            assert refused.status_code == 422, (shown, accept, refused.get_data(as_text=True))
     assert server.files_opened == opened
     for kind in ("csv", "geojson", "kml", "gpx", "odm", "rejected", "report"):
         export = logged_in.get(f"/sites/{SITE}/qc/{job_id}/export/{kind}")
