@@ -144,6 +144,35 @@ def _send(client: FlaskClient, url: str, method: str, token: str | None) -> Test
     return client.open(url, method=method, headers=headers, data=data)
 
 
+# -- Login ----------------------------------------------------------------------------------
+
+# The routes anyone may reach: the login page, the app's own files, the map library.
+PUBLIC = {"auth.login", "auth.login_form", "auth.logout", "static", "vendor.leaflet_file"}
+
+
+def test_every_route_but_the_public_ones_needs_a_login(
+    app: Flask, owner: Owner, server: SftpServerHandle
+) -> None:
+    anonymous = app.test_client()
+    guarded = [r for r in rules(app) if r.endpoint not in PUBLIC]
+    assert {"pages.sites", "api.job", "review.preview", "uploads.result"} <= {
+        r.endpoint for r in guarded
+    }
+    connections = server.connections
+    for rule in guarded:
+        url = owner.url(rule)
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+            response = anonymous.open(url, method=method, headers={"Accept": "application/json"})
+            where = f"{method} {url}"
+            # 401, or 400 for a mutating request refused earlier for its missing CSRF token.
+            assert response.status_code in (400, 401), (where, response.status_code)
+    assert server.connections == connections  # nothing reached the server for them
+    # And it holds for views added later: each guarded blueprint checks before any view runs.
+    for name in ("pages", "api", "review"):
+        hooks = [f.__name__ for f in app.before_request_funcs.get(name, [])]
+        assert "_require_login" in hooks, (name, hooks)
+
+
 # -- CSRF -----------------------------------------------------------------------------------
 
 

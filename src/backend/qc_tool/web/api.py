@@ -16,10 +16,10 @@ from qc_tool.domain.paths import safe_name
 from qc_tool.errors import BadRequest, Busy
 from qc_tool.services.jobs import Job, TooManyJobs
 from qc_tool.services.login import list_sites
-from qc_tool.web.auth import current_login
+from qc_tool.web.auth import current_login, login_required
 from qc_tool.web.deps import qc
 
-bp = Blueprint("api", __name__, url_prefix="/api")
+bp = login_required(Blueprint("api", __name__, url_prefix="/api"))
 
 
 @bp.get("/sites")

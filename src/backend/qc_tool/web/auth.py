@@ -88,6 +88,17 @@ def current_login() -> Login:
     return login
 
 
+def login_required(blueprint: Blueprint) -> Blueprint:
+    """Every view of ``blueprint`` needs a login, checked before the view runs, so a view
+    added later cannot forget it (flaskr's ``login_required``, for a whole blueprint)."""
+
+    @blueprint.before_request
+    def _require_login() -> None:
+        current_login()
+
+    return blueprint
+
+
 # What the login form says for each refusal; the server's own detail is shown under it.
 _LOGIN_PROBLEMS: dict[type[QCError], str] = {
     AuthFailed: "Wrong username or password.",

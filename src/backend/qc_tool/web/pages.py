@@ -10,10 +10,10 @@ from qc_tool.domain.verdict import DECISION_LABELS
 from qc_tool.errors import NotFound
 from qc_tool.services.jobs import Job
 from qc_tool.services.login import list_sites
-from qc_tool.web.auth import current_login
+from qc_tool.web.auth import current_login, login_required
 from qc_tool.web.deps import qc
 
-bp = Blueprint("pages", __name__)
+bp = login_required(Blueprint("pages", __name__))
 
 
 @bp.get("/")

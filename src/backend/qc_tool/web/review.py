@@ -10,11 +10,11 @@ from qc_tool.errors import BadRequest, NotFound
 from qc_tool.services.exports import render_export
 from qc_tool.services.jobs import Job
 from qc_tool.services.previews import PreviewsBusy, max_edge_for
-from qc_tool.web.auth import current_login
+from qc_tool.web.auth import current_login, login_required
 from qc_tool.web.deps import qc
 from qc_tool.web.pages import site_job
 
-bp = Blueprint("review", __name__)
+bp = login_required(Blueprint("review", __name__))
 PREVIEW_MAX_AGE_S = 3600
 
 
