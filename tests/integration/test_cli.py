@@ -118,6 +118,8 @@ def test_a_sites_root_says_it_holds_no_photos_and_names_a_site(
         (["--checks", "--min-resolution", "big"], "a minimum resolution is WIDTHxHEIGHT"),
         (["--json", "/nonexistent-folder/result.json"], "no folder /nonexistent-folder"),
         (["--csv", "/"], "it is a folder"),
+        (["--min-resolution", "4000x3000"], "--min-resolution need --checks"),
+        (["--whole-files"], "--whole-files need --checks"),
     ],
 )
 def test_bad_options_are_one_line_before_any_scan(

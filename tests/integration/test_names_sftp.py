@@ -200,6 +200,6 @@ def test_the_cli_prints_odd_names_escaped_never_raw(
     assert "\x1b" not in captured.out + captured.err and "\x07" not in captured.out
     lines = captured.out.splitlines()
     for shown, reason in BAD_FILES.values():
-        assert f"  unreadable  Tower/{shown}: {reason}" in lines
+        assert f"  FAIL Tower/{shown}: {reason}" in lines
     for shown, reason in BAD_FOLDERS.values():
         assert any(line.startswith(shown) and line.endswith(f"skipped: {reason}") for line in lines)

@@ -24,6 +24,7 @@ from qc_tool.domain.paths import (
     safe_name,
 )
 from qc_tool.errors import PathRejected
+from qc_tool.services.check_report import result_document
 from qc_tool.services.exports import odm_geo_txt
 from qc_tool.services.exports.document import Document
 
@@ -141,8 +142,10 @@ def test_the_cli_escapes_control_characters_in_everything_it_prints() -> None:
     ]
     out = io.StringIO()
     cli._print_table(result, out)
+    document = result_document(result)
+    cli._print_verdict(document["verdict"], document["images"], out)
     text = out.getvalue()
     assert "\x1b" not in text and "\x07" not in text
-    assert "  unreadable  A/1.JPG: cannot open: \\x1b[2J gone" in text.splitlines()
-    assert "  no GPS      A/2.JPG: camera \\x1b[31mX" in text.splitlines()
+    assert "  FAIL A/1.JPG: cannot open: \\x1b[2J gone" in text.splitlines()
+    assert "  FAIL A/2.JPG: camera \\x1b[31mX" in text.splitlines()
     assert "skipped: the server said \\x1b]0;title\\x07" in text

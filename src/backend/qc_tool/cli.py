@@ -10,7 +10,7 @@ import os
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 from urllib.parse import unquote, urlsplit
 
 from qc_tool import config
@@ -25,7 +25,7 @@ from qc_tool.errors import BadRequest, QCError
 from qc_tool.services.check_report import (
     load_profile,
     parse_resolution,
-    print_checks,
+    print_check_stats,
     result_document,
 )
 from qc_tool.services.exports import images_csv
@@ -152,6 +152,10 @@ def _cache_dir(args: argparse.Namespace, settings: dict[str, object]) -> Path:
 
 def _scan(args: argparse.Namespace, settings: dict[str, object]) -> int:
     # Everything the user typed is checked before the first byte is read.
+    if not args.checks:
+        needless = [o for o, v in _CHECK_ONLY if getattr(args, v)]
+        if needless:
+            raise BadRequest(f"{', '.join(needless)} need --checks (they set the photo checks)")
     options = _check_options(args) if args.checks else None
     profile_path = args.site_profile or settings.get("QC_SITE_PROFILE")
     site_profile = load_site_profile(Path(str(profile_path))) if profile_path else None
@@ -190,18 +194,23 @@ def _scan(args: argparse.Namespace, settings: dict[str, object]) -> int:
     if options is not None:
         workers = check_workers_setting(settings.get("QC_CHECK_WORKERS"))
         report = _check(options, connector, result, cap, cache, MeasuringPool(workers))
-        print_checks(report, out)
+        print_check_stats(report, out)
     structure = site_structure(site_profile, result) if site_profile is not None else None
     document = result_document(result, report, structure)
     verdict = document["verdict"]
-    print(f"\n{verdict['headline']}", file=out)
-    for note in verdict["notes"]:
-        print(f"  note: {note}", file=out)
+    _print_verdict(verdict, document["images"], out)
     if args.csv_out:
         _write(args.csv_out, images_csv(document))
     if args.json_out:
         _write(args.json_out, json.dumps(document, indent=2) + "\n")
     return _DECISION_EXIT[verdict["decision"]]
+
+
+_CHECK_ONLY = (
+    ("--profile", "profile"),
+    ("--min-resolution", "min_resolution"),
+    ("--whole-files", "whole_files"),
+)
 
 
 def _check_options(args: argparse.Namespace) -> CheckOptions:
@@ -387,12 +396,27 @@ def _print_table(result: ScanResult, out: TextIO) -> None:
         f"{s.bytes_read / 1e6:.2f} MB read over {s.connections} connection(s)",
         file=out,
     )
-    for image in result.images:
-        if image.error is not None:
-            print(f"  unreadable  {show(image.path)}: {show(image.error)}", file=out)
-        elif not image.has_gps:
-            note = image.gps_note or "no position"
-            print(f"  no GPS      {show(image.path)}: {show(note)}", file=out)
+
+
+def _print_verdict(verdict: dict[str, Any], images: list[dict[str, Any]], out: TextIO) -> None:
+    """The verdict as the QC page shows it: what to fly again, each invalid photo and why,
+    then the decision's headline (all counted by the domain, nothing here)."""
+    show = display_text
+    labels = {k["kind"]: k["label"] for k in [*verdict["kinds"], *verdict["folder_reasons"]]}
+    if verdict["refly"]:
+        print("\nto fly again:", file=out)
+    for item in verdict["refly"]:
+        why = ", ".join(labels.get(k, k) for k in item["reasons"])
+        count = f"{len(item['photos'])} photos, " if item["photos"] else ""
+        note = f" ({show(item['note'])})" if item.get("note") else ""
+        print(f"  {show(item['folder'])}: {count}{why}{note}", file=out)
+    for image in images:
+        if image["valid"] is False:
+            reasons = "; ".join(show(r) for r in image["reasons"])
+            print(f"  FAIL {show(image['path'])}: {reasons}", file=out)
+    print(f"\n{show(verdict['headline'])}", file=out)
+    for note in verdict["notes"]:
+        print(f"  note: {show(note)}", file=out)
 
 
 if __name__ == "__main__":

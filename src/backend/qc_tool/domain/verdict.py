@@ -81,6 +81,10 @@ _OUTCOME_KIND = {
 }
 
 
+# Every check outcome name, in a fixed order (the CSV's value columns do not change per site).
+OUTCOME_NAMES: tuple[str, ...] = tuple(_OUTCOME_KIND)
+
+
 def outcome_kind(outcome: CheckOutcome) -> str:
     """The kind a failed check outcome counts under."""
     return _OUTCOME_KIND.get(outcome.name, "capture_rules")
@@ -200,8 +204,7 @@ def judge_photo(image: ImageResult, checks: ImageChecks | None) -> PhotoVerdict:
         if kind == "outside_site" and not image.has_gps:
             continue  # "no GPS" already says it
         if kind == "integrity" and "unreadable" in kinds:
-            messages.append(outcome.message)
-            continue
+            continue  # the scan's reason already says the file is damaged; once is enough
         if kind not in kinds:
             kinds.append(kind)
         messages.append(outcome.message)

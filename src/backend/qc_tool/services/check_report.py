@@ -12,7 +12,6 @@ from qc_tool.domain.checks.geo import position_outcome, site_centre
 from qc_tool.domain.checks.rules import CaptureProfile, ProfileError
 from qc_tool.domain.checks.settings import CheckSettings
 from qc_tool.domain.models import TRUNCATED_BODY, ScanResult
-from qc_tool.domain.paths import display_text
 from qc_tool.domain.sequence import find_gaps
 from qc_tool.domain.structure import StructureReport
 from qc_tool.domain.verdict import ChecksState, Verdict, judge_site
@@ -122,23 +121,16 @@ def merge_checks(document: dict[str, Any], report: CheckReport) -> dict[str, Any
     return document
 
 
-def print_checks(report: CheckReport, out: TextIO) -> None:
+def print_check_stats(report: CheckReport, out: TextIO) -> None:
+    """How the check pass went (what it judged is the verdict's to say)."""
     s = report.stats
-    failed = [c for c in report.images if not c.valid]
     print(
         f"\nchecks: {len(report.images)} images in {s.seconds:.1f} s ({s.images_per_s:.1f} images/s,"
-        f" {s.seconds_per_image * 1000:.0f} ms/image), {len(failed)} failed; measuring CPU "
+        f" {s.seconds_per_image * 1000:.0f} ms/image); measuring CPU "
         f"{s.cpu_seconds:.1f} s = {s.speedup:.2f}x wall; {s.preview_images} previews, "
         f"{s.full_images} whole files, {s.bytes_read / 1e6:.1f} MB read",
         file=out,
     )
-    for name, counts in report.folders.items():
-        if counts:
-            kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(counts.items()))
-            print(f"  {display_text(name)}: {kinds}", file=out)
-    for checks in failed:
-        for outcome in checks.failures:
-            print(f"  FAIL {display_text(checks.name)}: {display_text(outcome.message)}", file=out)
 
 
 def checks_csv(scan: ScanResult, report: CheckReport) -> str:

@@ -366,7 +366,7 @@ def _with_resolution(
 
 
 def _truncation(image: ImageResult) -> CheckOutcome:
-    return CheckOutcome("integrity", False, f"Truncated upload: {image.error}")
+    return CheckOutcome("integrity", False, "Truncated file: the image data ends early")
 
 
 def _fill_stats(report: CheckReport, run: _CheckRun, seconds: float, process_cpu: float) -> None:

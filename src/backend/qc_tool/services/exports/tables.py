@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from qc_tool.domain.paths import display_name, display_text
+from qc_tool.domain.verdict import OUTCOME_NAMES
 
 from .document import Document, flight_order, photos, select_folder, with_gps
 
@@ -51,7 +52,10 @@ def _write(rows: Sequence[Sequence[Any]]) -> str:
 def images_csv(document: Document) -> str:
     """Every image, every field, and every check's measured value (empty without checks)."""
     items = photos(document)
-    names = sorted({o["name"] for p in items for o in (p.checks or {}).get("outcomes", [])})
+    # The same value columns for every site with checks (merged CSVs line up); an outcome the
+    # domain does not list yet still gets its column, after the known ones.
+    seen = {o["name"] for p in items for o in (p.checks or {}).get("outcomes", [])}
+    names = [*OUTCOME_NAMES, *sorted(seen - set(OUTCOME_NAMES))] if seen else []
     header = ["path", "folder", "file", *IMAGE_FIELDS, "valid", "failures", "reasons", "source"]
     rows: list[list[Any]] = [header + [f"{n}_value" for n in names]]
     for p in items:

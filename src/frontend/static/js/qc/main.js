@@ -77,7 +77,11 @@ class QcPage {
     this.profile = new AltitudeProfile({ palette: this.palette, onSelect: select });
     this.verdict = new VerdictView({
       kinds: new Kinds([]),
-      onRefly: (item) => this.table.filterTo(item.folder, "invalid"),
+      onRefly: (item) => {
+        this.table.filterTo(item.folder, "invalid");
+        // The filtered photos are below the fold: bring them into view, the map with them.
+        byId("images-card").scrollIntoView({ behavior: "smooth", block: "start" });
+      },
     });
   }
 
