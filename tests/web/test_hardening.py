@@ -43,6 +43,7 @@ MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 OWNED = frozenset({"job_id", "upload_id"})  # arguments naming something one user owns
 PATH_ARGUMENTS = frozenset({"site", "folder", "path", "filename"})
 PHOTO = "Antenna A/DJI_0001.JPG"  # in SITE-A (tests/web/conftest.py)
+UPLOADED_PHOTO = "Base/DJI_0001.JPG"  # in the owner's upload (``_upload``)
 
 
 # -- fixtures: an app, its owner with a finished job and an upload, and another user -------------
@@ -83,6 +84,8 @@ class Owner:
         path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", lambda m: values[m.group(1)], rule.rule)
         if rule.endpoint == "review.preview":
             path += "?path=" + _quote(PHOTO)
+        elif rule.endpoint == "uploads.preview":
+            path += "?path=" + _quote(UPLOADED_PHOTO)
         return path
 
 
@@ -202,6 +205,7 @@ def test_every_route_of_a_job_or_upload_is_not_found_for_another_user(
         "pages.qc_page",
     } <= endpoints
     assert {"review.preview", "review.export", "uploads.result"} <= endpoints
+    assert {"uploads.preview", "uploads_api.upload_state"} <= endpoints
     token = api_token(other)
     for rule in owned:
         url = owner.url(rule)
