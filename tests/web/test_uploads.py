@@ -432,3 +432,25 @@ def test_the_upload_api_and_preview_need_a_login(client: FlaskClient) -> None:
     assert api.status_code == 401 and api.get_json()["error"] == "not_logged_in"
     preview = client.get("/uploads/anything/preview", query_string={"path": "a/b.jpg"})
     assert preview.status_code == 302 and preview.headers["Location"] == "/login"
+
+
+def test_a_page_asked_for_as_the_checks_end_shows_the_progress_not_an_error(
+    logged_in: FlaskClient, app: Flask, batch_zip: bytes
+) -> None:
+    """The runner may finish while the page is being made: a page that saw it running must
+    not then render the results without a document (it answered 500 in the browser test)."""
+    url = uploaded(logged_in, batch_zip)
+    results_page(logged_in, url)
+    found = store_of(app)._uploads[url.rsplit("/", 1)[1]]
+    found.state = "running"  # as it was a moment before the end
+
+    def document_as_it_ends() -> None:
+        found.state = "done"  # the runner finishes between the two reads
+
+    found.document = document_as_it_ends  # type: ignore[method-assign]
+    response = logged_in.get(url)
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert 'data-state="running"' in page or 'id="verdict"' in page
+    api = logged_in.get("/api" + url).get_json()
+    assert (api["state"] == "done") == (api["result"] is not None)

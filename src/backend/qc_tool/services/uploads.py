@@ -119,11 +119,12 @@ class Upload:
     def state_json(self) -> bytes:
         """``{"id", "state", "done", "total", "result"}`` as JSON; the packed document is
         spliced in as it is, never parsed and written again."""
+        state, packed = self.state, self.packed  # in this order: see ``finish``
         head = json.dumps(
-            {"id": self.id, "state": self.state, "done": self.done, "total": self.total},
+            {"id": self.id, "state": state, "done": self.done, "total": self.total},
             separators=(",", ":"),
         )
-        result = self.packed.json_bytes() if self.packed is not None else b"null"
+        result = packed.json_bytes() if state == "done" and packed is not None else b"null"
         return head[:-1].encode() + b',"result":' + result + b"}"
 
     def checks_csv(self) -> bytes:
@@ -172,7 +173,7 @@ class Upload:
         self.decision = verdict["decision"]
         self.valid, self.invalid = verdict["photos"]["valid"], verdict["photos"]["invalid"]
         self.packed = Packed.of(document)
-        self.phase, self.state = "done", "done"
+        self.phase, self.state = "done", "done"  # after the document: a reader of "done" has it
 
 
 class UploadStore:

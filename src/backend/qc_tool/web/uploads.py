@@ -112,11 +112,16 @@ def upload() -> Response | tuple[str, int]:
 def result(upload_id: str) -> str:
     login = current_login()
     found = store().get(upload_id, login.sid)
-    document = found.document()
+    # The state first, then the document: the runner stores the document before it says
+    # done, so a page that read "done" has it, and one that read "running" shows progress
+    # even if the checks end while it renders.
+    state = found.state
+    document = found.document() if state == "done" else None
     settings = qc().settings
     return render_template(
         "upload_result.html",
         upload=found,
+        state=state,
         document=document,
         page=ResultPage.of(document) if document is not None else None,
         keep_minutes=round(store().keep_seconds / 60),
