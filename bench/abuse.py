@@ -185,9 +185,10 @@ def run_zip(b: Browser, user: UserSpec, zip_path: Path, result: CaseResult) -> N
     rows = list(csv.DictReader(io.StringIO(text)))
     result.judged = sum(row["valid"] in ("True", "False") for row in rows)
     result.invalid = sum(row["valid"] == "False" for row in rows)
-    result.longest_message = max((len(row["failures"]) for row in rows), default=0)
+    # images_csv's columns: "failures" holds the verdict's kinds, "reasons" their messages.
+    result.longest_message = max((len(row["reasons"]) for row in rows), default=0)
     result.failures = {
-        kind: sum(prefix in row["failures"] for row in rows) for kind, prefix in DUPLICATE_TEXT
+        kind: sum(prefix in row["reasons"] for row in rows) for kind, prefix in DUPLICATE_TEXT
     }
     if len(rows) != result.photos:
         result.problems.append(f"{len(rows)} rows in checks.csv, {result.photos} photos sent")

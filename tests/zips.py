@@ -27,10 +27,19 @@ CD_FIELD_FORMAT = {
 }
 
 
-def photo(i: int, *, defect: str | None = None, preview: bool = False) -> bytes:
+def photo(
+    i: int,
+    *,
+    defect: str | None = None,
+    preview: bool = False,
+    gps: bool = True,
+    lat: float | None = None,
+    lon: float | None = None,
+) -> bytes:
     """A small drone-like JPEG with GPS and capture time; ``defect`` is "dark" or "blurred".
 
-    With ``preview`` the pixels are an MPF preview after a tiny main image, as DJI stores them.
+    With ``preview`` the pixels are an MPF preview after a tiny main image, as DJI stores them;
+    without ``gps`` it has no GPS tags; ``lat`` and ``lon`` place it elsewhere than the default.
     """
     pixels = render_scene(*SIZE, seed=500 + i)
     if defect == "dark":
@@ -39,7 +48,11 @@ def photo(i: int, *, defect: str | None = None, preview: bool = False) -> bytes:
         pixels = np.asarray(Image.fromarray(pixels).filter(ImageFilter.GaussianBlur(4)))
     spec = ImageSpec(
         taken=datetime(2024, 5, 14, 9, 0) + timedelta(seconds=30 * i),
-        gps=quantise_gps(52.37 + i * 1e-4, 4.89 + i * 1e-4, 40.0),
+        gps=quantise_gps(
+            52.37 + i * 1e-4 if lat is None else lat, 4.89 + i * 1e-4 if lon is None else lon, 40.0
+        )
+        if gps
+        else None,
         preview=SIZE if preview else None,
     )
     if preview:
@@ -137,11 +150,12 @@ def site_batch() -> dict[str, bytes]:
     return files
 
 
+# Each invalid photo and the verdict's kind it fails (domain/verdict.py KINDS).
 BATCH_INVALID = {
     "Tower/DJI_0001.JPG": "duplicate",
     "Tower/DJI_0007.JPG": "exposure",
     "Base/DJI_0008.JPG": "blur",
     "Base/DJI_0009.JPG": "duplicate",
-    "Base/DJI_0010.JPG": "integrity",
+    "Base/DJI_0010.JPG": "unreadable",
 }
 BATCH_VALID = [f"Tower/DJI_{i:04d}.JPG" for i in range(2, 7)]

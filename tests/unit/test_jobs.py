@@ -59,7 +59,7 @@ def test_the_gps_result_is_published_before_the_checks_run(jobs: JobManager) -> 
         job.scan_finished(_gps_pass(job))
         job.checks_started()
         release.wait(5)
-        job.checks_progress(CheckProgress(3, 3, 10.0, 0.0))
+        job.checks_progress(CheckProgress(3, 3))
         job.checks_finished(CheckReport("S", folders={"F": Counter()}))
 
     job = jobs.start("me", "S", run)
@@ -295,7 +295,7 @@ def _big_qc(job: Job, n: int = BIG_SITE) -> None:
     for done, image in enumerate(images, 1):
         focus, luma = round(rng.uniform(50, 900), 1), round(rng.uniform(60, 200), 1)
         checked = {"path": image.path, "source": "preview", "focus": focus, "mean_luma": luma}
-        job.checks_progress(CheckProgress(done, n, 100.0, 1.0, checked))
+        job.checks_progress(CheckProgress(done, n, checked))
         outcomes = (
             CheckOutcome("integrity", True, f"File complete: the {image.size} JPEG decodes fully"),
             CheckOutcome("blur", focus > 120, f"Sharp: focus {focus} (folder median 400)", focus),

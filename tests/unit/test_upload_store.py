@@ -16,12 +16,13 @@ from collections.abc import Iterator
 from concurrent.futures import Executor, ThreadPoolExecutor
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
-from qc_tool.domain.checks.result import CheckOutcome, ImageChecks
-from qc_tool.domain.models import ImageResult, ScanResult
+from qc_tool.domain.models import Progress
 from qc_tool.errors import NotFound
-from qc_tool.services.upload_checks import upload_csv
+from qc_tool.services.exports import images_csv
+from qc_tool.services.progress import Rate
 from qc_tool.services.uploads import (
     MAX_PER_OWNER,
     InsufficientStorage,
@@ -30,9 +31,9 @@ from qc_tool.services.uploads import (
     remove_stale_folders,
     site_name,
 )
-from qc_tool.services.validation_service import CheckOptions, CheckReport
-from qc_tool.services.zip_safety import UploadRefused, ZipLimits
-from zips import BATCH_INVALID, BATCH_VALID, make_zip, site_batch
+from qc_tool.services.validation_service import CheckOptions, CheckProgress
+from qc_tool.services.zip_safety import UploadRefused, ZipLimits, ZipPlan
+from zips import BATCH_INVALID, BATCH_VALID, make_zip, photo, site_batch
 
 OWNER, OTHER = "session-a", "session-b"
 
@@ -88,27 +89,42 @@ def finished(upload: Upload, timeout: float = 30.0) -> Upload:
     return upload
 
 
+def images(upload: Upload) -> dict[str, dict[str, Any]]:
+    """The upload's result document, image by image."""
+    document = upload.document()
+    assert document is not None, (upload.state, upload.error)
+    return {image["path"]: image for image in document["images"]}
+
+
+def csv_rows(upload: Upload) -> dict[str, dict[str, str]]:
+    text = upload.checks_csv().decode()
+    return {row["path"]: row for row in csv.DictReader(io.StringIO(text))}
+
+
 def test_every_photo_gets_a_verdict_with_its_reasons(
     store: UploadStore, measuring: ThreadPoolExecutor, batch_zip: bytes
 ) -> None:
     upload = finished(send(store, measuring, batch_zip))
     assert (upload.state, upload.error, upload.site) == ("done", None, "SITE-9")
-    assert upload.report is not None
-    verdicts = {c.name: c for c in upload.report.images}
-    assert sorted(verdicts) == sorted([*BATCH_INVALID, *BATCH_VALID])
+    found = images(upload)
+    assert sorted(found) == sorted([*BATCH_INVALID, *BATCH_VALID])
     for name, kind in BATCH_INVALID.items():
-        assert not verdicts[name].valid
-        assert kind in {o.name for o in verdicts[name].failures}, verdicts[name]
+        assert found[name]["valid"] is False
+        assert kind in found[name]["problems"], found[name]
     for name in BATCH_VALID:
-        assert verdicts[name].valid, verdicts[name].failures
-    assert verdicts["Tower/DJI_0003.JPG"].source == "preview"
-    unreadable = verdicts["Base/DJI_0010.JPG"].failures[0]
-    assert unreadable.message.startswith("Unreadable: not a JPEG")
+        assert found[name]["valid"] is True, found[name]["reasons"]
+    assert found["Tower/DJI_0003.JPG"]["checks"]["source"] == "preview"
+    assert found["Base/DJI_0010.JPG"]["problems"] == ["unreadable"]
+    assert found["Base/DJI_0010.JPG"]["reasons"][0].startswith("not a JPEG")
     assert [(s.entry, s.reason) for s in upload.plan.skipped] == [
         ("SITE-9/Base/notes.txt", "not a JPEG photo")
     ]
-    assert upload.report.folders["Base"]["integrity"] == 1
-    assert upload.invalid_by_folder() == {"Tower": 2, "Base": 3}
+    document = upload.document()
+    assert document is not None
+    verdict = document["verdict"]
+    assert (verdict["decision"], upload.decision) == ("refly", "refly")
+    assert (upload.valid, upload.invalid) == (len(BATCH_VALID), len(BATCH_INVALID))
+    assert {r["folder"]: len(r["photos"]) for r in verdict["refly"]} == {"Tower": 2, "Base": 3}
 
 
 def test_the_sorted_zip_holds_the_csv_and_the_uploaded_bytes(
@@ -118,7 +134,9 @@ def test_the_sorted_zip_holds_the_csv_and_the_uploaded_bytes(
     with zipfile.ZipFile(upload.sorted_zip) as archive:
         names = archive.namelist()
         assert names[0] == "checks.csv"
-        assert archive.read("checks.csv").decode() == upload.csv
+        document = upload.document()
+        assert document is not None
+        assert archive.read("checks.csv").decode() == images_csv(document)
         assert sorted(names[1:]) == sorted(
             [f"invalid/{n}" for n in BATCH_INVALID] + [f"valid/{n}" for n in BATCH_VALID]
         )
@@ -127,11 +145,29 @@ def test_the_sorted_zip_holds_the_csv_and_the_uploaded_bytes(
             assert archive.read(name) == batch[f"SITE-9/{path}"], name
             assert archive.getinfo(name).compress_type == zipfile.ZIP_STORED
     assert not (upload.folder / "photos").exists()  # only the sorted ZIP stays on disk
-    rows = list(csv.DictReader(io.StringIO(upload.csv or "")))
-    assert {r["path"]: r["valid"] for r in rows} == {
+    assert {path: row["valid"] for path, row in csv_rows(upload).items()} == {
         **{n: "False" for n in BATCH_INVALID},
         **{n: "True" for n in BATCH_VALID},
     }
+
+
+def test_a_photo_without_gps_is_invalid_everywhere_and_sorted_into_invalid(
+    store: UploadStore, measuring: ThreadPoolExecutor, batch: dict[str, bytes]
+) -> None:
+    """The bug of issue 11: such a photo passed every pixel check, so the upload called it
+    valid (and sorted it into valid/) while View QC, the report and the CLI failed it."""
+    files = dict(batch)
+    files["SITE-9/Tower/DJI_0004.JPG"] = photo(4, gps=False)
+    upload = finished(send(store, measuring, make_zip(files)))
+    image = images(upload)["Tower/DJI_0004.JPG"]
+    assert (image["valid"], image["problems"]) == (False, ["missing_gps"])
+    assert (image["checks"]["valid"], image["reasons"]) == (True, ["no GPS tags"])
+    document = upload.document()
+    assert document is not None and "Tower/DJI_0004.JPG" in document["verdict"]["invalid"]
+    assert csv_rows(upload)["Tower/DJI_0004.JPG"]["valid"] == "False"
+    with zipfile.ZipFile(upload.sorted_zip) as archive:
+        assert "invalid/Tower/DJI_0004.JPG" in archive.namelist()
+        assert "valid/Tower/DJI_0004.JPG" not in archive.namelist()
 
 
 def test_a_photo_damaged_in_the_zip_is_reported_and_the_rest_is_checked(
@@ -144,18 +180,16 @@ def test_a_photo_damaged_in_the_zip_is_reported_and_the_rest_is_checked(
     at = local_data_offset(data, names.index("SITE-9/Tower/DJI_0004.JPG")) + 3000
     data = data[:at] + bytes([data[at] ^ 0xFF]) + data[at + 1 :]
     upload = finished(send(store, measuring, data))
-    assert upload.state == "done" and upload.report is not None
-    verdicts = {c.name: c for c in upload.report.images}
-    assert len(verdicts) == 10
-    damaged = verdicts["Tower/DJI_0004.JPG"]
-    assert not damaged.valid
-    assert damaged.failures[0].message == (
-        "Unreadable: damaged in the ZIP: its data fails the CRC check"
-    )
-    assert verdicts["Tower/DJI_0005.JPG"].valid
+    assert upload.state == "done"
+    found = images(upload)
+    assert len(found) == 10
+    damaged = found["Tower/DJI_0004.JPG"]
+    assert (damaged["valid"], damaged["problems"]) == (False, ["unreadable"])
+    assert damaged["reasons"] == ["damaged in the ZIP: its data fails the CRC check"]
+    assert found["Tower/DJI_0005.JPG"]["valid"] is True
     with zipfile.ZipFile(upload.sorted_zip) as archive:
         assert "invalid/Tower/DJI_0004.JPG" not in archive.namelist()  # only in checks.csv
-    assert "Tower/DJI_0004.JPG" in (upload.csv or "")
+    assert csv_rows(upload)["Tower/DJI_0004.JPG"]["valid"] == "False"
 
 
 def test_whole_files_are_read_when_asked(
@@ -170,10 +204,10 @@ def test_whole_files_are_read_when_asked(
         whole_files=True,
     )
     finished(upload)
-    assert upload.report is not None
-    sources = {c.name: c.source for c in upload.report.images}
-    assert sources["Tower/DJI_0003.JPG"] == "full"  # it has a preview, but the file was decoded
-    assert upload.report.stats.preview_images == 0
+    # It has a preview, but the file was decoded.
+    assert images(upload)["Tower/DJI_0003.JPG"]["checks"]["source"] == "full"
+    document = upload.document()
+    assert document is not None and document["check_stats"]["preview_images"] == 0
 
 
 def test_an_upload_the_disk_cannot_hold_is_refused_before_unpacking(
@@ -284,15 +318,51 @@ def test_the_site_name_comes_from_the_file_name_when_it_is_safe(filename: str, s
     assert site_name(filename) == site
 
 
-def test_the_csv_neutralises_formulas_from_names_but_keeps_negative_numbers() -> None:
-    scan = ScanResult("S")
-    scan.images.append(ImageResult("=HYPERLINK(x)/a.jpg", 10, 0, lat=-33.9, lon=-70.6))
-    report = CheckReport("S")
-    outcome = CheckOutcome("position", True, "+ at the site", -1.5)
-    report.images.append(ImageChecks.of("=HYPERLINK(x)/a.jpg", (outcome,), "full", 0.0))
-    rows = list(csv.DictReader(io.StringIO(upload_csv(scan, report))))
-    assert rows[0]["path"] == "'=HYPERLINK(x)/a.jpg"
-    assert (rows[0]["lat"], rows[0]["lon"], rows[0]["position_value"]) == ("-33.9", "-70.6", "-1.5")
+def test_the_csv_neutralises_formulas_from_names_but_keeps_negative_numbers(
+    store: UploadStore, measuring: ThreadPoolExecutor
+) -> None:
+    upload = finished(
+        send(store, measuring, make_zip({"=HYPERLINK(x)/-1.jpg": photo(1, lat=-33.9, lon=-70.6)}))
+    )
+    rows = csv_rows(upload)
+    assert list(rows) == ["'=HYPERLINK(x)/-1.jpg"]
+    row = rows["'=HYPERLINK(x)/-1.jpg"]
+    assert (row["folder"], row["file"]) == ("'=HYPERLINK(x)", "'-1.jpg")
+    assert (row["lat"], row["lon"]) == ("-33.9", "-70.6")
+
+
+def test_a_batch_too_small_for_the_site_relative_blur_rule_says_so(
+    store: UploadStore, measuring: ThreadPoolExecutor
+) -> None:
+    upload = finished(send(store, measuring, make_zip({f"T/{i}.jpg": photo(i) for i in range(3)})))
+    document = upload.document()
+    assert document is not None
+    notes = document["verdict"]["notes"]
+    assert any(n.startswith("The site-relative blur rule was not applied") for n in notes), notes
+    assert not any("outside-the-site rule" in n for n in notes), notes
+
+
+def test_the_progress_rate_comes_from_the_one_rate_helper() -> None:
+    """Each pass's rate and ETA are ``progress.Rate``'s, started afresh for the checks."""
+    readings = iter([10.0, 12.0, 50.0, 54.0])
+    upload = Upload("u", OWNER, "a.zip", "a", Path("/nonexistent"), ZipPlan((), (), 0, 0), {})
+    upload.progress = Rate(clock=lambda: next(readings))
+    upload.scan_progress(Progress(0, 40, 0))
+    upload.scan_progress(Progress(20, 40, 0))
+    assert (upload.phase, upload.progress.rate, upload.progress.eta_s) == (
+        "reading headers",
+        10.0,
+        2.0,
+    )
+    upload.checks_progress(CheckProgress(0, 40))  # a new pass: 0 done, no rate yet
+    assert (upload.phase, upload.progress.rate, upload.progress.eta_s) == (
+        "checking photos",
+        0.0,
+        None,
+    )
+    upload.checks_progress(CheckProgress(10, 40))
+    assert (upload.done, upload.total, upload.progress.rate) == (10, 40, 2.5)
+    assert upload.progress.eta_s == 12.0
 
 
 # -- folders left by a process that died ---------------------------------------------------

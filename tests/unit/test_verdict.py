@@ -116,6 +116,15 @@ def test_without_a_profile_the_verdict_says_completeness_was_not_checked() -> No
     assert not any("completeness" in n for n in with_profile.notes)
 
 
+def test_rules_that_could_not_apply_are_notes_and_change_no_decision() -> None:
+    rule = "The site-relative blur rule was not applied: it needs at least 8 photos ..."
+    images = [located("A/1.JPG")]
+    verdict = judge_site(images, [passed("A/1.JPG")], "done", not_applied=[rule])
+    assert verdict.notes[-1] == rule and verdict.to_json()["notes"][-1] == rule
+    assert verdict.decision == "pass"
+    assert rule not in judge_site(images, [passed("A/1.JPG")], "done").notes
+
+
 def test_a_site_without_photos_does_not_pass() -> None:
     verdict = judge_site([], [], "done")
     assert verdict.decision == "refly"

@@ -43,6 +43,7 @@ MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 OWNED = frozenset({"job_id", "upload_id"})  # arguments naming something one user owns
 PATH_ARGUMENTS = frozenset({"site", "folder", "path", "filename"})
 PHOTO = "Antenna A/DJI_0001.JPG"  # in SITE-A (tests/web/conftest.py)
+UPLOADED_PHOTO = "Base/DJI_0001.JPG"  # in the owner's upload (``_upload``)
 
 
 # -- fixtures: an app, its owner with a finished job and an upload, and another user -------------
@@ -83,6 +84,8 @@ class Owner:
         path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", lambda m: values[m.group(1)], rule.rule)
         if rule.endpoint == "review.preview":
             path += "?path=" + _quote(PHOTO)
+        elif rule.endpoint == "uploads.preview":
+            path += "?path=" + _quote(UPLOADED_PHOTO)
         return path
 
 
@@ -168,7 +171,7 @@ def test_every_route_but_the_public_ones_needs_a_login(
             assert response.status_code in (400, 401), (where, response.status_code)
     assert server.connections == connections  # nothing reached the server for them
     # And it holds for views added later: each guarded blueprint checks before any view runs.
-    for name in ("pages", "api", "review"):
+    for name in ("pages", "api", "review", "uploads", "uploads_api"):
         hooks = [f.__name__ for f in app.before_request_funcs.get(name, [])]
         assert "_require_login" in hooks, (name, hooks)
 
@@ -231,6 +234,7 @@ def test_every_route_of_a_job_or_upload_is_not_found_for_another_user(
         "pages.qc_page",
     } <= endpoints
     assert {"review.preview", "review.export", "uploads.result"} <= endpoints
+    assert {"uploads.preview", "uploads_api.upload_state"} <= endpoints
     token = api_token(other)
     for rule in owned:
         url = owner.url(rule)

@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from PIL import Image
+from qc_tool.services.exports import images_csv
 from qc_tool.services.uploads import UploadStore
 from zips import (
     BATCH_INVALID,
@@ -92,6 +94,14 @@ def results_page(client: FlaskClient, url: str, timeout: float = 60.0) -> str:
         time.sleep(0.05)
 
 
+def upload_state(client: FlaskClient, url: str) -> dict[str, Any]:
+    """``GET /api/uploads/<id>`` for the results page at ``url``."""
+    response = client.get("/api" + url)
+    assert response.status_code == 200 and response.mimetype == "application/json"
+    body: dict[str, Any] = response.get_json()
+    return body
+
+
 def test_the_upload_page_needs_a_login(client: FlaskClient) -> None:
     response = client.get("/uploads")
     assert response.status_code == 302 and response.headers["Location"] == "/login"
@@ -127,19 +137,22 @@ def test_a_zip_is_checked_and_served_as_a_page_a_csv_and_a_sorted_zip(
         )
     }
     assert (totals["photos"], totals["valid"], totals["invalid"]) == ("10", "5", "5")
-    assert totals["skipped files"] == "1"
+    assert totals["not judged"] == "0" and totals["skipped files"] == "1"
     assert {"check time", "photos/s", "per photo", "parallel speed-up", "memory (RSS)"} <= set(
         totals
     )
-    verdicts = dict(re.findall(r'<tr data-path="([^"]+)" data-valid="(true|false)">', page))
+    assert '<section class="card verdict" id="verdict" data-decision="refly"' in page
+    assert '<p class="verdict-decision" id="verdict-decision">Re-fly needed</p>' in page
+    verdicts = dict(re.findall(r'<tr data-path="([^"]+)" data-valid="(true|false|null)"', page))
     assert verdicts == {
         **{name: "false" for name in BATCH_INVALID},
         **{name: "true" for name in BATCH_VALID},
     }
     assert "Under-exposed" in page and "Blurred: focus" in page
-    assert "Unreadable: not a JPEG" in page
+    assert "not a JPEG" in page
     assert "SITE-9/Base/notes.txt" in page and "not a JPEG photo" in page
     assert '<tr data-folder="Tower">' in page and '<tr data-folder="Base">' in page
+    assert '<li data-folder="Base">' in page  # the re-fly list
 
 
 def test_the_csv_and_the_sorted_zip_hold_every_photo(
@@ -154,8 +167,10 @@ def test_the_csv_and_the_sorted_zip_hold_every_photo(
     rows = {r["path"]: r for r in csv.DictReader(io.StringIO(text))}
     assert sorted(rows) == sorted([*BATCH_INVALID, *BATCH_VALID])
     assert rows["Tower/DJI_0007.JPG"]["valid"] == "False"
-    assert "Under-exposed" in rows["Tower/DJI_0007.JPG"]["failures"]
+    assert rows["Tower/DJI_0007.JPG"]["failures"] == "exposure"
+    assert "Under-exposed" in rows["Tower/DJI_0007.JPG"]["reasons"]
     assert float(rows["Tower/DJI_0002.JPG"]["blur_value"]) > 80
+    assert text == images_csv(upload_state(logged_in, url)["result"])  # the one CSV writer
 
     with logged_in.get(f"{url}/sorted.zip") as response:  # a file response: close it
         assert response.status_code == 200 and response.mimetype == "application/zip"
@@ -289,3 +304,153 @@ def test_choosing_no_file_is_a_clear_400(logged_in: FlaskClient) -> None:
 def test_an_unknown_upload_is_a_404(logged_in: FlaskClient) -> None:
     for path in ("/uploads/nope", "/uploads/nope/checks.csv", "/uploads/nope/sorted.zip"):
         assert logged_in.get(path).status_code == 404
+
+
+# -- the upload's result document: the API, the banner, previews ---------------------------
+
+
+def test_the_api_answers_the_owner_with_the_result_document(
+    logged_in: FlaskClient, batch_zip: bytes
+) -> None:
+    url = uploaded(logged_in, batch_zip)
+    upload_id = url.rsplit("/", 1)[1]
+    first = upload_state(logged_in, url)
+    assert list(first) == ["id", "state", "done", "total", "result"]
+    assert first["id"] == upload_id and first["state"] in ("running", "done")
+    assert (first["result"] is None) == (first["state"] == "running")
+    results_page(logged_in, url)
+    body = upload_state(logged_in, url)
+    assert list(body) == ["id", "state", "done", "total", "result"]
+    assert (body["id"], body["state"], body["done"], body["total"]) == (upload_id, "done", 10, 10)
+    document = body["result"]
+    assert document["site"] == "SITE-9"
+    verdict = document["verdict"]
+    assert verdict["decision"] == "refly"
+    assert sorted(verdict["invalid"]) == sorted(BATCH_INVALID)
+    assert {i["path"]: i["valid"] for i in document["images"]} == {
+        **{name: False for name in BATCH_INVALID},
+        **{name: True for name in BATCH_VALID},
+    }
+    for name, kind in BATCH_INVALID.items():
+        image = next(i for i in document["images"] if i["path"] == name)
+        assert kind in image["problems"], image
+    assert document["site_area"]["centre"] is not None
+
+
+def test_the_api_hides_an_upload_from_everyone_but_its_owner(
+    logged_in: FlaskClient, app: Flask, batch_zip: bytes
+) -> None:
+    url = uploaded(logged_in, batch_zip)
+    results_page(logged_in, url)
+    other = app.test_client()
+    assert log_in(other, OTHER_USERNAME, OTHER_PASSWORD).status_code == 303
+    theirs = other.get("/api" + url)
+    assert theirs.status_code == 404 and theirs.get_json()["error"] == "not_found"
+    assert b"DJI_" not in theirs.get_data()
+    anonymous = app.test_client().get("/api" + url)
+    assert anonymous.status_code == 401 and anonymous.get_json()["error"] == "not_logged_in"
+    assert logged_in.get("/api/uploads/no-such-upload").status_code == 404
+
+
+def test_a_small_batch_shows_the_banner_and_names_the_rule_it_could_not_apply(
+    logged_in: FlaskClient,
+) -> None:
+    small = make_zip({f"SITE-3/Tower/DJI_{i:04d}.JPG": photo(i) for i in range(1, 4)})
+    url = uploaded(logged_in, small)
+    page = results_page(logged_in, url)
+    assert '<section class="card verdict" id="verdict" data-decision="pass"' in page
+    assert '<p class="verdict-decision" id="verdict-decision">Passed</p>' in page
+    assert '<h2 id="verdict-headline">All 3 photos are good</h2>' in page
+    notes = re.search(r'<ul class="verdict-notes" id="verdict-notes">(.*?)</ul>', page, re.DOTALL)
+    assert notes is not None
+    assert (
+        "<li>The site-relative blur rule was not applied: it needs at least 8 photos with a "
+        "focus score and 3 had one" in notes.group(1)
+    )
+    verdict = upload_state(logged_in, url)["result"]["verdict"]
+    assert any(
+        n.startswith("The site-relative blur rule was not applied") for n in verdict["notes"]
+    )
+    # The page brings the QC page's map and preview panes, and the script that fills them.
+    for needle in (
+        'id="map"',
+        'id="preview-img"',
+        f'data-preview-url="{url}/preview"',
+        f'data-result-url="/api{url}"',
+        "/static/js/upload/main.js",
+    ):
+        assert needle in page, needle
+
+
+def test_a_preview_of_an_uploaded_photo_is_a_small_jpeg_for_the_owner_only(
+    logged_in: FlaskClient, app: Flask, batch_zip: bytes
+) -> None:
+    url = uploaded(logged_in, batch_zip)
+    results_page(logged_in, url)
+    for path in ("Tower/DJI_0002.JPG", "Tower/DJI_0003.JPG", "Tower/DJI_0007.JPG"):
+        response = logged_in.get(f"{url}/preview", query_string={"path": path, "size": "thumb"})
+        assert response.status_code == 200 and response.mimetype == "image/jpeg", path
+        with Image.open(io.BytesIO(response.get_data())) as shown:
+            assert max(shown.size) <= 320 and shown.format == "JPEG"
+    other = app.test_client()
+    assert log_in(other, OTHER_USERNAME, OTHER_PASSWORD).status_code == 303
+    theirs = other.get(f"{url}/preview", query_string={"path": "Tower/DJI_0002.JPG"})
+    assert theirs.status_code == 404 and theirs.mimetype != "image/jpeg"
+
+
+UNLISTED_PHOTOS = [
+    "",
+    "Tower/DJI_9999.JPG",
+    "Base/notes.txt",  # skipped in the ZIP: not a photo of the document
+    "Base/DJI_0010.JPG",  # listed, but not a JPEG: no preview to make
+    "checks.csv",
+    "valid/Tower/DJI_0002.JPG",
+    "../Tower/DJI_0002.JPG",
+    "Tower/../Tower/DJI_0002.JPG",
+    "/Tower/DJI_0002.JPG",
+    "SITE-9/Tower/DJI_0002.JPG",
+    "Tower\\DJI_0002.JPG",
+    "Tower/DJI_0002.JPG\x00",
+]
+
+
+def test_the_upload_preview_serves_only_photos_the_document_lists(
+    logged_in: FlaskClient, batch_zip: bytes
+) -> None:
+    url = uploaded(logged_in, batch_zip)
+    results_page(logged_in, url)
+    for path in UNLISTED_PHOTOS:
+        response = logged_in.get(f"{url}/preview", query_string={"path": path})
+        assert response.status_code in (400, 404, 422), (path, response.status_code)
+        assert response.mimetype != "image/jpeg", path
+    listed = logged_in.get(f"{url}/preview", query_string={"path": "Tower/DJI_0002.JPG"})
+    assert listed.status_code == 200 and listed.mimetype == "image/jpeg"
+
+
+def test_the_upload_api_and_preview_need_a_login(client: FlaskClient) -> None:
+    api = client.get("/api/uploads/anything")
+    assert api.status_code == 401 and api.get_json()["error"] == "not_logged_in"
+    preview = client.get("/uploads/anything/preview", query_string={"path": "a/b.jpg"})
+    assert preview.status_code == 302 and preview.headers["Location"] == "/login"
+
+
+def test_a_page_asked_for_as_the_checks_end_shows_the_progress_not_an_error(
+    logged_in: FlaskClient, app: Flask, batch_zip: bytes
+) -> None:
+    """The runner may finish while the page is being made: a page that saw it running must
+    not then render the results without a document (it answered 500 in the browser test)."""
+    url = uploaded(logged_in, batch_zip)
+    results_page(logged_in, url)
+    found = store_of(app)._uploads[url.rsplit("/", 1)[1]]
+    found.state = "running"  # as it was a moment before the end
+
+    def document_as_it_ends() -> None:
+        found.state = "done"  # the runner finishes between the two reads
+
+    found.document = document_as_it_ends  # type: ignore[method-assign]
+    response = logged_in.get(url)
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert 'data-state="running"' in page or 'id="verdict"' in page
+    api = logged_in.get("/api" + url).get_json()
+    assert (api["state"] == "done") == (api["result"] is not None)

@@ -42,7 +42,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     security.configure(app, settings)
     app.config.from_mapping(flask_config)
     app.extensions[EXTENSION_KEY] = build_context(settings)
-    for blueprint in (auth.bp, pages.bp, api.bp, review.bp, vendor.bp, uploads.bp):
+    for blueprint in (auth.bp, pages.bp, api.bp, review.bp, vendor.bp, uploads.bp, uploads.api):
         app.register_blueprint(blueprint)
     errors.register(app)
 

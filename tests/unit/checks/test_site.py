@@ -13,6 +13,7 @@ from qc_tool.domain.checks import (
     PixelMeasures,
     judge_site,
 )
+from qc_tool.domain.checks.site import rules_not_applied
 
 S = CheckSettings()
 CENTRE = (45.0, 5.0)
@@ -85,3 +86,34 @@ def test_photos_without_position_are_not_judged_on_it() -> None:
     results = judge_site([_photo(0, lat=None, lon=None)], S)
     assert results[0].valid
     assert all(o.name != "position" for o in results[0].outcomes)
+
+
+def test_a_site_of_enough_located_photos_applies_every_rule() -> None:
+    assert rules_not_applied([_photo(i) for i in range(8)], S) == []
+
+
+def test_too_few_focus_scores_for_the_relative_blur_rule_is_said_once() -> None:
+    photos = [_photo(i) for i in range(7)] + [_photo(7, None), _photo(8, pixels=None)]
+    expected = (
+        "The site-relative blur rule was not applied: it needs at least 8 photos with a focus "
+        "score and 7 had one; each photo was held to the absolute minimum focus (80) only."
+    )
+    assert rules_not_applied(photos, S) == [expected]
+    # What the note says is what judge_site did: even a photo far below the others passes.
+    soft = [_photo(i, 400.0) for i in range(6)] + [_photo(6, 100.0)]
+    assert all(c.valid for c in judge_site(soft, S))
+    assert len(rules_not_applied(soft, S)) == 1
+
+
+def test_no_located_photo_means_no_site_centre_and_the_position_rule_is_named() -> None:
+    photos = [_photo(i, lat=None, lon=None) for i in range(9)]
+    expected = (
+        "The outside-the-site rule was not applied: no checked photo has a GPS position, so "
+        "the site has no centre to measure distances from."
+    )
+    assert rules_not_applied(photos, S) == [expected]
+    assert all("position" not in {o.name for o in c.outcomes} for c in judge_site(photos, S))
+
+
+def test_no_photos_no_notes() -> None:
+    assert rules_not_applied([], S) == []

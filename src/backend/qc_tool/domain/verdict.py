@@ -223,12 +223,15 @@ def judge_site(
     structure: StructureReport | None = None,
     *,
     profile_configured: bool | None = None,
+    not_applied: Sequence[str] = (),
 ) -> Verdict:
     """The site's verdict from the scan, the photo checks and the site profile's findings.
 
     ``checks`` holds the checks of the photos they judged (None or empty when they did not
     run); ``checks_state`` says whether they finished. ``structure`` is the site profile's
-    report (None: no profile, so folder completeness was not checked).
+    report (None: no profile, so folder completeness was not checked). ``not_applied`` names
+    the site-wide check rules that could not apply (``CheckReport.not_applied``): each
+    becomes a note, so nobody takes a rule that passed every photo for one that ran.
     """
     by_path = _by_path(checks)
     photos = tuple(judge_photo(i, by_path.get(i.path)) for i in images)
@@ -238,7 +241,7 @@ def judge_site(
     counts: Counter[str] = Counter(k for p in photos for k in p.kinds)
     reasons = tuple(Reason(k.key, k.label, counts[k.key]) for k in KINDS if counts[k.key])
     refly = _refly(photos, structure)
-    notes = _notes(checks_state, unchecked, structure, profile_configured)
+    notes = _notes(checks_state, unchecked, structure, profile_configured) + tuple(not_applied)
     if invalid or not photos or (structure is not None and not structure.ok):
         decision: Decision = "refly"
     elif unchecked or checks_state != "done":

@@ -1,9 +1,10 @@
-"""The photo checks as people read them: a table, the result document's ``checks``, a CSV."""
+"""The photo checks as people read them: the result document (with the verdict) and a table.
+
+The one CSV of every photo is ``services/exports/tables.images_csv(document)``.
+"""
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from pathlib import Path
 from typing import Any, TextIO
@@ -47,7 +48,8 @@ def site_verdict(
     """The site's verdict (domain/verdict.py) from what a QC produced."""
     state: ChecksState = checks_state or ("done" if report is not None else "not_run")
     checks = report.images if report is not None else None
-    return judge_site(scan.images, checks, state, structure)
+    not_applied = report.not_applied if report is not None else ()
+    return judge_site(scan.images, checks, state, structure, not_applied=not_applied)
 
 
 def result_document(
@@ -131,34 +133,3 @@ def print_check_stats(report: CheckReport, out: TextIO) -> None:
         f"{s.full_images} whole files, {s.bytes_read / 1e6:.1f} MB read",
         file=out,
     )
-
-
-def checks_csv(scan: ScanResult, report: CheckReport) -> str:
-    """Every image with every measured value, one row each (failures joined in one column)."""
-    by_name = {c.name: c for c in report.images}
-    names = sorted({o.name for c in report.images for o in c.outcomes})
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow(
-        ["path", "lat", "lon", "alt", "taken", "camera", "error", "valid", "source", "failures"]
-        + [f"{n}_value" for n in names]
-    )
-    for image in scan.images:
-        checks = by_name.get(image.path)
-        values = {o.name: o.value for o in checks.outcomes} if checks else {}
-        writer.writerow(
-            [
-                image.path,
-                image.lat,
-                image.lon,
-                image.alt,
-                image.taken,
-                image.camera,
-                image.error,
-                checks.valid if checks else "",
-                checks.source if checks else "",
-                "; ".join(o.message for o in checks.failures) if checks else "",
-            ]
-            + [values.get(n, "") for n in names]
-        )
-    return buf.getvalue()

@@ -71,7 +71,11 @@ class Packed:
         return cls(zlib.compress(json.dumps(value, separators=(",", ":")).encode()))
 
     def unpack(self) -> Any:
-        return json.loads(zlib.decompress(self.blob))
+        return json.loads(self.json_bytes())
+
+    def json_bytes(self) -> bytes:
+        """The JSON text itself, for a response that embeds it without parsing it."""
+        return zlib.decompress(self.blob)
 
 
 @dataclass(eq=False)

@@ -196,21 +196,32 @@ class PreviewService:
         whatever ``conn`` raises when the server cannot be read (RemoteUnavailable, ...).
         A changed file has a new size or mtime, so it never gets a stale preview.
         """
-        if not MIN_EDGE <= max_edge <= MAX_EDGE:
-            raise BadRequest(f"a preview is {MIN_EDGE} to {MAX_EDGE} pixels wide, not {max_edge}")
         if not user:
             raise ValueError("a preview is read and cached as a named user")
-        key = (server_id, user, site, file.path, file.size, file.mtime, max_edge)
-        cached = self.cache.get(key)
-        if cached is not None:
-            return cached
         if file.size > self.max_file_bytes:
             raise UnreadableImage(
                 f"{file.path}: too large to preview ({file.size / MB:.0f} MB; previews are made"
                 f" from files up to {self.max_file_bytes // MB} MB)"
             )
+        key = (server_id, user, site, file.path, file.size, file.mtime, max_edge)
+        return self.preview_of(key, lambda: read_source(conn, site, file, cancelled), max_edge)
+
+    def preview_of(
+        self, key: Hashable, read: Callable[[], PixelSource], max_edge: int = SIZES["large"]
+    ) -> bytes:
+        """The cached preview under ``key``, else ``read()``'s pixels decoded and shrunk.
+
+        ``key`` must name whoever may see it (the user, or an upload only its owner reaches)
+        and change when the photo does; ``read`` must refuse a file over ``max_file_bytes``.
+        The read and the decode hold one of the decode slots together.
+        """
+        if not MIN_EDGE <= max_edge <= MAX_EDGE:
+            raise BadRequest(f"a preview is {MIN_EDGE} to {MAX_EDGE} pixels wide, not {max_edge}")
+        cached = self.cache.get(key)
+        if cached is not None:
+            return cached
         with self.slots.hold():  # the bytes read are held until decoded: bound both together
-            data = render_preview(read_source(conn, site, file, cancelled), max_edge)
+            data = render_preview(read(), max_edge)
         self.cache.put(key, data)
         return data
 

@@ -18,14 +18,14 @@ class Rate:
 
     done: int = 0
     total: int = 0
-    started: float = 0.0
+    started: float | None = None  # the clock at the first update
     rate: float = 0.0  # items/s so far; 0 until there is a rate worth showing
     eta_s: float | None = None
     clock: Callable[[], float] = field(default=time.perf_counter, repr=False)
 
     def update(self, done: int, total: int) -> None:
         now = self.clock()
-        if not self.started:
+        if self.started is None:
             self.started = now
         self.done, self.total = done, total
         elapsed = now - self.started

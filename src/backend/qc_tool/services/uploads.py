@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import json
 import logging
 import os
 import secrets
@@ -17,18 +18,29 @@ import shutil
 import tempfile
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
 
-from qc_tool.domain.models import Progress, ScanResult
+from qc_tool.domain.models import Progress
 from qc_tool.domain.paths import safe_name
-from qc_tool.errors import NotFound, PathRejected, QCError, TooManyRequests
-from qc_tool.services.upload_checks import check_unpacked, upload_csv, write_sorted_zip
-from qc_tool.services.validation_service import CheckOptions, CheckProgress, CheckReport
+from qc_tool.domain.structure import StructureProfile
+from qc_tool.errors import BadRequest, NotFound, PathRejected, QCError, TooManyRequests
+from qc_tool.services.check_report import result_document
+from qc_tool.services.exports import images_csv
+from qc_tool.services.jobs import Packed
+from qc_tool.services.overview import site_structure
+from qc_tool.services.previews import PreviewService
+from qc_tool.services.progress import Rate
+from qc_tool.services.upload_checks import (
+    check_unpacked,
+    read_sorted_csv,
+    sorted_photo_source,
+    write_sorted_zip,
+)
+from qc_tool.services.validation_service import CheckOptions, CheckProgress
 from qc_tool.services.zip_safety import MB, CheckedZip, UploadRefused, ZipLimits, ZipPlan
 
 log = logging.getLogger(__name__)
@@ -57,7 +69,12 @@ class InsufficientStorage(QCError):
 
 @dataclass(eq=False)
 class Upload:
-    """One uploaded ZIP: who sent it, how far its checks got, and the results."""
+    """One uploaded ZIP: who sent it, how far its checks got, and its result document.
+
+    Once done it keeps only the document, packed (compressed JSON, as a finished QC job
+    does), and a few counts for lists; the page, the API, checks.csv and the sorted ZIP
+    all render that document's verdict.
+    """
 
     id: str
     owner: str
@@ -69,14 +86,12 @@ class Upload:
     whole_files: bool = False
     state: str = "running"  # running | done | failed
     phase: str = "waiting"  # waiting | reading headers | checking photos | sorting | done
-    done: int = 0
-    total: int = 0
-    rate: float = 0.0  # photos/s of the check pass so far
-    eta_s: float | None = None
+    progress: Rate = field(default_factory=Rate)  # of the current phase
     unpack_seconds: float = 0.0
-    scan: ScanResult | None = None
-    report: CheckReport | None = None
-    csv: str | None = None
+    packed: Packed | None = None  # the result document, once done
+    decision: str | None = None  # the verdict's, once done
+    valid: int = 0  # photos the verdict calls valid
+    invalid: int = 0  # ... and invalid
     error: str | None = None
     created: float = field(default_factory=time.time)
     finished: float | None = None
@@ -87,28 +102,78 @@ class Upload:
         return self.folder / SORTED_ZIP
 
     @property
-    def valid(self) -> int:
-        return sum(c.valid for c in self.report.images) if self.report else 0
+    def done(self) -> int:
+        return self.progress.done
 
     @property
-    def invalid(self) -> int:
-        return sum(not c.valid for c in self.report.images) if self.report else 0
+    def total(self) -> int:
+        return self.progress.total
 
-    def invalid_by_folder(self) -> Counter[str]:
-        """Invalid photos per folder (a photo with several failures counts once)."""
-        if self.report is None:
-            return Counter()
-        return Counter(c.name.split("/", 1)[0] for c in self.report.images if not c.valid)
+    def document(self) -> dict[str, Any] | None:
+        """The result document (``check_report.result_document``), None until done."""
+        if self.packed is None:
+            return None
+        document: dict[str, Any] = self.packed.unpack()
+        return document
+
+    def state_json(self) -> bytes:
+        """``{"id", "state", "done", "total", "result"}`` as JSON; the packed document is
+        spliced in as it is, never parsed and written again."""
+        state, packed = self.state, self.packed  # in this order: see ``finish``
+        head = json.dumps(
+            {"id": self.id, "state": state, "done": self.done, "total": self.total},
+            separators=(",", ":"),
+        )
+        result = packed.json_bytes() if state == "done" and packed is not None else b"null"
+        return head[:-1].encode() + b',"result":' + result + b"}"
+
+    def checks_csv(self) -> bytes:
+        """``checks.csv``: ``images_csv`` of the document, as the sorted ZIP holds it."""
+        return read_sorted_csv(self._finished_zip())
+
+    def preview(self, path: str, previews: PreviewService, max_edge: int) -> bytes:
+        """A small upright JPEG of one photo of the sorted ZIP, made as View QC makes one.
+
+        Only a photo the ZIP holds (a photo of the document) can be asked for; the key names
+        this upload, which only its owner can reach.
+        """
+        if not path:
+            raise BadRequest("which photo? the path parameter is missing")
+        archive = self._finished_zip()
+        return previews.preview_of(
+            ("upload", self.id, path, max_edge),
+            lambda: sorted_photo_source(archive, path, previews.max_file_bytes),
+            max_edge,
+        )
+
+    def _finished_zip(self) -> Path:
+        if self.state != "done":
+            raise NotFound("the results of this upload are not ready")
+        return self.sorted_zip
 
     def cancelled(self) -> bool:
         return self.cancel_event.is_set()
 
     def scan_progress(self, p: Progress) -> None:
-        self.phase, self.done, self.total = "reading headers", p.done, p.total
+        self._progress("reading headers", p.done, p.total)
 
     def checks_progress(self, p: CheckProgress) -> None:
-        self.phase, self.done, self.total = "checking photos", p.done, p.total
-        self.rate, self.eta_s = p.rate, p.eta_s
+        self._progress("checking photos", p.done, p.total)
+
+    def _progress(self, phase: str, done: int, total: int) -> None:
+        if phase != self.phase:  # a new pass: its rate starts from nothing
+            self.phase, self.progress = phase, Rate(clock=self.progress.clock)
+        self.progress.update(done, total)
+
+    def finish(self, document: dict[str, Any]) -> None:
+        """Keep the document (packed) and the verdict's counts; the upload is done."""
+        verdict = document["verdict"]
+        total = verdict["photos"]["total"]
+        self.progress.update(total, total)  # every photo has its verdict
+        self.decision = verdict["decision"]
+        self.valid, self.invalid = verdict["photos"]["valid"], verdict["photos"]["invalid"]
+        self.packed = Packed.of(document)
+        self.phase, self.state = "done", "done"  # after the document: a reader of "done" has it
 
 
 class UploadStore:
@@ -165,8 +230,13 @@ class UploadStore:
         executor: ExecutorSource,
         options: CheckOptions,
         whole_files: bool = False,
+        site_profile: StructureProfile | None = None,
     ) -> Upload:
-        """Inspect and unpack the ZIP now (refusals are immediate), check it in the background."""
+        """Inspect and unpack the ZIP now (refusals are immediate), check it in the background.
+
+        The checks and the verdict are View QC's: the same options, and the same site
+        profile (``QC_SITE_PROFILE``) for the folders the ZIP holds.
+        """
         self.expire()
         with self._lock:
             if self._closed:
@@ -203,7 +273,7 @@ class UploadStore:
             self._discard(old)
         options = replace(options, whole_file=whole_files)
         try:
-            self._runner.submit(self._run, upload, executor, options)
+            self._runner.submit(self._run, upload, executor, options, site_profile)
         except RuntimeError:  # closed since the check above: close() deletes the files
             upload.state, upload.error, upload.finished = "failed", "the app closed", self._clock()
         log.info(
@@ -279,7 +349,13 @@ class UploadStore:
 
     # -- internals --------------------------------------------------------------------------
 
-    def _run(self, upload: Upload, executor: ExecutorSource, options: CheckOptions) -> None:
+    def _run(
+        self,
+        upload: Upload,
+        executor: ExecutorSource,
+        options: CheckOptions,
+        site_profile: StructureProfile | None,
+    ) -> None:
         try:
             if upload.cancelled():
                 raise QCError("cancelled before it started")
@@ -299,13 +375,14 @@ class UploadStore:
             if upload.cancelled():
                 raise QCError("cancelled while checking")
             upload.phase = "sorting"
-            text = upload_csv(scan, report)
+            structure = site_structure(site_profile, scan) if site_profile is not None else None
+            document = result_document(scan, report, structure)
+            del scan, report  # the document is all that is kept
             planned = {p.path: p for p in upload.plan.photos}
             photos = upload.folder / PHOTOS_DIR / upload.site
-            write_sorted_zip(upload.sorted_zip, photos, planned, report, text)
+            write_sorted_zip(upload.sorted_zip, photos, planned, document, images_csv(document))
             shutil.rmtree(upload.folder / PHOTOS_DIR)  # the sorted ZIP holds them now
-            upload.scan, upload.report, upload.csv = scan, report, text
-            upload.phase, upload.state = "done", "done"
+            upload.finish(document)
         except QCError as exc:
             upload.state = "failed"
             upload.error = "the upload was cancelled" if upload.cancelled() else exc.message

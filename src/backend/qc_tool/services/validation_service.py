@@ -22,13 +22,14 @@ from typing import Any
 from qc_tool.domain.checks.result import CheckOutcome, ImageChecks
 from qc_tool.domain.checks.rules import CaptureFacts, CaptureProfile
 from qc_tool.domain.checks.settings import CheckSettings
-from qc_tool.domain.checks.site import ImageEvidence, judge_site
+from qc_tool.domain.checks.site import ImageEvidence, judge_site, rules_not_applied
 from qc_tool.domain.models import TRUNCATED_BODY, ImageResult, RemoteFile, ScanResult
 from qc_tool.domain.pixel_reader import PixelSource
 from qc_tool.services.dealing import Dealer, OnResult, read_over_pool
 from qc_tool.services.measure import CachedMeasure, Measured, SourceInfo, measure
 from qc_tool.services.pool import ConnectionPool, pool_size
 from qc_tool.services.ports import Connector, MeasureCache, NoCache, SiteConnection
+from qc_tool.services.progress import Rate
 
 log = logging.getLogger("qc_tool.checks")
 PROGRESS_EVERY = 20
@@ -45,10 +46,10 @@ class CheckOptions:
 
 @dataclass(frozen=True, slots=True)
 class CheckProgress:
+    """Photos judged of the total; whoever shows a rate keeps a ``progress.Rate`` of these."""
+
     done: int
     total: int
-    rate: float  # images/s so far
-    eta_s: float | None
     checked: dict[str, Any] | None = None  # the photo just measured: path, source, measures
 
 
@@ -79,6 +80,8 @@ class CheckReport:
     images: list[ImageChecks] = field(default_factory=list)
     folders: dict[str, Counter[str]] = field(default_factory=dict)  # folder -> failure kind -> n
     stats: CheckStats = field(default_factory=CheckStats)
+    # Site-wide rules that could not apply to these photos, as sentences (the verdict's notes).
+    not_applied: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -86,6 +89,7 @@ class CheckReport:
             "images": [i.to_json() for i in self.images],
             "folders": [{"name": f, "failures": dict(c)} for f, c in self.folders.items()],
             "stats": self.stats.to_json(),
+            "not_applied": list(self.not_applied),
         }
 
 
@@ -130,7 +134,7 @@ def check_site(
         cache.put_measures(connector.server_id, fresh, prefix, key)
     report = CheckReport(scan.site)
     dims = {i.path: info.dimensions if (info := run.source(i.path)) else None for i in images}
-    report.images = _judge(evidence, images, dims, options)
+    report.images, report.not_applied = _judge(evidence, images, dims, options)
     for image, checks in zip(images, report.images, strict=True):
         counts = report.folders.setdefault(image.folder, Counter())
         counts.update(o.name for o in checks.failures)
@@ -199,7 +203,8 @@ class _CheckRun:
         self.total = len(images)
         self.done = 0
         self.connections = 0  # pool slots that got a connection (0: everything was cached)
-        self.started = time.perf_counter()
+        self._rate = Rate()  # for the log lines
+        self._rate.update(0, self.total)  # the clock starts with the pass
 
     def take_cached(self, cached: Mapping[str, CachedMeasure]) -> None:
         for path, entry in cached.items():
@@ -231,10 +236,10 @@ class _CheckRun:
         with self._lock:
             self.done += 1
             done = self.done
-        elapsed = time.perf_counter() - self.started
-        rate = done / elapsed if elapsed > 0 else 0.0
-        eta = (self.total - done) / rate if rate > 0 else None
         if done % PROGRESS_EVERY == 0 or done == self.total:
+            with self._lock:
+                self._rate.update(done, self.total)
+                rate, eta = self._rate.rate, self._rate.eta_s
             log.info(
                 "Checks: %d/%d images, %.1f images/s, ETA %s",
                 done,
@@ -243,7 +248,7 @@ class _CheckRun:
                 f"{eta:.0f} s" if eta is not None else "unknown",
             )
         if self._on_progress is not None:
-            self._on_progress(CheckProgress(done, self.total, rate, eta, checked))
+            self._on_progress(CheckProgress(done, self.total, checked))
 
     def wait_for_workers(self) -> None:
         """Wait for every submitted photo, so the pool's connections close after the last read."""
@@ -308,7 +313,8 @@ def _judge(
     images: list[ImageResult],
     dims: dict[str, tuple[int, int] | None],
     options: CheckOptions,
-) -> list[ImageChecks]:
+) -> tuple[list[ImageChecks], list[str]]:
+    """Every photo's checks, and the site-wide rules that could not apply to them."""
     items = []
     for image in images:
         unread = None if image.error == TRUNCATED_BODY else "not checked (cancelled)"
@@ -336,10 +342,11 @@ def _judge(
             )
         )
     judged = judge_site(items, options.settings, options.profile)
-    return [
+    checks = [
         _with_resolution(c, image, dims.get(image.path), options)
         for c, image in zip(judged, images, strict=True)
     ]
+    return checks, rules_not_applied(items, options.settings)
 
 
 def _with_resolution(

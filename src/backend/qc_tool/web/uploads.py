@@ -1,5 +1,8 @@
 """Upload a ZIP of photos, follow its checks, read the results, download the CSV and sorted ZIP.
 
+The results page, ``GET /api/uploads/<id>``, the CSV and the sorted ZIP all render the
+upload's result document and its verdict (``check_report.result_document``), View QC's.
+
 Only the session that uploaded can see an upload; anyone else gets a 404. The app refuses
 request bodies over 64 KB (web/security.py); the upload POST alone may be as large as
 QC_UPLOAD_MAX_MB. That limit must be raised before Flask-WTF reads the form for the CSRF
@@ -11,10 +14,12 @@ cannot make the server read a large body).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from flask import (
     Blueprint,
     current_app,
+    make_response,
     redirect,
     render_template,
     request,
@@ -26,14 +31,19 @@ from flask_wtf.csrf import CSRFProtect
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Response
 
-from qc_tool.domain.checks.result import ImageChecks
-from qc_tool.errors import NotFound, NotLoggedIn
+from qc_tool.domain.verdict import DECISION_LABELS
+from qc_tool.errors import NotFound
+from qc_tool.services.previews import PreviewsBusy, max_edge_for
 from qc_tool.services.uploads import Upload, UploadStore
 from qc_tool.services.zip_safety import MB, UploadRefused, UploadTooLarge, size_text
-from qc_tool.web.auth import current_login, optional_login
+from qc_tool.web.auth import current_login, login_required
 from qc_tool.web.deps import qc
 
-bp = Blueprint("uploads", __name__, url_prefix="/uploads")
+bp = login_required(Blueprint("uploads", __name__, url_prefix="/uploads"))
+api = login_required(
+    Blueprint("uploads_api", __name__, url_prefix="/api/uploads")
+)  # JSON errors, as /api/
+PREVIEW_MAX_AGE_S = 3600
 
 FORM_SLACK = 64 * 1024  # the multipart framing and the other fields around the ZIP
 
@@ -56,8 +66,7 @@ def store() -> UploadStore:
 def _body_limit_then_csrf() -> tuple[str, int] | None:
     if request.method != "POST":
         return None
-    if optional_login() is None:
-        raise NotLoggedIn("please log in")  # before a byte of the body is read
+    # login_required ran first: an anonymous client never makes the server read a large body.
     request.max_content_length = store().limits.max_zip_bytes + FORM_SLACK
     if not current_app.config["WTF_CSRF_ENABLED"]:
         return None  # as the app-wide hook does
@@ -91,6 +100,7 @@ def upload() -> Response | tuple[str, int]:
             executor=ctx.check_executor,
             options=ctx.check_options,
             whole_files=request.form.get("whole_files") == "1",
+            site_profile=ctx.site_profile,
         )
     except UploadRefused as exc:
         return _form(exc.message, exc.status)
@@ -103,20 +113,29 @@ def upload() -> Response | tuple[str, int]:
 def result(upload_id: str) -> str:
     login = current_login()
     found = store().get(upload_id, login.sid)
+    # The state first, then the document: the runner stores the document before it says
+    # done, so a page that read "done" has it, and one that read "running" shows progress
+    # even if the checks end while it renders.
+    state = found.state
+    document = found.document() if state == "done" else None
+    settings = qc().settings
     return render_template(
         "upload_result.html",
         upload=found,
-        rows=[ImageRow.of(c) for c in found.report.images] if found.report else [],
-        invalid_by_folder=found.invalid_by_folder(),
+        state=state,
+        document=document,
+        page=ResultPage.of(document) if document is not None else None,
         keep_minutes=round(store().keep_seconds / 60),
+        tile_url=settings.get("QC_TILE_URL") or "",
+        tile_attribution=settings.get("QC_TILE_ATTRIBUTION") or "",
     )
 
 
 @bp.get("/<upload_id>/checks.csv")
 def checks_csv(upload_id: str) -> Response:
-    found = _finished(upload_id)
-    assert found.csv is not None
-    response = current_app.response_class(found.csv, mimetype="text/csv")
+    login = current_login()
+    found = store().get(upload_id, login.sid)
+    response = current_app.response_class(found.checks_csv(), mimetype="text/csv")
     response.headers.set("Content-Disposition", "attachment", filename=f"{found.site}-checks.csv")
     return response
 
@@ -132,19 +151,91 @@ def sorted_zip(upload_id: str) -> Response:
     )
 
 
+@bp.get("/<upload_id>/preview")
+def preview(upload_id: str) -> Response:
+    """A small upright JPEG of one photo of the upload (only one the sorted ZIP holds)."""
+    login = current_login()
+    found = store().get(upload_id, login.sid)
+    max_edge = max_edge_for(request.args.get("size", "large"))
+    try:
+        data = found.preview(request.args.get("path", ""), qc().previews, max_edge)
+    except PreviewsBusy as exc:  # the app's error response, told when to try again
+        busy = make_response(current_app.handle_user_exception(exc))
+        busy.headers["Retry-After"] = str(exc.retry_after)
+        return busy
+    response = Response(data, mimetype="image/jpeg")
+    response.headers["Cache-Control"] = f"private, max-age={PREVIEW_MAX_AGE_S}"
+    return response
+
+
+@api.get("/<upload_id>")
+def upload_state(upload_id: str) -> Response:
+    """``{"id", "state", "done", "total", "result"}``: the result document once done (null
+    before), the owner's only."""
+    login = current_login()
+    found = store().get(upload_id, login.sid)
+    return current_app.response_class(found.state_json(), mimetype="application/json")
+
+
 @dataclass(frozen=True)
 class ImageRow:
-    """One line of the results table: the verdict, what failed, and every measured value."""
+    """One line of the results table: the verdict, why, and every measured value."""
 
     path: str
-    valid: bool
-    problems: list[str]
+    valid: bool | None
+    problems: list[str]  # the verdict's kinds, by their names
+    reasons: list[str]  # the verdict's reasons
     values: list[tuple[str, str]]
 
+
+@dataclass(frozen=True)
+class FolderRow:
+    name: str
+    images: int
+    invalid: int
+    why: list[str]  # the verdict's kinds (and folder reasons) for this folder, by their names
+
+
+@dataclass(frozen=True)
+class ResultPage:
+    """What the results page shows of a document: its verdict's rows, nothing judged here."""
+
+    verdict: dict[str, Any]
+    labels: dict[str, str]
+    rows: list[ImageRow]
+    folders: list[FolderRow]
+
     @classmethod
-    def of(cls, checks: ImageChecks) -> ImageRow:
-        values = [(o.name, str(o.value)) for o in checks.outcomes if o.value is not None]
-        return cls(checks.name, checks.valid, [o.message for o in checks.failures], values)
+    def of(cls, document: dict[str, Any]) -> ResultPage:
+        verdict = document["verdict"]
+        labels = {k["kind"]: k["label"] for k in verdict["kinds"] + verdict["folder_reasons"]}
+        rows = [
+            ImageRow(
+                image["path"],
+                image["valid"],
+                [labels.get(k, k) for k in image["problems"]],
+                list(image["reasons"]),
+                [
+                    (o["name"], str(o["value"]))
+                    for o in (image.get("checks") or {}).get("outcomes", [])
+                    if o["value"] is not None
+                ],
+            )
+            for image in document["images"]
+        ]
+        refly = {item["folder"]: item for item in verdict["refly"]}
+        folders = [
+            FolderRow(
+                f["name"],
+                f["images"],
+                len(refly[f["name"]]["photos"]) if f["name"] in refly else 0,
+                [labels.get(k, k) for k in refly[f["name"]]["reasons"]]
+                if f["name"] in refly
+                else [],
+            )
+            for f in document["folders"]
+        ]
+        return cls(verdict, labels, rows, folders)
 
 
 def _finished(upload_id: str) -> Upload:
@@ -165,5 +256,6 @@ def _form(problem: str | None, status: int) -> tuple[str, int]:
         max_mb=limits.max_zip_bytes / MB,
         max_total_mb=limits.max_photo_bytes / MB,
         max_files=limits.max_entries,
+        decisions=DECISION_LABELS,
     )
     return page, status

@@ -101,6 +101,16 @@ def site_focus_median(scores: Sequence[float | None]) -> float | None:
     return float(np.median(judged)) if judged else None
 
 
+def judged_focus_count(scores: Sequence[float | None]) -> int:
+    """How many photos have a focus score the site-relative rule can use."""
+    return sum(1 for v in scores if v is not None and v > 0)
+
+
+def relative_blur_applies(scores: Sequence[float | None], settings: CheckSettings) -> bool:
+    """Whether the site has enough judged photos (``blur_site_min_images``) for the relative rule."""
+    return judged_focus_count(scores) >= settings.blur_site_min_images
+
+
 def relative_blur_flags(
     scores: Sequence[float | None], settings: CheckSettings | None = None
 ) -> list[bool]:
@@ -112,9 +122,9 @@ def relative_blur_flags(
     flagged; sites with fewer than ``blur_site_min_images`` judged photos flag nothing.
     """
     s = settings or CheckSettings()
-    judged = np.array([v for v in scores if v is not None and v > 0], dtype=np.float64)
-    if judged.size < s.blur_site_min_images:
+    if not relative_blur_applies(scores, s):
         return [False] * len(scores)
+    judged = np.array([v for v in scores if v is not None and v > 0], dtype=np.float64)
     median, sigma = _robust_centre(np.log(judged))
     margin = max(math.log(s.blur_site_ratio), s.blur_site_mad_z * sigma)
     return [v is not None and (v <= 0 or math.log(v) < median - margin) for v in scores]

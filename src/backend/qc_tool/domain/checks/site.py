@@ -6,7 +6,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from .blur import blur_outcome, relative_blur_flags, site_focus_median
+from .blur import (
+    blur_outcome,
+    judged_focus_count,
+    relative_blur_applies,
+    relative_blur_flags,
+    site_focus_median,
+)
 from .duplicates import DuplicateCandidate, find_duplicates
 from .exposure import exposure_outcome
 from .geo import Point, position_outcome, site_centre
@@ -84,3 +90,32 @@ def judge_site(
         outcomes.extend(duplicates.get(e.name, []))
         results.append(ImageChecks.of(e.name, tuple(outcomes), e.source, e.seconds))
     return results
+
+
+def rules_not_applied(
+    evidence: Sequence[ImageEvidence], settings: CheckSettings | None = None
+) -> list[str]:
+    """The site-wide rules ``judge_site`` could not apply to these photos, as plain sentences.
+
+    A rule that cannot apply passes every photo silently, so the verdict names it once (its
+    ``notes``): the site-relative blur rule needs ``blur_site_min_images`` photos with a focus
+    score; the outside-the-site rule needs a site centre, so at least one located photo.
+    """
+    if not evidence:
+        return []
+    s = settings or CheckSettings()
+    notes = []
+    scores = [e.pixels.blur.score if e.pixels else None for e in evidence]
+    if not relative_blur_applies(scores, s):
+        judged = judged_focus_count(scores)
+        notes.append(
+            "The site-relative blur rule was not applied: it needs at least "
+            f"{s.blur_site_min_images} photos with a focus score and {judged} had one; each "
+            f"photo was held to the absolute minimum focus ({s.blur_min_focus:g}) only."
+        )
+    if site_centre([e.point for e in evidence]) is None:
+        notes.append(
+            "The outside-the-site rule was not applied: no checked photo has a GPS position, "
+            "so the site has no centre to measure distances from."
+        )
+    return notes
