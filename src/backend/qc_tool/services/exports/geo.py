@@ -90,7 +90,7 @@ def geojson(document: Document) -> str:
         "name": document["site"],  # foreign members (RFC 7946, 6.1); GDAL names the layer by it
         "site": document["site"],
         "photos": len(document["images"]),
-        "without_gps": len(document["images"]) - len(located),
+        "without_gps": len(document["images"]) - len(located),  # no GPS, or unreadable
         "features": features,
     }
     return json.dumps(collection, indent=1)
@@ -137,7 +137,11 @@ def kml(document: Document) -> bytes:
     doc = _sub(root, "Document")
     _sub(doc, "name", f"{document['site']} photo QC")
     missing = sum(1 for p in photos(document) if p.position is None)
-    _sub(doc, "description", f"{len(document['images'])} photos, {missing} without GPS left out")
+    _sub(
+        doc,
+        "description",
+        f"{len(document['images'])} photos, {missing} left out (no GPS, or unreadable)",
+    )
     _kml_style(doc, "valid", _KML_GOOD)
     _kml_style(doc, "failed", _KML_BAD)
     _kml_style(doc, "path", _KML_PATH, line=True)
@@ -183,7 +187,11 @@ def gpx(document: Document) -> bytes:
     located = with_gps(photos(document))
     metadata = _sub(root, "metadata")
     _sub(metadata, "name", f"{document['site']} photo QC")
-    _sub(metadata, "desc", f"{len(document['images']) - len(located)} photos without GPS left out")
+    _sub(
+        metadata,
+        "desc",
+        f"{len(document['images']) - len(located)} photos left out (no GPS, or unreadable)",
+    )
     if located:
         lats = [p.lat for p in located if p.lat is not None]
         lons = [p.lon for p in located if p.lon is not None]

@@ -105,7 +105,7 @@ def odm_geo_txt(document: Document) -> str:
     missing = len(document["images"]) - len(items)
     lines.append(f"# site {_one_line(document['site'])}, photos located: {len(lines) - 1}")
     if missing:
-        lines.append(f"# left out, no GPS position: {missing}")
+        lines.append(f"# left out, no GPS or unreadable: {missing}")
     if skipped:
         lines.append(f"# left out, ODM cannot tell them apart by file name: {len(skipped)}")
         lines.append("# download the per-folder geo.txt files (a ZIP) to process every folder")
