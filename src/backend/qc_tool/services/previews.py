@@ -31,10 +31,10 @@ import io
 import struct
 import threading
 import warnings
-from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 
+from cachetools import LRUCache
 from PIL import Image
 
 from qc_tool.domain.checks.decode import refuse_bombs
@@ -81,27 +81,25 @@ def max_edge_for(size: str) -> int:
 class ByteBudgetLRU:
     """A least-recently-used map of bytes whose values together stay within ``budget`` bytes.
 
-    Shared by every request thread, so every operation holds the lock.
+    cachetools' LRUCache does the sizing and eviction (``getsizeof=len``); it is not
+    thread-safe and every request thread shares this one, so every operation holds the lock.
     """
 
     def __init__(self, budget: int) -> None:
         self.budget = budget
-        self._items: OrderedDict[Hashable, bytes] = OrderedDict()
-        self._used = 0
+        self._items: LRUCache[Hashable, bytes] = LRUCache(maxsize=budget, getsizeof=len)
         self._lock = threading.Lock()
 
     @property
     def used(self) -> int:
-        return self._used
+        return int(self._items.currsize)
 
     def __len__(self) -> int:
         return len(self._items)
 
     def get(self, key: Hashable) -> bytes | None:
         with self._lock:
-            value = self._items.get(key)
-            if value is not None:
-                self._items.move_to_end(key)
+            value: bytes | None = self._items.get(key)
             return value
 
     def put(self, key: Hashable, value: bytes) -> None:
@@ -109,14 +107,7 @@ class ByteBudgetLRU:
         if len(value) > self.budget:
             return
         with self._lock:
-            old = self._items.pop(key, None)
-            if old is not None:
-                self._used -= len(old)
-            while self._items and self._used + len(value) > self.budget:
-                _, dropped = self._items.popitem(last=False)
-                self._used -= len(dropped)
             self._items[key] = value
-            self._used += len(value)
 
 
 class PreviewsBusy(Busy):
