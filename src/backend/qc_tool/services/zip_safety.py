@@ -7,6 +7,9 @@ that would leave the target folder, links, special files, duplicates, overlappin
 encryption. Unpacking then trusts none of the declared sizes: each photo is streamed into a
 private folder and counted against a byte budget. A photo whose data is damaged costs that
 photo (its reason is kept), never the batch. The folder rule is in docs/uploads.md.
+
+Written on top of the standard ``zipfile`` because it trusts what a ZIP declares (sizes, the
+directory) and checks none of the above before extracting, and no maintained library does.
 """
 
 from __future__ import annotations

@@ -137,7 +137,8 @@ def job_events(job_id: str) -> Response:
     """The job's events as Server-Sent Events, from after ``Last-Event-ID`` (or ``?after=``).
 
     The stream ends after the job's last event; a client that reconnects with the id of the
-    last event it saw gets exactly the ones it missed.
+    last event it saw gets exactly the ones it missed. Written here rather than with flask-sse,
+    which needs a Redis server for its pub/sub: the job log is already in this process.
     """
     login = current_login()
     job = qc().jobs.get(job_id, login.sid)
