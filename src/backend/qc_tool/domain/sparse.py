@@ -30,6 +30,14 @@ class SparseBytes:
         self.batches = 0
         self._chunks: list[tuple[int, bytes]] = []  # disjoint, sorted by offset
 
+    @classmethod
+    def at_hand(cls, data: bytes) -> SparseBytes:
+        """All of a file's bytes, already in memory (not copied): a program over them fetches nothing."""
+        buf = cls(len(data))
+        if data:
+            buf._chunks = [(0, data)]
+        return buf
+
     def missing(self, offset: int, length: int) -> list[Range]:
         """The parts of [offset, offset+length), clamped to the file, not fetched yet."""
         end = min(offset + length, self.size)
@@ -155,3 +163,8 @@ def run_program(program: ReadProgram[T], read_at: Callable[[int, int], bytes]) -
     except StopIteration as stop:
         result: T = stop.value
         return result
+
+
+def run_at_hand(program: ReadProgram[T]) -> T:
+    """Run a read program over ``SparseBytes.at_hand``: it never asks, and anything else is past EOF."""
+    return run_program(program, lambda _offset, _length: b"")
