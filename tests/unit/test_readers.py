@@ -19,6 +19,7 @@ from qc_tool.domain.jpeg import (
     header_segments,
     segments,
 )
+from qc_tool.domain.pixel_reader import PixelSource, read_pixels
 from qc_tool.domain.sparse import ReadProgram, SparseBytes, run_at_hand, run_program
 from qc_tool.domain.tiff import MAX_IFD_ENTRIES, Entry, IfdRequest, Tiff
 from qc_tool.errors import UnreadableImage
@@ -54,6 +55,10 @@ class Driver:
                 want = program.send([self.data[off : off + min(n, cap or n)] for off, n in want])
         except StopIteration as stop:
             return stop.value
+
+
+def pixels(data: bytes) -> PixelSource:
+    return run_program(read_pixels(len(data)), lambda off, n: data[off : off + n])
 
 
 def walk_remote(data: bytes, read_ahead: int = 4096, cap: int | None = None) -> list[Segment]:
@@ -133,7 +138,7 @@ def test_a_segment_length_below_two_is_corrupt() -> None:
 def test_data_that_does_not_start_with_soi_is_named() -> None:
     with pytest.raises(UnreadableImage, match="not a JPEG: the file is a PNG image"):
         list(segments(b"\x89PNG\r\n\x1a\n" + bytes(100)))
-    assert list(header_segments(b"")) == [] and frame_size(b"") is None
+    assert list(header_segments(b"")) == []
 
 
 def test_fill_bytes_and_standalone_markers_are_skipped_by_both_forms() -> None:
@@ -142,7 +147,7 @@ def test_fill_bytes_and_standalone_markers_are_skipped_by_both_forms() -> None:
     expected = [(s.marker, s.length) for s in segments(REAL)]
     assert [(s.marker, s.length) for s in segments(padded)] == expected
     assert [(s.marker, s.length) for s in walk_remote(padded)] == expected
-    assert frame_size(padded) == frame_size(REAL) == (160, 120)
+    assert pixels(padded).dimensions == pixels(REAL).dimensions == (160, 120)
 
 
 def test_endless_fill_bytes_cost_one_read_ahead_more_not_a_batch_per_window() -> None:
@@ -163,14 +168,14 @@ def test_a_walk_stops_after_the_segment_limit_in_both_forms() -> None:
     assert len(list(segments(last))) == MAX_SEGMENTS  # the start of scan counts as one
 
 
-def test_the_frame_size_comes_from_the_first_sof_before_the_image_data() -> None:
-    assert frame_size(REAL) == (160, 120)
-    assert frame_size(REAL[:SOS]) == (160, 120)  # a header as the pixel reader keeps it
+def test_the_frame_size_comes_from_the_sof_payload() -> None:
+    assert frame_size(struct.pack(">BHH", 8, 120, 160)) == (160, 120)
+    assert frame_size(struct.pack(">BH", 8, 120)) is None  # cut before its width
+    assert frame_size(struct.pack(">BHH", 8, 0, 160)) is None
     sof = REAL.index(BODY) + BODY.index(b"\xff\xc0")
-    assert frame_size(REAL[: sof + 8]) is None  # the SOF is cut before its width
     zero = bytearray(REAL)
     zero[sof + 5 : sof + 9] = bytes(4)
-    assert frame_size(bytes(zero)) is None
+    assert pixels(bytes(zero)).dimensions is None
 
 
 # -- the TIFF IFD reader --------------------------------------------------------------------

@@ -6,7 +6,7 @@ import struct
 from xml.sax.saxutils import quoteattr
 
 from qc_tool.demo.tiffbuild import ByteOrder
-from qc_tool.domain.jpeg import frame_size, segments
+from qc_tool.domain.jpeg import frame_size, is_sof, segments
 
 SOI, EOI, SOS = 0xD8, 0xD9, 0xDA
 APP0, APP1, APP2 = 0xE0, 0xE1, 0xE2
@@ -36,10 +36,12 @@ def strip_app_segments(jpeg: bytes) -> bytes:
 
 def sof_dimensions(jpeg: bytes) -> tuple[int, int]:
     """(width, height) from the first SOFn segment of a complete JPEG."""
-    size = frame_size(jpeg)
-    if size is None:
-        raise ValueError("JPEG has no SOF segment")
-    return size
+    for seg in segments(jpeg):
+        if is_sof(seg.marker):
+            size = frame_size(jpeg[seg.payload_start : seg.payload_start + 5])
+            if size is not None:
+                return size
+    raise ValueError("JPEG has no SOF segment")
 
 
 def jfif_app0() -> bytes:

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterator
-from dataclasses import dataclass
+from typing import NamedTuple
 
-from qc_tool.domain.sparse import ReadProgram, SparseBytes, fetch, run_at_hand
+from qc_tool.domain.sparse import ReadProgram, SparseBytes, fetch
 from qc_tool.errors import UnreadableImage
 
 SOI = b"\xff\xd8"
@@ -26,6 +26,7 @@ MAX_SKIPPED = 4096
 END_OF_HEADER = (0xDA, 0xD9)  # start of scan, end of image: no header segments follow
 _NOT_SOF = (0xC4, 0xC8, 0xCC)  # DHT, JPG, DAC share the SOFn marker range
 _STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})  # TEM, RSTn: markers without a length
+_TRUNCATED = "truncated: the file ends inside the JPEG header"
 
 
 def is_sof(marker: int) -> bool:
@@ -53,8 +54,7 @@ def not_jpeg_reason(head: bytes) -> str:
     return "not a JPEG: no start-of-image marker"
 
 
-@dataclass(frozen=True, slots=True)
-class Segment:
+class Segment(NamedTuple):
     """One marker segment: where its 0xFF is, its marker, and its length field."""
 
     offset: int
@@ -75,32 +75,53 @@ class Segment:
 
 
 class SegmentWalk:
-    """The header segments of the JPEG in ``buf``, one ``next()`` at a time, from after SOI.
+    """The header segments of the JPEG in ``buf``, one at a time, from after SOI.
 
-    A segment header not fetched yet is fetched with ``read_ahead`` bytes after it, so the
-    small segments that follow cost no extra round trip.
+    ``next()`` is the read-program form: a segment header not fetched yet is fetched with
+    ``read_ahead`` bytes after it, so the small segments that follow cost no extra round
+    trip. ``next_at_hand()`` is the same step over bytes all at hand.
     """
 
-    def __init__(self, buf: SparseBytes, read_ahead: int) -> None:
+    def __init__(self, buf: SparseBytes, read_ahead: int = 0) -> None:
         self.buf = buf
         self.read_ahead = read_ahead
         self._pos = len(SOI)
+        self._fetched_at = -1
         self._segments = 0
         self._skipped = 0
 
     def next(self) -> ReadProgram[Segment]:
         """Read program: the next segment; UnreadableImage where there is none to be had."""
+        segment = self._step()
+        while segment is None:
+            self._fetched_at = self._pos
+            yield from fetch(self.buf, [(self._pos, self.read_ahead)])
+            segment = self._step()
+        return segment
+
+    def next_at_hand(self) -> Segment:
+        """The next segment of bytes all in ``buf`` (``SparseBytes.at_hand``)."""
+        self._fetched_at = self._pos  # nothing more can be fetched
+        segment = self._step()
+        if segment is None:
+            raise UnreadableImage(_TRUNCATED)
+        return segment
+
+    def _step(self) -> Segment | None:
+        """The segment at the walk's position, after any fill bytes; None when its header
+        has to be fetched first."""
         if self._segments >= MAX_SEGMENTS:
             raise UnreadableImage(
                 f"corrupt JPEG header: no image data after {MAX_SEGMENTS} segments"
             )
         pos = self._pos
         while True:
-            if not self.buf.has(pos, 4):
-                yield from fetch(self.buf, [(pos, self.read_ahead)])
             head = self.buf.get(pos, 4)
             if head is None:
-                raise UnreadableImage("truncated: the file ends inside the JPEG header")
+                if pos == self._fetched_at:
+                    raise UnreadableImage(_TRUNCATED)
+                self._pos = pos
+                return None
             if head[0] != 0xFF:
                 raise UnreadableImage(f"corrupt JPEG header: no segment marker at byte {pos}")
             marker = head[1]
@@ -131,9 +152,9 @@ def segments(data: bytes) -> Iterator[Segment]:
     """
     if not data.startswith(SOI):
         raise UnreadableImage(not_jpeg_reason(data[:12]))
-    walk = SegmentWalk(SparseBytes.at_hand(data), read_ahead=4)
+    walk = SegmentWalk(SparseBytes.at_hand(data))
     while True:
-        segment = run_at_hand(walk.next())
+        segment = walk.next_at_hand()
         yield segment
         if segment.ends_header:
             return
@@ -154,12 +175,9 @@ def header_segments(header: bytes) -> Iterator[tuple[int, int, bytes]]:
         return
 
 
-def frame_size(header: bytes) -> tuple[int, int] | None:
-    """(width, height) from the first SOFn segment of a header in memory; None if not there."""
-    for _offset, marker, payload in header_segments(header):
-        if is_sof(marker):
-            if len(payload) < 5:
-                return None
-            height, width = struct.unpack_from(">HH", payload, 1)
-            return (width, height) if width and height else None
-    return None
+def frame_size(sof_payload: bytes) -> tuple[int, int] | None:
+    """(width, height) from the start of an SOFn payload (precision, height, width); None if 0."""
+    if len(sof_payload) < 5:
+        return None
+    height, width = struct.unpack_from(">HH", sof_payload, 1)
+    return (width, height) if width and height else None

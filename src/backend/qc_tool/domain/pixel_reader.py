@@ -52,9 +52,8 @@ def read_pixels(size: int, *, whole_file: bool = False) -> ReadProgram[PixelSour
     yield from fetch(buf, [(0, HEADER_READ)])
     if buf.get(0, 2) != SOI:
         raise UnreadableImage(not_jpeg_reason(buf.get(0, min(buf.size, 12)) or b""))
-    header_end = yield from _walk_header(buf)
+    header_end, dims = yield from _walk_header(buf)
     header = _sparse(buf, header_end)
-    dims = frame_size(header)
     preview = None if whole_file else find_mpf_preview(header, size)
     if preview is not None and preview[1] <= MAX_PREVIEW_BYTES:
         offset, length = preview
@@ -74,16 +73,22 @@ def _check_whole_size(size: int) -> None:
         )
 
 
-def _walk_header(buf: SparseBytes) -> ReadProgram[int]:
-    """Walk segments up to the start of scan; fetch XMP and MPF payloads and the frame header."""
+def _walk_header(buf: SparseBytes) -> ReadProgram[tuple[int, tuple[int, int] | None]]:
+    """Walk segments up to the start of scan; fetch XMP and MPF payloads and the frame header.
+
+    Returns where the image data starts, and the main image's size from its (first) SOFn.
+    """
     walk = SegmentWalk(buf, HEADER_READ)
+    size = None
     while True:
         segment = yield from walk.next()
-        pos, marker, length = segment.offset, segment.marker, segment.length
+        pos, marker, length = segment
         if segment.ends_header:
-            return pos
-        if is_sof(marker):  # the main image's size
+            return pos, size
+        if is_sof(marker):
             yield from fetch(buf, [(pos, 2 + min(length, 64))])
+            if size is None:
+                size = frame_size(buf.get(segment.payload_start, 5) or b"")
         if marker in (0xE1, 0xE2):
             yield from fetch(buf, [(pos + 4, 32)])
             sig = buf.get(pos + 4, min(32, length - 2)) or b""

@@ -50,6 +50,7 @@ class Tiff:
 
     def __init__(self, buf: SparseBytes, base: int, length: int, order: str, kind: str) -> None:
         self.buf, self.base, self.length, self.order, self.kind = buf, base, length, order, kind
+        self._entry = struct.Struct(order + "HHII")
 
     @classmethod
     def open(
@@ -116,7 +117,7 @@ class Tiff:
         if raw is None:
             raise UnreadableImage(f"truncated: an {self.kind} directory is cut short")
         entries = []
-        unpack = struct.Struct(self.order + "HHII").unpack_from
+        unpack = self._entry.unpack_from
         for i in range(count):
             tag, typ, n, pointer = unpack(raw, 12 * i)
             if tag not in wanted:
