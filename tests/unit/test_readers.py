@@ -20,7 +20,7 @@ from qc_tool.domain.jpeg import (
     segments,
 )
 from qc_tool.domain.pixel_reader import PixelSource, read_pixels
-from qc_tool.domain.sparse import ReadProgram, SparseBytes, run_at_hand, run_program
+from qc_tool.domain.sparse import ReadProgram, SparseBytes, run_program
 from qc_tool.domain.tiff import MAX_IFD_ENTRIES, Entry, IfdRequest, Tiff
 from qc_tool.errors import UnreadableImage
 
@@ -194,12 +194,21 @@ def tiff_of(order: ByteOrder = "II", *, next_ifd: int = 0) -> bytes:
 
 def ifd0(data: bytes, wanted: frozenset[int] = KEEP) -> tuple[Tiff, list[Entry]]:
     tiff, at = Tiff.at_hand(data, "EXIF")
-    (entries,) = run_at_hand_ifds(tiff, [(at, "IFD0", wanted)])
+    entries = tiff.ifd_at_hand(at, "IFD0", wanted)
+    assert both_forms(tiff, [(at, "IFD0", wanted)]) == [entries]
     return tiff, entries
 
 
-def run_at_hand_ifds(tiff: Tiff, ifds: list[IfdRequest]) -> list[list[Entry]]:
-    return run_at_hand(tiff.read_ifds(ifds))
+def ifd0_program(data: bytes) -> object:
+    tiff, at = Tiff.at_hand(data, "EXIF")
+    return run_program(tiff.read_ifds([(at, "IFD0", KEEP)]), lambda _off, _n: b"")
+
+
+def both_forms(tiff: Tiff, ifds: list[IfdRequest]) -> list[list[Entry]]:
+    """``read_ifds`` as a read program with nothing to fetch, checked against ``ifd_at_hand``."""
+    entries = run_program(tiff.read_ifds(ifds), lambda _off, _n: b"")
+    assert entries == [tiff.ifd_at_hand(*ifd) for ifd in ifds]
+    return entries
 
 
 @pytest.mark.parametrize("order", ["II", "MM"])
@@ -218,7 +227,7 @@ def test_an_ifd_loop_is_read_once_and_ends() -> None:
     data = tiff_of(next_ifd=8)
     tiff, entries = ifd0(data)
     pointer = next(e for e in entries if e.tag == POINTER)
-    again = run_at_hand_ifds(tiff, [(tiff.pointer(pointer), "the EXIF IFD", KEEP)])
+    again = both_forms(tiff, [(tiff.pointer(pointer), "the EXIF IFD", KEEP)])
     assert again == [entries]
 
 
@@ -227,13 +236,16 @@ def test_an_ifd_past_the_end_is_outside_the_segment() -> None:
     tiff, _ = Tiff.at_hand(data, "MPF")
     for offset in (len(data) - 1, len(data) + 100, 0xFFFFFFF0, 4):
         with pytest.raises(UnreadableImage, match="the IFD lies outside the MPF segment"):
-            run_at_hand_ifds(tiff, [(offset, "the IFD", KEEP)])
+            tiff.ifd_at_hand(offset, "the IFD", KEEP)
+        with pytest.raises(UnreadableImage, match="the IFD lies outside the MPF segment"):
+            run_program(tiff.read_ifds([(offset, "the IFD", KEEP)]), lambda _off, _n: b"")
 
 
 def test_an_ifd_whose_entries_run_past_the_end_is_refused() -> None:
     data = tiff_of()
-    with pytest.raises(UnreadableImage, match="IFD0 lies outside the EXIF segment"):
-        ifd0(data[:30])  # the count fits, the entries do not
+    for read in (ifd0, ifd0_program):
+        with pytest.raises(UnreadableImage, match="IFD0 lies outside the EXIF segment"):
+            read(data[:30])  # the count fits, the entries do not
 
 
 def test_a_value_offset_past_the_end_is_refused() -> None:
@@ -244,13 +256,14 @@ def test_a_value_offset_past_the_end_is_refused() -> None:
     with pytest.raises(UnreadableImage, match="the value of tag 0x010F lies outside"):
         tiff.value(entry)
     with pytest.raises(UnreadableImage, match="the value of tag 0x010F lies outside"):
-        run_at_hand(tiff.fetch_values([entry]))
+        run_program(tiff.fetch_values([entry]), lambda _off, _n: b"")
 
 
 def test_a_huge_entry_count_is_refused() -> None:
     data = b"MM\x00*" + struct.pack(">IH", 8, MAX_IFD_ENTRIES + 1) + bytes(64)
-    with pytest.raises(UnreadableImage, match=f"IFD0 claims {MAX_IFD_ENTRIES + 1} entries"):
-        ifd0(data)
+    for read in (ifd0, ifd0_program):
+        with pytest.raises(UnreadableImage, match=f"IFD0 claims {MAX_IFD_ENTRIES + 1} entries"):
+            read(data)
 
 
 @pytest.mark.parametrize(

@@ -27,6 +27,7 @@ END_OF_HEADER = (0xDA, 0xD9)  # start of scan, end of image: no header segments 
 _NOT_SOF = (0xC4, 0xC8, 0xCC)  # DHT, JPG, DAC share the SOFn marker range
 _STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})  # TEM, RSTn: markers without a length
 _TRUNCATED = "truncated: the file ends inside the JPEG header"
+_HEAD = struct.Struct(">BBH")  # 0xFF, marker, length
 
 
 def is_sof(marker: int) -> bool:
@@ -122,9 +123,9 @@ class SegmentWalk:
                     raise UnreadableImage(_TRUNCATED)
                 self._pos = pos
                 return None
-            if head[0] != 0xFF:
+            ff, marker, length = _HEAD.unpack(head)
+            if ff != 0xFF:
                 raise UnreadableImage(f"corrupt JPEG header: no segment marker at byte {pos}")
-            marker = head[1]
             if marker == 0xFF or marker in _STANDALONE:
                 step = 1 if marker == 0xFF else 2
                 self._skipped += step
@@ -134,15 +135,13 @@ class SegmentWalk:
                     )
                 pos += step
                 continue
-            length = int.from_bytes(head[2:4], "big")
-            if marker not in END_OF_HEADER and length < 2:
+            if length < 2 and marker not in END_OF_HEADER:
                 raise UnreadableImage(
                     f"corrupt JPEG header: segment at byte {pos} has length {length}"
                 )
             self._segments += 1
-            segment = Segment(pos, marker, length)
-            self._pos = segment.end
-            return segment
+            self._pos = pos + 2 + length
+            return Segment(pos, marker, length)
 
 
 def segments(data: bytes) -> Iterator[Segment]:
@@ -166,11 +165,13 @@ def header_segments(header: bytes) -> Iterator[tuple[int, int, bytes]]:
     For untrusted bytes: stops (never raises) where ``segments`` would fail; a payload is
     cut where ``header`` ends.
     """
+    if not header.startswith(SOI):
+        return
+    walk = SegmentWalk(SparseBytes.at_hand(header))
     try:
-        for segment in segments(header):
-            if segment.ends_header:
-                return
-            yield segment.offset, segment.marker, header[segment.payload_start : segment.end]
+        while (segment := walk.next_at_hand()).marker not in END_OF_HEADER:
+            offset, marker, length = segment
+            yield offset, marker, header[offset + 4 : offset + 2 + length]
     except UnreadableImage:
         return
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import struct
 
 from qc_tool.domain.jpeg import header_segments
-from qc_tool.domain.sparse import run_at_hand
 from qc_tool.domain.tiff import Tiff
 from qc_tool.errors import UnreadableImage
 
@@ -38,7 +37,7 @@ def _mp_entries(mp: bytes) -> list[tuple[int, int, int]]:
     """(attribute, size, offset) of every image listed in the MP Index IFD; UnreadableImage."""
     tiff, index_ifd = Tiff.at_hand(mp, "MPF")
     wanted = frozenset({_TAG_MP_ENTRY})
-    (entries,) = run_at_hand(tiff.read_ifds([(index_ifd, "the MP Index IFD", wanted)]))
+    entries = tiff.ifd_at_hand(index_ifd, "the MP Index IFD", wanted)
     if not entries:
         return []
     values = tiff.value(entries[0])

@@ -166,8 +166,3 @@ def run_program(program: ReadProgram[T], read_at: Callable[[int, int], bytes]) -
     except StopIteration as stop:
         result: T = stop.value
         return result
-
-
-def run_at_hand(program: ReadProgram[T]) -> T:
-    """Run a read program over ``SparseBytes.at_hand``: it never asks, and anything else is past EOF."""
-    return run_program(program, lambda _offset, _length: b"")

@@ -2,8 +2,8 @@
 
 One reader for all of them, in the read-program form (domain/sparse.py): it fetches the
 directories and values it is asked for and checks every count and offset against the TIFF
-body's bounds, raising UnreadableImage. ``Tiff.at_hand`` runs the same code over bytes
-already in memory, with nothing to fetch. Offsets count from the TIFF header, as in TIFF.
+body's bounds, raising UnreadableImage. ``Tiff.at_hand`` and ``ifd_at_hand`` run the same
+checks and decoding over bytes already in memory, with nothing to fetch. Offsets count from the TIFF header, as in TIFF.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from qc_tool.domain.sparse import Range, ReadProgram, SparseBytes, fetch, run_at_hand
+from qc_tool.domain.sparse import Range, ReadProgram, SparseBytes, fetch
 from qc_tool.errors import UnreadableImage
 
 HEADER_SIZE = 8  # byte order, 42, offset of IFD0
@@ -58,6 +58,15 @@ class Tiff:
     ) -> ReadProgram[tuple[Tiff, int]]:
         """Read program: the TIFF header at ``base``; the reader and the offset of IFD0."""
         yield from fetch(buf, [(base, HEADER_SIZE)])
+        return cls._from_header(buf, base, length, kind)
+
+    @classmethod
+    def at_hand(cls, data: bytes, kind: str) -> tuple[Tiff, int]:
+        """The reader over a TIFF body in memory, and the offset of IFD0; UnreadableImage if bad."""
+        return cls._from_header(SparseBytes.at_hand(data), 0, len(data), kind)
+
+    @classmethod
+    def _from_header(cls, buf: SparseBytes, base: int, length: int, kind: str) -> tuple[Tiff, int]:
         header = buf.get(base, HEADER_SIZE)
         if header is None or length < HEADER_SIZE:
             raise UnreadableImage(f"truncated: the {kind} header is cut short")
@@ -66,11 +75,6 @@ class Tiff:
             raise UnreadableImage(f"corrupt {kind}: bad TIFF header")
         ifd0 = int(struct.unpack(order + "I", header[4:8])[0])
         return cls(buf, base, length, order, kind), ifd0
-
-    @classmethod
-    def at_hand(cls, data: bytes, kind: str) -> tuple[Tiff, int]:
-        """The reader over a TIFF body in memory, and the offset of IFD0; UnreadableImage if bad."""
-        return run_at_hand(cls.open(SparseBytes.at_hand(data), 0, len(data), kind))
 
     def _check(self, offset: int, nbytes: int, what: str) -> None:
         if offset < HEADER_SIZE or offset + nbytes > self.length:
@@ -95,22 +99,29 @@ class Tiff:
         for off, name, _ in ifds:
             self._check(off, 2, name)
         yield from fetch(self.buf, [(self.base + off, 2) for off, _, _ in ifds])
-        counts = []
-        for off, name, _ in ifds:
-            raw = self.buf.get(self.base + off, 2)
-            if raw is None:
-                raise UnreadableImage(f"truncated: {name} is cut short")
-            count = struct.unpack(self.order + "H", raw)[0]
-            if count > MAX_IFD_ENTRIES:
-                raise UnreadableImage(f"corrupt {self.kind}: {name} claims {count} entries")
-            self._check(off, 2 + 12 * count + 4, name)
-            counts.append(count)
+        counts = [self._count(off, name) for off, name, _ in ifds]
         yield from fetch(
             self.buf, [(self.base + off + 2, 12 * n + 4) for (off, _, _), n in zip(ifds, counts)]
         )
         return [
             self._decode(off, n, wanted) for (off, _, wanted), n in zip(ifds, counts, strict=True)
         ]
+
+    def ifd_at_hand(self, offset: int, name: str, wanted: frozenset[int]) -> list[Entry]:
+        """``read_ifds`` of one IFD, for a reader over bytes at hand (``Tiff.at_hand``)."""
+        self._check(offset, 2, name)
+        return self._decode(offset, self._count(offset, name), wanted)
+
+    def _count(self, off: int, name: str) -> int:
+        """The entry count of the IFD at ``off``, once the IFD is known to fit in the body."""
+        raw = self.buf.get(self.base + off, 2)
+        if raw is None:
+            raise UnreadableImage(f"truncated: {name} is cut short")
+        count = int(struct.unpack(self.order + "H", raw)[0])
+        if count > MAX_IFD_ENTRIES:
+            raise UnreadableImage(f"corrupt {self.kind}: {name} claims {count} entries")
+        self._check(off, 2 + 12 * count + 4, name)
+        return count
 
     def _decode(self, off: int, count: int, wanted: frozenset[int]) -> list[Entry]:
         raw = self.buf.get(self.base + off + 2, 12 * count)

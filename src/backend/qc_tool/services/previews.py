@@ -41,7 +41,6 @@ from qc_tool.domain.checks.decode import refuse_bombs
 from qc_tool.domain.jpeg import header_segments
 from qc_tool.domain.models import RemoteFile
 from qc_tool.domain.pixel_reader import PixelSource
-from qc_tool.domain.sparse import run_at_hand
 from qc_tool.domain.tiff import TYPE_SHORT, Tiff
 from qc_tool.errors import BadRequest, Busy, UnreadableImage
 from qc_tool.services.ports import SiteConnection
@@ -287,8 +286,7 @@ def header_orientation(header: bytes) -> int | None:
         return None
     try:
         tiff, ifd0 = Tiff.at_hand(tiff_body, "EXIF")
-        (entries,) = run_at_hand(tiff.read_ifds([(ifd0, "IFD0", _ORIENTATION_TAG)]))
-        for entry in entries:
+        for entry in tiff.ifd_at_hand(ifd0, "IFD0", _ORIENTATION_TAG):
             if entry.type == TYPE_SHORT and entry.count >= 1:
                 (value,) = struct.unpack_from(tiff.order + "H", tiff.value(entry))
                 return int(value) if 1 <= value <= 8 else None
