@@ -1,36 +1,18 @@
-"""JPEG marker segments (JFIF, ICC, XMP, MPF) as cameras write them, and a walker to find them again."""
+"""JPEG marker segments (JFIF, ICC, XMP, MPF) as cameras write them; found again with the domain's walker."""
 
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
-from dataclasses import dataclass
 from xml.sax.saxutils import quoteattr
 
 from qc_tool.demo.tiffbuild import ByteOrder
+from qc_tool.domain.jpeg import frame_size, is_sof, segments
 
 SOI, EOI, SOS = 0xD8, 0xD9, 0xDA
 APP0, APP1, APP2 = 0xE0, 0xE1, 0xE2
 MAX_PAYLOAD = 65_533  # a segment's length field (2 bytes) counts itself
 XMP_NAMESPACE = b"http://ns.adobe.com/xap/1.0/\0"
 _ICC_CHUNK = MAX_PAYLOAD - 14  # "ICC_PROFILE\0" + sequence number + chunk count
-
-
-@dataclass(frozen=True, slots=True)
-class Segment:
-    """One marker segment: marker byte, offset of its 0xFF, and total length including marker."""
-
-    marker: int
-    offset: int
-    length: int
-
-    @property
-    def end(self) -> int:
-        return self.offset + self.length
-
-    @property
-    def payload_start(self) -> int:
-        return self.offset + 4
 
 
 def segment(marker: int, payload: bytes) -> bytes:
@@ -40,23 +22,8 @@ def segment(marker: int, payload: bytes) -> bytes:
     return struct.pack(">BBH", 0xFF, marker, len(payload) + 2) + payload
 
 
-def iter_segments(data: bytes, start: int = 0) -> Iterator[Segment]:
-    """Walk header segments from an SOI at ``start`` up to and including SOS (entropy data follows)."""
-    if data[start : start + 2] != b"\xff\xd8":
-        raise ValueError("not a JPEG: no SOI")
-    pos = start + 2
-    while pos + 4 <= len(data):
-        if data[pos] != 0xFF:
-            raise ValueError(f"no marker at offset {pos}")
-        marker = data[pos + 1]
-        if marker == 0xFF:  # fill byte before a marker
-            pos += 1
-            continue
-        (length,) = struct.unpack_from(">H", data, pos + 2)
-        yield Segment(marker, pos, length + 2)
-        if marker == SOS:
-            return
-        pos += length + 2
+# The demo walks its JPEGs with the header readers' walker: SOI up to and including SOS.
+iter_segments = segments
 
 
 def strip_app_segments(jpeg: bytes) -> bytes:
@@ -69,10 +36,11 @@ def strip_app_segments(jpeg: bytes) -> bytes:
 
 def sof_dimensions(jpeg: bytes) -> tuple[int, int]:
     """(width, height) from the first SOFn segment of a complete JPEG."""
-    for seg in iter_segments(jpeg):
-        if 0xC0 <= seg.marker <= 0xCF and seg.marker not in (0xC4, 0xC8, 0xCC):
-            height, width = struct.unpack_from(">HH", jpeg, seg.offset + 5)
-            return width, height
+    for seg in segments(jpeg):
+        if is_sof(seg.marker):
+            size = frame_size(jpeg[seg.payload_start : seg.payload_start + 5])
+            if size is not None:
+                return size
     raise ValueError("JPEG has no SOF segment")
 
 

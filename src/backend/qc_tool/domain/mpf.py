@@ -6,8 +6,9 @@ magic, offset of the first IFD); the MP Index IFD holds tag 0xB002, MPEntry: 16 
 image (attribute, size, offset, two dependent-image numbers). Offsets count from the start of
 that TIFF-style header; the first entry is the primary image, with offset 0.
 
-The parser is for untrusted bytes: it never raises, bounds every loop, and returns None on
-anything it does not understand.
+The parser is for untrusted bytes: it never raises, and returns None on anything it does not
+understand. It uses the JPEG walker and the TIFF reader of the header readers (domain/jpeg.py,
+domain/tiff.py), over bytes at hand, and is bounded as they are.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from __future__ import annotations
 import struct
 
 from qc_tool.domain.jpeg import header_segments
+from qc_tool.domain.tiff import Tiff
+from qc_tool.errors import UnreadableImage
 
-_MAX_IFD_ENTRIES = 64
 _MAX_IMAGES = 32
 _MPF_SIGNATURE = b"MPF\x00"
 _TAG_MP_ENTRY = 0xB002
@@ -31,30 +33,17 @@ def _mpf_segment(header: bytes) -> tuple[int, bytes] | None:
     return None
 
 
-def _mp_entries(mp: bytes) -> list[tuple[int, int, int]] | None:
-    """(attribute, size, offset) of every image listed in the MP Index IFD."""
-    if mp[:4] == b"II*\x00":
-        order = "<"
-    elif mp[:4] == b"MM\x00*":
-        order = ">"
-    else:
-        return None
-    (ifd,) = struct.unpack_from(order + "I", mp, 4)
-    if ifd + 2 > len(mp):
-        return None
-    (count,) = struct.unpack_from(order + "H", mp, ifd)
-    for i in range(min(count, _MAX_IFD_ENTRIES)):
-        at = ifd + 2 + 12 * i
-        if at + 12 > len(mp):
-            return None
-        tag, _type, size, where = struct.unpack_from(order + "HHII", mp, at)
-        if tag != _TAG_MP_ENTRY:
-            continue
-        n = min(size // _ENTRY_SIZE, _MAX_IMAGES)
-        if where + n * _ENTRY_SIZE > len(mp):
-            return None
-        return [struct.unpack_from(order + "III", mp, where + _ENTRY_SIZE * k) for k in range(n)]
-    return None
+def _mp_entries(mp: bytes) -> list[tuple[int, int, int]]:
+    """(attribute, size, offset) of every image listed in the MP Index IFD; UnreadableImage."""
+    tiff, index_ifd = Tiff.at_hand(mp, "MPF")
+    wanted = frozenset({_TAG_MP_ENTRY})
+    entries = tiff.ifd_at_hand(index_ifd, "the MP Index IFD", wanted)
+    if not entries:
+        return []
+    values = tiff.value(entries[0])
+    n = min(len(values) // _ENTRY_SIZE, _MAX_IMAGES)
+    unpack = struct.Struct(tiff.order + "III").unpack_from
+    return [unpack(values, _ENTRY_SIZE * k) for k in range(n)]
 
 
 def find_mpf_preview(header: bytes, file_size: int | None = None) -> tuple[int, int] | None:
@@ -69,7 +58,7 @@ def find_mpf_preview(header: bytes, file_size: int | None = None) -> tuple[int, 
             return None
         mp_start, mp = found
         entries = _mp_entries(mp)
-    except struct.error:  # a length or offset field pointing past the bytes we have
+    except UnreadableImage:  # a count, length or offset pointing past the bytes at hand
         return None
     if not entries:
         return None

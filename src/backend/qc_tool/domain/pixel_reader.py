@@ -13,8 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from qc_tool.domain.exif_reader import not_jpeg_reason
-from qc_tool.domain.jpeg import END_OF_HEADER, MAX_SEGMENTS, is_sof, next_segment
+from qc_tool.domain.jpeg import SOI, SegmentWalk, frame_size, is_sof, not_jpeg_reason
 from qc_tool.domain.mpf import find_mpf_preview
 from qc_tool.domain.sparse import ReadProgram, SparseBytes, fetch, fetch_exact
 from qc_tool.errors import UnreadableImage
@@ -51,11 +50,10 @@ def read_pixels(size: int, *, whole_file: bool = False) -> ReadProgram[PixelSour
         _check_whole_size(size)  # before a byte is read
     buf = SparseBytes(size)
     yield from fetch(buf, [(0, HEADER_READ)])
-    if buf.get(0, 2) != b"\xff\xd8":
+    if buf.get(0, 2) != SOI:
         raise UnreadableImage(not_jpeg_reason(buf.get(0, min(buf.size, 12)) or b""))
-    header_end = yield from _walk_header(buf)
+    header_end, dims = yield from _walk_header(buf)
     header = _sparse(buf, header_end)
-    dims = _sof_dimensions(header)
     preview = None if whole_file else find_mpf_preview(header, size)
     if preview is not None and preview[1] <= MAX_PREVIEW_BYTES:
         offset, length = preview
@@ -75,22 +73,27 @@ def _check_whole_size(size: int) -> None:
         )
 
 
-def _walk_header(buf: SparseBytes) -> ReadProgram[int]:
-    """Walk segments up to the start of scan; fetch XMP and MPF payloads and the frame header."""
-    pos = 2
-    for _ in range(MAX_SEGMENTS):
-        pos, marker, length = yield from next_segment(buf, pos, HEADER_READ)
-        if marker in END_OF_HEADER:
-            return pos
-        if is_sof(marker):  # the main image's size
+def _walk_header(buf: SparseBytes) -> ReadProgram[tuple[int, tuple[int, int] | None]]:
+    """Walk segments up to the start of scan; fetch XMP and MPF payloads and the frame header.
+
+    Returns where the image data starts, and the main image's size from its (first) SOFn.
+    """
+    walk = SegmentWalk(buf, HEADER_READ)
+    size = None
+    while True:
+        segment = yield from walk.next()
+        pos, marker, length = segment
+        if segment.ends_header:
+            return pos, size
+        if is_sof(marker):
             yield from fetch(buf, [(pos, 2 + min(length, 64))])
+            if size is None:
+                size = frame_size(buf.get(segment.payload_start, 5) or b"")
         if marker in (0xE1, 0xE2):
             yield from fetch(buf, [(pos + 4, 32)])
             sig = buf.get(pos + 4, min(32, length - 2)) or b""
             if sig.startswith((XMP_SIGNATURE, MPF_SIGNATURE)):
                 yield from fetch(buf, [(pos, 2 + length)])
-        pos += 2 + length
-    raise UnreadableImage(f"corrupt JPEG header: no image data after {MAX_SEGMENTS} segments")
 
 
 def _sparse(buf: SparseBytes, end: int) -> bytes:
@@ -100,16 +103,3 @@ def _sparse(buf: SparseBytes, end: int) -> bytes:
             piece = data[: end - start]
             out[start : start + len(piece)] = piece
     return bytes(out)
-
-
-def _sof_dimensions(header: bytes) -> tuple[int, int] | None:
-    """(width, height) from the first SOFn segment of a header, if it is there."""
-    pos = 2
-    while pos + 9 <= len(header) and header[pos] == 0xFF:
-        marker, length = header[pos + 1], int.from_bytes(header[pos + 2 : pos + 4], "big")
-        if is_sof(marker):
-            height = int.from_bytes(header[pos + 5 : pos + 7], "big")
-            width = int.from_bytes(header[pos + 7 : pos + 9], "big")
-            return (width, height) if width and height else None
-        pos += 2 + length
-    return None

@@ -29,9 +29,20 @@ class SparseBytes:
         self.bytes_read = 0
         self.batches = 0
         self._chunks: list[tuple[int, bytes]] = []  # disjoint, sorted by offset
+        self._whole = False  # every byte is here: nothing is ever missing
+
+    @classmethod
+    def at_hand(cls, data: bytes) -> SparseBytes:
+        """All of a file's bytes, already in memory (not copied): a program over them fetches nothing."""
+        buf = cls(len(data))
+        buf._chunks = [(0, data)] if data else []
+        buf._whole = True
+        return buf
 
     def missing(self, offset: int, length: int) -> list[Range]:
         """The parts of [offset, offset+length), clamped to the file, not fetched yet."""
+        if self._whole:
+            return []
         end = min(offset + length, self.size)
         gaps: list[Range] = []
         pos = max(offset, 0)

@@ -3,20 +3,19 @@
 exifread is pure Python, so parsing in the scan's own process competes with the
 SSH and SFTP work for one interpreter lock. Handing each compact EXIF block (a
 few hundred bytes) to a worker process lets a 2-core machine use both cores.
+The processes are a ``WorkerPool`` (services/workers.py), as the measuring ones are.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import os
-import threading
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future
 
 from qc_tool.domain.exif import summarize
 from qc_tool.domain.exif_reader import ExifBlock
 from qc_tool.domain.models import ExifSummary
 from qc_tool.errors import QCError
-from qc_tool.services.workers import worker_count
+from qc_tool.services.workers import WorkerPool, worker_count
 
 
 def default_workers() -> int:
@@ -24,24 +23,9 @@ def default_workers() -> int:
     return max(1, (os.cpu_count() or 2) - 1)
 
 
-class ProcessParser:
-    """A pool of parsing processes, started once and shared by every scan of this process."""
-
-    def __init__(self, workers: int | None = None) -> None:
-        # forkserver: never fork a process that runs SSH transport threads.
-        context = multiprocessing.get_context("forkserver")
-        count = workers or default_workers()
-        self._executor = ProcessPoolExecutor(max_workers=count, mp_context=context)
-        # Start the workers (and their imports) now, not during the first scan.
-        for warm in [self._executor.submit(_warm_up) for _ in range(count)]:
-            warm.result(timeout=60)
-
-    def submit(self, blocks: list[ExifBlock]) -> Future[list[ExifSummary | str]]:
-        """Parse a batch; each result is the facts, or the reason the block is unreadable."""
-        return self._executor.submit(summarize_many, blocks)
-
-    def close(self) -> None:
-        self._executor.shutdown(wait=True, cancel_futures=True)
+def workers_setting(raw: object) -> int:
+    """QC_PARSE_WORKERS: empty means cores - 1, 0 means parse inline."""
+    return worker_count(raw, "QC_PARSE_WORKERS", default_workers())
 
 
 def summarize_many(blocks: list[ExifBlock]) -> list[ExifSummary | str]:
@@ -55,32 +39,28 @@ def summarize_many(blocks: list[ExifBlock]) -> list[ExifSummary | str]:
     return out
 
 
-def _warm_up() -> bool:
-    return True
-
-
 class LazyParser:
-    """A ProcessParser started at the first scan that needs it (the web app's shared one)."""
+    """Parsing processes started by the first scan that needs them (the web app's shared ones).
+
+    A HeaderParser (services/ports.py). ``workers`` of 0 means the default, cores - 1: a
+    caller that wants no processes passes no parser at all.
+    """
 
     def __init__(self, workers: int) -> None:
-        self._workers = workers
-        self._parser: ProcessParser | None = None
-        self._lock = threading.Lock()
+        self.pool = WorkerPool(workers or default_workers(), __name__, name="qc-parse")
 
     def submit(self, blocks: list[ExifBlock]) -> Future[list[ExifSummary | str]]:
-        with self._lock:
-            if self._parser is None:
-                self._parser = ProcessParser(self._workers)
-            parser = self._parser
-        return parser.submit(blocks)
+        """Parse a batch; each result is the facts, or the reason the block is unreadable."""
+        executor, _ = self.pool.executor()
+        return executor.submit(summarize_many, blocks)
 
     def close(self) -> None:
-        with self._lock:
-            parser, self._parser = self._parser, None
-        if parser is not None:
-            parser.close()
+        self.pool.close()
 
 
-def workers_setting(raw: object) -> int:
-    """QC_PARSE_WORKERS: empty means cores - 1, 0 means parse inline."""
-    return worker_count(raw, "QC_PARSE_WORKERS", default_workers())
+class ProcessParser(LazyParser):
+    """Parsing processes started now (the CLI and the benchmark start them before the clock)."""
+
+    def __init__(self, workers: int | None = None) -> None:
+        super().__init__(workers or default_workers())
+        self.pool.executor()

@@ -41,6 +41,7 @@ from qc_tool.domain.checks.decode import refuse_bombs
 from qc_tool.domain.jpeg import header_segments
 from qc_tool.domain.models import RemoteFile
 from qc_tool.domain.pixel_reader import PixelSource
+from qc_tool.domain.tiff import TYPE_SHORT, Tiff
 from qc_tool.errors import BadRequest, Busy, UnreadableImage
 from qc_tool.services.ports import SiteConnection
 
@@ -56,8 +57,7 @@ WAIT_S = 5.0  # how long a preview waits for a slot before it is answered 503
 RETRY_AFTER_S = 2
 
 TAG_ORIENTATION = 0x0112
-SHORT = 3
-_MAX_IFD_ENTRIES = 1024
+_ORIENTATION_TAG = frozenset({TAG_ORIENTATION})
 # EXIF orientation -> the transposition that makes the image upright (as ImageOps.exif_transpose).
 _UPRIGHT = {
     2: Image.Transpose.FLIP_LEFT_RIGHT,
@@ -280,20 +280,19 @@ def header_orientation(header: bytes) -> int | None:
     """EXIF Orientation (1-8) from IFD0 of a JPEG's header bytes; None when not there.
 
     For untrusted bytes: bounded, never raises. Zero-filled (unread) bytes read as no entry.
+    The header readers' TIFF reader, not Pillow's ``Image.Exif``: that would parse every IFD0
+    entry (and IFD1) of bytes that are partly zero-filled, and raise its own errors on bad ones.
     """
-    tiff = _exif_tiff(header)
-    if tiff is None or tiff[:4] not in (b"II*\x00", b"MM\x00*"):
+    tiff_body = _exif_tiff(header)
+    if tiff_body is None:
         return None
-    order = "<" if tiff[:2] == b"II" else ">"
     try:
-        (ifd0,) = struct.unpack_from(order + "I", tiff, 4)
-        (count,) = struct.unpack_from(order + "H", tiff, ifd0)
-        for i in range(min(count, _MAX_IFD_ENTRIES)):
-            tag, kind, n = struct.unpack_from(order + "HHI", tiff, ifd0 + 2 + 12 * i)
-            if tag == TAG_ORIENTATION and kind == SHORT and n >= 1:
-                (value,) = struct.unpack_from(order + "H", tiff, ifd0 + 2 + 12 * i + 8)
+        tiff, ifd0 = Tiff.at_hand(tiff_body, "EXIF")
+        for entry in tiff.ifd_at_hand(ifd0, "IFD0", _ORIENTATION_TAG):
+            if entry.type == TYPE_SHORT and entry.count >= 1:
+                (value,) = struct.unpack_from(tiff.order + "H", tiff.value(entry))
                 return int(value) if 1 <= value <= 8 else None
-    except struct.error:  # an offset or count pointing past the bytes there are
+    except UnreadableImage:  # a count or offset pointing past the bytes there are
         return None
     return None
 

@@ -1,0 +1,81 @@
+"""The one lazily started pool class, behind both the EXIF parsers and the measuring pool."""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from datetime import datetime
+
+import pytest
+from qc_tool.demo.imagegen import ImageSpec, build_jpeg, encode_body, quantise_gps
+from qc_tool.domain.exif_reader import read_exif_block
+from qc_tool.domain.sparse import run_program
+from qc_tool.services.parsing import LazyParser, summarize_many, workers_setting
+from qc_tool.services.workers import (
+    INLINE_THREADS,
+    MeasuringPool,
+    WorkerPool,
+    check_workers_setting,
+)
+
+
+def test_no_process_starts_until_the_pool_is_first_used_and_a_closed_pool_starts_again() -> None:
+    pool = WorkerPool(1, "qc_tool.domain.exif")
+    assert not pool.started
+    try:
+        executor, width = pool.executor()
+        assert isinstance(executor, ProcessPoolExecutor) and width == 1
+        assert executor.submit(os.getpid).result(timeout=60) != os.getpid()
+        assert pool.executor()[0] is executor  # one pool, however often it is asked for
+        pool.close()
+        assert not pool.started
+        again, _ = pool.executor()
+        assert again is not executor and again.submit(os.getpid).result(timeout=60) != os.getpid()
+    finally:
+        pool.close()
+
+
+def test_a_pool_of_no_processes_is_threads_of_this_process() -> None:
+    pool = MeasuringPool(0)
+    try:
+        executor, width = pool.executor()
+        assert isinstance(executor, ThreadPoolExecutor) and width == INLINE_THREADS
+        assert executor.submit(os.getpid).result(timeout=60) == os.getpid()
+    finally:
+        pool.close()
+    pool.close()  # closing twice is harmless
+
+
+def test_the_parser_starts_its_processes_at_the_first_batch_and_parses_as_inline() -> None:
+    data = build_jpeg(
+        ImageSpec(taken=datetime(2024, 5, 14, 9, 30), gps=quantise_gps(52.37, 4.89, 40.0)),
+        encode_body(160, 120, seed=3),
+    )
+    block = run_program(read_exif_block(len(data)), lambda off, n: data[off : off + n])
+    parser = LazyParser(1)
+    try:
+        assert not parser.pool.started
+        parsed = parser.submit([block]).result(timeout=60)
+        assert parser.pool.started
+    finally:
+        parser.close()
+    assert parsed == summarize_many([block])
+
+
+@pytest.mark.parametrize(
+    ("raw", "parse", "check"),
+    [
+        ("", max(1, (os.cpu_count() or 2) - 1), os.cpu_count() or 2),
+        (None, max(1, (os.cpu_count() or 2) - 1), os.cpu_count() or 2),
+        ("0", 0, 0),
+        (" 3 ", 3, 3),
+    ],
+)
+def test_each_setting_keeps_its_own_default(raw: object, parse: int, check: int) -> None:
+    assert workers_setting(raw) == parse  # QC_PARSE_WORKERS: one core left for the network
+    assert check_workers_setting(raw) == check  # QC_CHECK_WORKERS: every core measures
+
+
+def test_a_negative_worker_count_is_refused() -> None:
+    with pytest.raises(ValueError, match="QC_CHECK_WORKERS must be 0 or more"):
+        check_workers_setting("-1")
