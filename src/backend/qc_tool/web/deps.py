@@ -169,7 +169,7 @@ class QCContext:
         if self.sweeper is not None:
             self.sweeper.stop()
         if self.uploads is not None:
-            self.uploads.close()  # first: its checks measure on the parser's processes
+            self.uploads.close()  # first: its checks measure on the measuring pool's processes
         self.jobs.shutdown()
         if self.parser is not None:
             self.parser.close()
