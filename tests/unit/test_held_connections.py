@@ -3,20 +3,11 @@
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 from qc_tool.errors import AuthFailed, NotLoggedIn, RemoteUnavailable, UnreadableImage
 from qc_tool.services.held_connections import HeldConnections
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "the condition never came true"
-        time.sleep(0.01)
 
 
 class FakeConn:

@@ -3,23 +3,15 @@
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 from qc_tool.errors import AuthFailed, NotLoggedIn
 from qc_tool.services.sessions import LoginConnector, SessionStore
 from qc_tool.services.sweeper import Sweeper, sweep_interval
+from waiting import wait_until
 
 HOUR = 3600.0
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "the condition never came true"
-        time.sleep(0.01)
 
 
 def store_at(now: list[float], ended: list[str]) -> SessionStore:
@@ -98,7 +90,8 @@ def test_the_sweeper_runs_its_tasks_again_and_again_until_stopped() -> None:
 
     sweeper = Sweeper([broken, lambda: runs.append("ok")], interval=0.01, name="test-sweeper")
     sweeper.start()
-    wait_until(lambda: runs.count("ok") >= 3)  # the failing task did not stop the others
+    # The failing task did not stop the others.
+    wait_until(lambda: runs.count("ok") >= 3, message="the other task to run three times")
     sweeper.stop()
     after = len(runs)
     assert not any(t.name == "test-sweeper" and t.is_alive() for t in threading.enumerate())

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import re
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -13,6 +12,7 @@ from flask.testing import FlaskClient
 from PIL import Image
 from PIL.TiffImagePlugin import IFDRational
 from qc_tool.web.deps import QCContext
+from waiting import TIMEOUT_S, wait_until
 
 OTHER_USERNAME = "other"
 OTHER_PASSWORD = "other-password-2"
@@ -74,14 +74,16 @@ def api_token(client: FlaskClient) -> str:
     return csrf_token(client, "/no-such-page")
 
 
-def wait_for_job(client: FlaskClient, job_id: str, timeout: float = 20.0) -> dict[str, Any]:
-    """Poll the job as the QC page does until it leaves the running state."""
-    deadline = time.monotonic() + timeout
-    while True:
+def wait_for_job(client: FlaskClient, job_id: str, timeout: float = TIMEOUT_S) -> dict[str, Any]:
+    """Poll the job as the QC page does until it leaves the running state; its last answer."""
+    last: dict[str, Any] = {}
+
+    def ended() -> dict[str, Any] | None:
         response = client.get(f"/api/jobs/{job_id}")
         assert response.status_code == 200, response.get_data(as_text=True)
-        body: dict[str, Any] = response.get_json()
-        if body["state"] != "running":
-            return body
-        assert time.monotonic() < deadline, f"job still running after {timeout} s: {body}"
-        time.sleep(0.05)
+        last.update(response.get_json())
+        return dict(last) if last["state"] != "running" else None
+
+    return wait_until(
+        ended, timeout=timeout, interval=0.05, message=lambda: f"job {job_id} to end: {last}"
+    )

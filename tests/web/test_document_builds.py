@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any
 
 from flask import Flask
 from flask.testing import FlaskClient
 from qc_tool.services.jobs import Job
 from qc_tool.web.api import DOCUMENTS_KEY, MAX_DOCUMENTS_AT_ONCE, Documents
+from waiting import wait_until
 
 from web.support import api_token, wait_for_job
 
@@ -33,13 +33,6 @@ class Watched(threading.BoundedSemaphore):
         finally:
             with self._count:
                 self.waiting -= 1
-
-
-def _wait_until(condition: Any, what: str) -> None:
-    deadline = time.monotonic() + WAIT_S
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.01)
 
 
 def _finished_jobs(client: FlaskClient, count: int) -> dict[str, dict[str, Any]]:
@@ -96,16 +89,16 @@ def test_many_requests_for_documents_build_at_most_a_few_at_once(
     threads = [threading.Thread(target=ask, args=(job_id,)) for job_id in jobs]
     for thread in threads:
         thread.start()
-    _wait_until(
+    wait_until(
         lambda: (
             len(entered) == MAX_DOCUMENTS_AT_ONCE
             and slots.waiting == REQUESTS - MAX_DOCUMENTS_AT_ONCE
         ),
-        "two builds running and the other requests waiting for them",
+        message="two builds running and the other requests waiting for them",
     )
     # Let the builds finish one at a time; each finished one lets exactly one more in.
     for released in range(REQUESTS):
-        _wait_until(lambda n=released: len(entered) > n, "the next build to start")
+        wait_until(lambda n=released: len(entered) > n, message="the next build to start")
         entered[released].set()
     for thread in threads:
         thread.join(WAIT_S)

@@ -19,6 +19,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from qc_tool.adapters.sftp.limits import SERVER_SLOTS
 from qc_tool.demo.sftp_server import SftpServerHandle
+from waiting import wait_until
 
 from web.support import (
     OTHER_PASSWORD,
@@ -70,13 +71,6 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     fake = Clock()
     monkeypatch.setattr(itsdangerous.timed, "time", SimpleNamespace(time=fake))
     return fake
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "the condition never came true"
-        time.sleep(0.02)
 
 
 def sid_of(app: Flask, client: FlaskClient) -> str:
