@@ -21,6 +21,7 @@ from typing import Any
 
 import paramiko
 import pytest
+from fakes import RecordingConnector
 from faultproxy import Fault, FaultProxy, on_connection, refuse_after
 from qc_tool.adapters.cache import SqliteCache
 from qc_tool.adapters.sftp.connect import SftpEndpoint, open_sftp, open_transport
@@ -586,22 +587,16 @@ def test_a_login_refused_to_a_pool_connection_is_never_tried_again(
 # -- 6. two users at once; the cap per server; cancelling ---------------------------------------
 
 
-class _Recording:
-    """A connector that remembers every connection it opened."""
+class _Recording(RecordingConnector):
+    """Also remembers the user each connection logged in as (what the server accepted)."""
 
     def __init__(self, inner: SftpConnector) -> None:
-        self.inner = inner
-        self.opened: list[Any] = []
+        super().__init__(inner)
         self.logged_in_as: list[str] = []
 
-    @property
-    def server_id(self) -> str:
-        return self.inner.server_id
-
     def connect(self) -> Any:
-        conn = self.inner.connect()
-        self.opened.append(conn)
-        self.logged_in_as.append(conn._transport.get_username())  # what the server accepted
+        conn = super().connect()
+        self.logged_in_as.append(conn.inner._transport.get_username())
         return conn
 
 

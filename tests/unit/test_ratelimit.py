@@ -5,18 +5,11 @@ from __future__ import annotations
 import threading
 
 import pytest
+from fakes import FakeClock
 from qc_tool.errors import Busy
 from qc_tool.services.ratelimit import LoginLimiter, TooManyFailedLogins
 
 WAIT = 10.0  # how long a test waits for a condition before failing
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_forty_wrong_passwords_at_once_make_at_most_the_limit_of_attempts() -> None:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import threading
-from typing import Any
 
 import pytest
+from fakes import FakeConnector
 from qc_tool.errors import AuthFailed, NotLoggedIn
 from qc_tool.services.sessions import LoginConnector, SessionStore
 from qc_tool.services.sweeper import Sweeper, sweep_interval
@@ -56,22 +56,11 @@ def test_a_refused_password_ends_its_login_and_only_that_one() -> None:
     assert store.get(sid) is None and store.get(other) is not None
 
 
-class Refusing:
-    server_id = "fake://"
-
-    def __init__(self) -> None:
-        self.attempts = 0
-
-    def connect(self) -> Any:
-        self.attempts += 1
-        raise AuthFailed("password changed on the server")
-
-
 def test_a_logins_connector_never_tries_again_after_the_first_refusal() -> None:
     store = store_at([0.0], [])
     creds = store.get(store.create("ana", "pw"))
     assert creds is not None
-    server = Refusing()
+    server = FakeConnector(working=0, failure=AuthFailed("password changed on the server"))
     connectors = [LoginConnector(server, creds, store.refused) for _ in range(3)]  # 3 requests
     with pytest.raises(AuthFailed):
         connectors[0].connect()
