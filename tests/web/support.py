@@ -53,6 +53,14 @@ def context(app: Flask) -> QCContext:
 _META_TOKEN = re.compile(r'<meta name="csrf-token" content="([^"]+)">')
 
 
+def sid_of(app: Flask, client: FlaskClient) -> str:
+    """The login (session id) a client's cookie carries: the owner of the jobs it starts."""
+    cookie = client.get_cookie(app.config["SESSION_COOKIE_NAME"])
+    assert cookie is not None
+    serializer = app.session_interface.get_signing_serializer(app)  # type: ignore[attr-defined]
+    return str(serializer.loads(cookie.value)["sid"])
+
+
 def csrf_token(client: FlaskClient, page: str = "/login") -> str:
     """The CSRF token a page of this client's session carries in its <meta> tag."""
     response = client.get(page)

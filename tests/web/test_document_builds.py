@@ -11,7 +11,7 @@ from qc_tool.services.jobs import Job
 from qc_tool.web.api import DOCUMENTS_KEY, MAX_DOCUMENTS_AT_ONCE, Documents
 from waiting import wait_until
 
-from web.support import api_token, wait_for_job
+from web.support import api_token, context, sid_of, wait_for_job
 
 REQUESTS = 6
 WAIT_S = 20.0
@@ -110,6 +110,10 @@ def test_a_finished_jobs_document_is_built_once_and_its_bytes_shared(
     app: Flask, logged_in: FlaskClient, monkeypatch: Any
 ) -> None:
     (job_id, document), *_ = _finished_jobs(logged_in, 1).items()
+    # A job says "done" a moment before it has ended, and only an ended job's document is
+    # kept: wait for that, as this test is about the kept document.
+    job = context(app).jobs.get(job_id, sid_of(app, logged_in))
+    wait_until(job.ended, message="the job to end")
     app.extensions[DOCUMENTS_KEY] = Documents()
     builds = []
     original = Job.to_json

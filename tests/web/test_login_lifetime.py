@@ -29,6 +29,7 @@ from web.support import (
     api_token,
     context,
     log_in,
+    sid_of,
     wait_for_job,
 )
 
@@ -59,13 +60,6 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
     fake = FakeClock(time.time())
     monkeypatch.setattr(itsdangerous.timed, "time", SimpleNamespace(time=fake))
     return fake
-
-
-def sid_of(app: Flask, client: FlaskClient) -> str:
-    cookie = client.get_cookie(app.config["SESSION_COOKIE_NAME"])
-    assert cookie is not None
-    serializer = app.session_interface.get_signing_serializer(app)  # type: ignore[attr-defined]
-    return str(serializer.loads(cookie.value)["sid"])
 
 
 def logged_in_client(app: Flask, username: str, password: str) -> FlaskClient:
