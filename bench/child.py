@@ -7,6 +7,7 @@ on stdout. The password travels on stdin, never on the command line.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import resource
@@ -45,7 +46,14 @@ def _connector(job: dict[str, Any]) -> Any:
     endpoint = SftpEndpoint(
         job["host"], job["port"], Path(job["known_hosts"]), connect_timeout=30, op_timeout=60
     )
-    return SftpConnector(endpoint, job["sites_root"], job["username"], job["password"])
+    # framed=False: paramiko's own per-request sending instead of the wire's (--no-framing).
+    return SftpConnector(
+        endpoint,
+        job["sites_root"],
+        job["username"],
+        job["password"],
+        framed=job.get("framed", True),
+    )
 
 
 def run_old(job: dict[str, Any]) -> dict[str, Any]:
@@ -71,6 +79,7 @@ def run_tool(job: dict[str, Any]) -> dict[str, Any]:
     from qc_tool.services.ports import NoCache, ResultCache
     from qc_tool.services.site_analysis_service import ScanOptions, scan_site
 
+    from bench import packets
     from bench.timeline import TimedCache, TimedConnector, Timeline
 
     inner: ResultCache = (
@@ -83,19 +92,24 @@ def run_tool(job: dict[str, Any]) -> dict[str, Any]:
     workers = job.get("parse_workers", default_workers())
     parser = ProcessParser(workers) if workers else None
     timeline = Timeline()
+    counting = packets.counting() if job.get("count_packets") else contextlib.nullcontext()
     try:
-        result = scan_site(
-            TimedConnector(_connector(job), timeline),
-            TimedCache(inner, timeline),
-            job["site"],
-            options=ScanOptions(max_connections=job["max_connections"], pipelined=job["pipelined"]),
-            parser=parser,
-        )
-        wall = timeline.now()
+        with counting as counts:
+            result = scan_site(
+                TimedConnector(_connector(job), timeline),
+                TimedCache(inner, timeline),
+                job["site"],
+                options=ScanOptions(
+                    max_connections=job["max_connections"], pipelined=job["pipelined"]
+                ),
+                parser=parser,
+            )
+            wall = timeline.now()
     finally:
         if parser is not None:
             parser.close()
     return {
+        "packets": counts.as_dict() if counts is not None else None,
         "stats": result.stats.to_json(),
         "wall_s": wall,
         "gps_points": result.gps_points,
@@ -369,6 +383,7 @@ def main() -> None:
         import qc_tool.adapters.sftp.connection
         import qc_tool.services.site_analysis_service
 
+        import bench.packets
         import bench.timeline  # noqa: F401
     if job["kind"] == "checks":  # numpy and Pillow: only the check pass's baseline has them
         import qc_tool.services.validation_service  # noqa: F401

@@ -481,3 +481,87 @@ def to_json(
         "profiles": profiles,
         "verdicts": verdicts,
     }
+
+
+FRAMING_WAYS = (
+    ("framed", "framed (wire.py)"),
+    ("unframed", "unframed (paramiko's own)"),
+)
+
+
+def render_framing(name: str, framing: dict[str, list[dict[str, Any]]], data: Any) -> str:
+    """Cold scans with and without the wire's framing: packets, channel reads, client CPU.
+
+    Each column is the median over that way's runs; every run is listed below with its load.
+    """
+    images = len(data.truth.images)
+
+    def med(runs: list[dict[str, Any]], value: Any) -> float:
+        return float(statistics.median(value(m) for m in runs))
+
+    header = (
+        f"  {'':28} {'wall s':>7} {'img/s':>6} {'client CPU s':>12} {'ms/img':>7} "
+        f"{'SSH out':>8} {'/img':>5} {'SSH in':>7} {'chan reads':>10} {'requests':>9} "
+        f"{'KB up':>7} {'wrong':>5}"
+    )
+    out = [
+        "",
+        (
+            f"=== {name.upper()}: the SFTP wire's framing, cold scans of the whole site "
+            f"({images:,} images), median of {len(framing['framed'])} runs each way ==="
+        ),
+        header,
+    ]
+    medians: dict[str, dict[str, float]] = {}
+    for way, label in FRAMING_WAYS:
+        runs = framing[way]
+        row = {
+            "wall": med(runs, lambda m: m["result"]["wall_s"]),
+            "cpu": med(runs, lambda m: m["child_cpu_s"]),
+            "out": med(runs, lambda m: m["result"]["packets"]["ssh_packets_out"]),
+            "in": med(runs, lambda m: m["result"]["packets"]["ssh_packets_in"]),
+            "reads": med(runs, lambda m: m["result"]["packets"]["channel_reads"]),
+            "requests": med(runs, lambda m: m["result"]["packets"]["sftp_requests"]),
+            "up": med(runs, lambda m: m["wire_up"]),
+        }
+        medians[way] = row
+        wrong = max(len(truth_mismatches(m["result"]["images"], data.truth)) for m in runs)
+        out.append(
+            f"  {label:28} {row['wall']:7.2f} {images / row['wall']:6.0f} {row['cpu']:12.2f} "
+            f"{row['cpu'] * 1000 / images:7.2f} {row['out']:8,.0f} {row['out'] / images:5.2f} "
+            f"{row['in']:7,.0f} {row['reads']:10,.0f} {row['requests']:9,.0f} "
+            f"{row['up'] / 1024:7,.0f} {wrong:5}"
+        )
+    framed, unframed = medians["framed"], medians["unframed"]
+    out += [
+        (
+            f"  unframed / framed: SSH packets out {unframed['out'] / framed['out']:.1f}x, "
+            f"channel reads {unframed['reads'] / framed['reads']:.1f}x, client CPU "
+            f"{unframed['cpu'] / framed['cpu']:.2f}x, wall {unframed['wall'] / framed['wall']:.2f}x"
+        ),
+        (
+            "  client CPU: the scanning process (EXIF parsing workers not included); SSH "
+            "in/out and requests: counted in it (bench/packets.py), logins included; KB up: "
+            "through the link emulator; wrong: images differing from the truth (worst run)"
+        ),
+        "",
+        "  each run (load = 1-min load average before -> after):",
+    ]
+    for way, _ in FRAMING_WAYS:
+        for m in framing[way]:
+            out.append(
+                f"    {m['label']:24} wall {m['result']['wall_s']:5.2f} s, load "
+                f"{m['load_before'][0]:.2f}->{m['load_after'][0]:.2f}, client CPU "
+                f"{m['child_cpu_s']:.2f} s, SSH out {m['result']['packets']['ssh_packets_out']:,}"
+            )
+    return "\n".join(out)
+
+
+def slim_framing(framing: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
+    """The framing runs for the JSON file, without the per-image lists."""
+    return {
+        way: [
+            {**m, "result": {k: v for k, v in m["result"].items() if k != "images"}} for m in runs
+        ]
+        for way, runs in framing.items()
+    }

@@ -2,7 +2,7 @@
 
     python -m bench.run [--profile wan|lan|both] [--small] [--sample N] [--data DIR]
                         [--server sshd|builtin|auto] [--repeat N] [--json OUT]
-                        [--checks [--no-scan] [--check-workers N]]
+                        [--checks [--no-scan] [--check-workers N]] [--no-framing]
 
 For each link profile a link emulator (bench/linkemu.py) is put in front of one SFTP server,
 and every scan goes through it in a fresh child process (bench/child.py) so its peak RSS is
@@ -56,7 +56,15 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--no-scan",
         action="store_true",
-        help="with --checks: skip the scan rows and measure the check pass only",
+        help="with --checks or --no-framing: skip the scan rows, measure only those",
+    )
+    p.add_argument(
+        "--no-framing",
+        action="store_true",
+        help=(
+            "also run the cold scan without the SFTP wire's framing (paramiko sends each "
+            "request as its own SSH packet) and compare packets and client CPU per image"
+        ),
     )
     p.add_argument(
         "--check-workers",
@@ -67,8 +75,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.sample < 1 or args.repeat < 1 or args.check_workers < 1:
         p.error("--sample, --repeat and --check-workers must be >= 1")
-    if args.no_scan and not args.checks:
-        p.error("--no-scan needs --checks")
+    if args.no_scan and not (args.checks or args.no_framing):
+        p.error("--no-scan needs --checks or --no-framing")
     return args
 
 
@@ -252,6 +260,24 @@ class Profile:
             "old_4": old_4,
         }
 
+    def run_framing(self, repeat: int) -> dict[str, list[dict[str, Any]]]:
+        """Cold scans with and without the wire's framing, alternated, counting packets."""
+        tool = {
+            "kind": "tool",
+            "site": self.data.site,
+            "max_connections": 4,
+            "pipelined": True,
+            "count_packets": True,
+        }
+        runs: dict[str, list[dict[str, Any]]] = {"framed": [], "unframed": []}
+        for n in range(repeat):
+            for way, framed in (("framed", True), ("unframed", False)):
+                cache = self.workdir / f"framing-{self.name}-{way}-{n}"  # new: an empty cache
+                label = f"cold {way} {n + 1}/{repeat}"
+                job = {**tool, "framed": framed, "cache_dir": str(cache)}
+                runs[way].append(self.measure(label, job))
+        return runs
+
     def run_checks(self, repeat: int, workers: int) -> list[dict[str, Any]]:
         """The check pass over the whole site, ``repeat`` times, each in a fresh child."""
         job = {
@@ -319,18 +345,23 @@ def main(argv: list[str] | None = None) -> int:
     names = ["wan", "lan"] if args.profile == "both" else [args.profile]
     results: dict[str, Any] = {}
     checks: dict[str, list[dict[str, Any]]] = {}
+    framing: dict[str, dict[str, list[dict[str, Any]]]] = {}
     try:
         for name in names:
             profile = Profile(name, server, data, workdir)
             try:
                 if not args.no_scan:
                     results[name] = profile.run(args.repeat)
+                if args.no_framing:
+                    framing[name] = profile.run_framing(args.repeat)
                 if args.checks:
                     checks[name] = profile.run_checks(args.repeat, args.check_workers)
             finally:
                 profile.close()
             if name in results:
                 print(report.render_profile(name, results[name], data, server, args.repeat))
+            if name in framing:
+                print(report.render_framing(name, framing[name], data))
             if name in checks:
                 print(check_report.render_checks(name, checks[name], data.truth, PROFILES[name]))
     finally:
@@ -346,6 +377,7 @@ def main(argv: list[str] | None = None) -> int:
         document["checks"] = {
             name: [check_report.slim(m) for m in runs] for name, runs in checks.items()
         }
+        document["framing"] = {n: report.slim_framing(f) for n, f in framing.items()}
         args.json.write_text(json.dumps(document, indent=1))
         print(f"figures written to {args.json}")
     return 0

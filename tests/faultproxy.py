@@ -166,15 +166,6 @@ class FaultProxy:
         with self._lock:
             return self._max_open
 
-    def wait_for(self, condition: Callable[[], bool], timeout: float = 10.0) -> bool:
-        """Poll ``condition`` until true or ``timeout``; a bound, never a speed assertion."""
-        deadline = time.monotonic() + timeout
-        while not condition():
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.02)
-        return True
-
     def __enter__(self) -> Self:
         return self.start()
 

@@ -18,7 +18,6 @@ import os
 import pwd
 import re
 import shutil
-import time
 import uuid
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -37,21 +36,23 @@ class SshdHandle(OpenSshProcess):
     data_dir: Path
     other: tuple[str, str] | None = field(default=None, repr=False)  # the second account
 
-    def failed_password_count(
-        self, username: str, *, wait_for: int = 0, timeout: float = 5.0
-    ) -> int:
-        """How many "Failed password" lines sshd logged for ``username``.
+    def failed_password_count(self, username: str) -> int:
+        """How many "Failed password" lines sshd has logged for ``username`` so far."""
+        pattern = rf"Failed password for (?:invalid user )?{re.escape(username)} from "
+        return len(re.findall(pattern, self.log_text()))
 
-        sshd's monitor may write the line just after the client has seen the failure, so
-        ``wait_for`` polls (up to ``timeout``) until at least that many lines are there.
+    def refused_logins_ended(self, username: str) -> int:
+        """How many connections that never got past the login sshd has logged as ended.
+
+        That line is the last sshd writes about such a connection: once it is there, every
+        "Failed password" line of the connection is too (the monitor may write them just
+        after the client has seen the failure, so a test waits for this, not for a time).
         """
-        pattern = re.compile(rf"Failed password for (?:invalid user )?{re.escape(username)} from ")
-        deadline = time.monotonic() + timeout
-        while True:
-            count = len(pattern.findall(self.log_text()))
-            if count >= wait_for or time.monotonic() > deadline:
-                return count
-            time.sleep(0.05)
+        pattern = (
+            rf"(?:Connection closed by|Disconnected from) authenticating user "
+            rf"{re.escape(username)} .*\[preauth\]"
+        )
+        return len(re.findall(pattern, self.log_text()))
 
     def stop(self, timeout: float = openssh.STOP_TIMEOUT_S) -> None:
         """Stop sshd and remove the copied data; idempotent."""

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from qc_tool.demo.sftp_server import SftpServerHandle
+from waiting import wait_until
 
 from bench.load import Browser, app_settings, login_form_token, start_gunicorn
 
@@ -83,7 +84,11 @@ def test_forty_wrong_passwords_at_once_reach_sshd_at_most_five_times(
         statuses = post_wrong_passwords_at_once(app.host, app.port, server.username, BURST)
     finally:
         app.stop()
-    # Each attempt that reached sshd was answered 401, after sshd had logged it (or about to).
-    failed = server.failed_password_count(server.username, wait_for=statuses[401])
-    assert failed == statuses[401] == LIMIT
+    # Each attempt that reached sshd was answered 401; once sshd has logged the end of those
+    # connections, every "Failed password" line they caused is in the log.
+    wait_until(
+        lambda: server.refused_logins_ended(server.username) >= statuses[401],
+        message="sshd to log the end of every refused connection",
+    )
+    assert server.failed_password_count(server.username) == statuses[401] == LIMIT
     assert statuses == {401: LIMIT, 429: BURST - LIMIT}

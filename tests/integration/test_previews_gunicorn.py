@@ -21,6 +21,7 @@ import pytest
 from PIL import Image
 from qc_tool.demo.sftp_server import SftpServerHandle
 from qc_tool.demo.sites import SiteLayout, generate_site, make_body
+from waiting import wait_until
 
 from bench.load import Browser, Gunicorn, app_settings, start_gunicorn
 
@@ -87,8 +88,12 @@ def finished_job(b: Browser, site: str) -> tuple[str, list[str]]:
     reply = b.request("POST", f"/api/sites/{site}/qc", headers={"X-CSRFToken": b.csrf})
     assert reply.status == 202, reply.text[:300]
     job = reply.json()["job"]
-    while (state := b.request("GET", f"/api/jobs/{job}/state").json())["state"] == "running":
-        time.sleep(0.05)
+
+    def ended() -> dict[str, Any] | None:
+        state: dict[str, Any] = b.request("GET", f"/api/jobs/{job}/state").json()
+        return state if state["state"] != "running" else None
+
+    state = wait_until(ended, interval=0.05, message=f"job {job} to end")
     assert state["state"] == "done", state
     document = b.request("GET", f"/api/jobs/{job}").json()["result"]
     return job, [image["path"] for image in document["images"]]

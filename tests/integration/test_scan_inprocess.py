@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
-import threading
-from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fakes import RecordingConnector
 from qc_tool.adapters.cache import SqliteCache
 from qc_tool.adapters.sftp.connection import SftpConnection
 from qc_tool.demo.sftp_server import SftpServerHandle, start_sftp_server
@@ -148,63 +147,15 @@ def test_path_traversal_is_refused_before_reaching_the_server(
     assert server.connections == connections
 
 
-class _Recording:
-    """Wraps a connector; records which threads use each connection and whether two ever overlap."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.threads: dict[int, set[int]] = {}
-        self.overlaps = 0
-        self.reads: Counter[int] = Counter()
-        self.connects = 0
-
-    @property
-    def server_id(self) -> str:
-        return str(self.inner.server_id)
-
-    def connect(self) -> Any:
-        self.connects += 1
-        return _RecordingConnection(self, self.inner.connect())
-
-
-class _RecordingConnection:
-    def __init__(self, owner: _Recording, conn: Any) -> None:
-        self._owner, self._conn, self._busy = owner, conn, threading.Lock()
-
-    def __getattr__(self, name: str) -> Any:
-        target = getattr(self._conn, name)
-        if name in ("files_opened",) or not callable(target):
-            return target
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            if not self._busy.acquire(blocking=False):
-                self._owner.overlaps += 1
-                self._busy.acquire()
-            try:
-                self._owner.threads.setdefault(id(self), set()).add(threading.get_ident())
-                if name == "read_headers":
-                    args = (args[0], self._count(args[1]), *args[2:])
-                return target(*args, **kwargs)
-            finally:
-                self._busy.release()
-
-        return call
-
-    def _count(self, files: Any) -> Any:
-        for f in files:
-            self._owner.reads[id(self)] += 1
-            yield f
-
-
 def test_each_connection_is_used_by_one_thread_at_a_time(server: SftpServerHandle) -> None:
-    recording = _Recording(_connector(server))
+    recording = RecordingConnector(_connector(server))
     result = scan_site(recording, NoCache(), SEED_SITE)
     assert len(result.images) == 1375
     assert recording.overlaps == 0
     # The 513-image folder asks for 4 workers; a pool login is skipped once the open
     # connections have nearly finished (on loopback they may finish before the 4th opens).
-    assert 2 <= recording.connects <= 4
-    assert sum(recording.reads.values()) == 1375  # every image dealt exactly once
+    assert 2 <= len(recording.opened) <= 4
+    assert sum(c.reads for c in recording.opened) == 1375  # every image dealt exactly once
 
 
 def test_warm_rescan_opens_no_file_and_follows_changes(seed: Any, tmp_path: Path) -> None:

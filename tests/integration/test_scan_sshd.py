@@ -12,6 +12,7 @@ from qc_tool.errors import AuthFailed
 from qc_tool.services.ports import NoCache
 from qc_tool.services.site_analysis_service import ScanOptions, scan_site
 from scan_support import connector, make_seed_sites, mismatches
+from waiting import wait_until
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +69,11 @@ def test_broken_files_and_sequential_path_agree_on_openssh(openssh: Any) -> None
 def test_wrong_password_costs_one_login_attempt_on_sshd(openssh: Any) -> None:
     server, _ = openssh
     before = server.failed_password_count(server.username)
+    ended = server.refused_logins_ended(server.username)
     with pytest.raises(AuthFailed):
         scan_site(_connector(server, password="not-the-password"), NoCache(), SEED_SITE)
-    assert server.failed_password_count(server.username, wait_for=before + 1) == before + 1
+    wait_until(
+        lambda: server.refused_logins_ended(server.username) == ended + 1,
+        message="sshd to log the end of the refused connection",
+    )
+    assert server.failed_password_count(server.username) == before + 1

@@ -8,7 +8,6 @@ import socket
 import stat
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -18,6 +17,7 @@ import paramiko
 import pytest
 from paramiko.sftp import CMD_DATA, CMD_READ, int64
 from qc_tool.demo.sftp_server import SftpServerHandle
+from waiting import wait_until
 
 if TYPE_CHECKING:
     from sshd import SshdHandle
@@ -211,15 +211,14 @@ def test_max_sessions_limits_channels_per_connection(
             paramiko.SFTPClient.from_transport(transport)
         assert server.max_concurrent_channels == 2
         second.close()
-        deadline = time.monotonic() + 5
-        third = None
-        while third is None and time.monotonic() < deadline:  # the server frees the slot async
+
+        def third() -> paramiko.SFTPClient | None:
             try:
-                third = paramiko.SFTPClient.from_transport(transport)
+                return paramiko.SFTPClient.from_transport(transport)
             except paramiko.ChannelException:
-                time.sleep(0.05)
-        assert third is not None
-        third.close()
+                return None  # the server frees the closed channel's slot a moment later
+
+        wait_until(third, message="a channel once the second one closed").close()
     assert server.max_concurrent_channels == 2
 
 
@@ -255,9 +254,10 @@ def test_demo_entry_point_serves_and_writes_its_files(tmp_path: Path) -> None:
         text=True,
     )
     try:
-        deadline = time.monotonic() + 20
-        while not env_file.exists() and time.monotonic() < deadline and proc.poll() is None:
-            time.sleep(0.05)
+        wait_until(
+            lambda: env_file.exists() or proc.poll() is not None,
+            message="the demo to write its env file (or exit)",
+        )
         assert env_file.exists(), "demo did not write its env file"
         env = dict(
             line.removeprefix("export ").split("=", 1) for line in env_file.read_text().splitlines()
@@ -313,6 +313,10 @@ def test_sshd_wrong_password_is_one_failed_attempt(
         ),
     ):
         pass
-    assert server.failed_password_count(server.username, wait_for=1) == 1
-    time.sleep(0.2)  # a second, late line would show up here
+    # Once sshd has logged the connection's end, a second, late "Failed password" line of it
+    # would be there too.
+    wait_until(
+        lambda: server.refused_logins_ended(server.username) == 1,
+        message="sshd to log the end of the refused connection",
+    )
     assert server.failed_password_count(server.username) == 1

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import qc_tool
@@ -518,23 +519,34 @@ def test_a_small_file_declaring_a_huge_image_is_refused(name: str) -> None:
     assert peak <= MEMORY_BOUND  # the decoded image would be width * height bytes
 
 
+# pyproject.toml makes DecompressionBombWarning an error in every test; the app runs without
+# that. Each test below starts from Python's own state for the warning (not raised) and takes
+# away one of decode_gray's two defences, so it fails when the other one is missing.
+
+
 def test_the_bomb_warning_is_an_error_even_without_the_explicit_check(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(decode, "refuse_bombs", lambda width, height: None)
-    with pytest.raises(ImageTooLarge):
-        decode_gray(declaring(*BOMBS["warning-range"]), 1000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        with pytest.raises(ImageTooLarge, match="exceeds limit"):
+            decode_gray(declaring(*BOMBS["warning-range"]), 1000)
 
 
 def test_the_bomb_check_holds_when_another_thread_reset_the_warning_filters(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # warnings filters are process-global: a concurrent catch_warnings can restore "ignore"
-    # while this decode runs. The explicit size check does not depend on them.
-    monkeypatch.setattr(decode.warnings, "simplefilter", lambda *a, **k: None)
+    # while this decode runs, which is what a decode that cannot set its filter sees. The
+    # explicit size check does not depend on them.
+    unfiltered = SimpleNamespace(
+        catch_warnings=warnings.catch_warnings, simplefilter=lambda *a, **k: None
+    )
+    monkeypatch.setattr(decode, "warnings", unfiltered)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        with pytest.raises(ImageTooLarge):
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        with pytest.raises(ImageTooLarge, match=r"10000x10000 = 100,000,000 pixels"):
             decode_gray(declaring(*BOMBS["warning-range"]), 1000)
 
 

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 from faultproxy import Fault, FaultProxy, on_connection, refuse_after
+from waiting import wait_until
 
 GREETING = bytes(range(256)) * 40  # 10,240 bytes the server sends first, like a banner
 
@@ -85,7 +86,7 @@ def test_reset_after_n_bytes_sends_exactly_n_then_a_reset(upstream: _Upstream) -
                 while chunk := sock.recv(65536):
                     got += chunk
         assert got == GREETING[:5000]
-        assert proxy.wait_for(lambda: not proxy.links[0].open)
+        wait_until(lambda: not proxy.links[0].open, message="the link to close")
         assert proxy.links[0].reset and not proxy.links[0].client_closed
 
 
@@ -101,7 +102,7 @@ def test_silent_after_n_bytes_forwards_nothing_more_but_stays_open(upstream: _Up
                 sock.recv(1)
             assert proxy.links[0].open and proxy.links[0].silenced is not None
         # The client hanging up is what the proxy sees; the server never does.
-        assert proxy.wait_for(lambda: not proxy.links[0].open)
+        wait_until(lambda: not proxy.links[0].open, message="the link to close")
         assert proxy.links[0].client_closed
         assert proxy.links[0].bytes_up == 0
 
@@ -142,7 +143,7 @@ def test_blackhole_accepts_and_never_sends_a_byte(upstream: _Upstream) -> None:
             sock.settimeout(0.3)
             with pytest.raises(TimeoutError):
                 sock.recv(1)
-        assert proxy.wait_for(lambda: proxy.links[0].client_closed)
+        wait_until(lambda: proxy.links[0].client_closed, message="the client's close")
         with _connect(proxy) as sock:  # connection 1 is forwarded
             assert _read(sock, 10) == GREETING[:10]
     assert upstream.connections == 1
@@ -157,7 +158,7 @@ def test_the_upstream_can_depend_on_the_connection_number(upstream: _Upstream) -
             for _ in range(3):
                 with _connect(proxy) as sock:
                     assert _read(sock, 10) == GREETING[:10]
-                assert proxy.wait_for(lambda: proxy.open_links == 0)
+                wait_until(lambda: proxy.open_links == 0, message="the link to close")
             assert proxy.max_open == 1
         assert (upstream.connections, other.connections) == (1, 2)
     finally:

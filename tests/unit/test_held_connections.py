@@ -3,47 +3,12 @@
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
+from fakes import FakeClock, FakeConnector
 from qc_tool.errors import AuthFailed, NotLoggedIn, RemoteUnavailable, UnreadableImage
 from qc_tool.services.held_connections import HeldConnections
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "the condition never came true"
-        time.sleep(0.01)
-
-
-class FakeConn:
-    def __init__(self, n: int) -> None:
-        self.n, self.closed, self.releases = n, False, 0
-
-    def release(self) -> None:
-        self.releases += 1
-
-    def close(self) -> None:
-        self.closed = True
-
-
-class FakeConnector:
-    server_id = "fake://"
-
-    def __init__(self, fail_login: bool = False) -> None:
-        self.made: list[FakeConn] = []
-        self.fail_login = fail_login
-
-    def connect(self) -> Any:
-        if self.fail_login:
-            self.made.append(FakeConn(-1))
-            raise AuthFailed("wrong password")
-        conn = FakeConn(len(self.made))
-        self.made.append(conn)
-        return conn
 
 
 def test_one_connection_serves_every_request_of_a_login() -> None:
@@ -63,7 +28,7 @@ def test_a_connection_that_died_while_kept_is_replaced_once() -> None:
         return int(conn.n)
 
     assert held.run("a", connector, work) == 1
-    assert connector.made[0].closed
+    assert connector.connections[0].closed
 
 
 def test_a_fresh_connection_that_fails_is_the_callers_error() -> None:
@@ -74,21 +39,22 @@ def test_a_fresh_connection_that_fails_is_the_callers_error() -> None:
 
     with pytest.raises(RemoteUnavailable):
         held.run("a", connector, broken)
-    assert len(connector.made) == 1 and connector.made[0].closed
+    assert len(connector.connections) == 1 and connector.connections[0].closed
 
 
 def test_a_refused_login_is_never_retried() -> None:
-    held, connector = HeldConnections(), FakeConnector(fail_login=True)
+    held = HeldConnections()
+    connector = FakeConnector(working=0, failure=AuthFailed("wrong password"))
     with pytest.raises(AuthFailed):
         held.run("a", connector, lambda c: c.n)
-    assert len(connector.made) == 1
+    assert connector.attempts == 1
 
 
 def test_logout_closes_the_connection_and_a_request_queued_behind_it_stops() -> None:
     held, connector = HeldConnections(), FakeConnector()
     held.run("a", connector, lambda c: c.n)
     held.forget("a")
-    assert connector.made[0].closed and held.open_count() == 0
+    assert connector.connections[0].closed and held.open_count() == 0
 
 
 def test_a_refusal_that_ends_the_login_inside_a_request_does_not_deadlock() -> None:
@@ -123,7 +89,7 @@ def test_a_request_that_had_its_turn_after_the_login_ended_does_not_connect() ->
     assert queued.gone
     with pytest.raises(NotLoggedIn):
         held._run_held(queued, connector, lambda c: c.n)
-    assert len(connector.made) == 1
+    assert len(connector.connections) == 1
 
 
 def test_each_use_hands_the_connection_back_for_the_next_thread() -> None:
@@ -135,19 +101,19 @@ def test_each_use_hands_the_connection_back_for_the_next_thread() -> None:
 
     with pytest.raises(UnreadableImage):  # a photo's own fault: the connection stays
         held.run("a", connector, broken)
-    assert connector.made[0].releases == 2 and not connector.made[0].closed
+    assert connector.connections[0].releases == 2 and not connector.connections[0].closed
 
 
 def test_a_connection_idle_for_the_limit_is_closed_and_a_busy_one_is_not() -> None:
-    now = [0.0]
-    held, connector = HeldConnections(idle_seconds=120, clock=lambda: now[0]), FakeConnector()
+    clock = FakeClock(0.0)
+    held, connector = HeldConnections(idle_seconds=120, clock=clock), FakeConnector()
     held.run("a", connector, lambda c: c.n)
-    now[0] = 119
+    clock.now = 119
     held.run("b", connector, lambda c: c.n)
     assert held.close_idle() == 0
-    now[0] = 120
+    clock.now = 120
     assert held.close_idle() == 1  # "a"; "b" was used a second later
-    assert connector.made[0].closed and not connector.made[1].closed
+    assert connector.connections[0].closed and not connector.connections[1].closed
     assert held.run("a", connector, lambda c: c.n) == 2  # a new click opens a new one
 
     inside, leave = threading.Event(), threading.Event()
@@ -160,9 +126,9 @@ def test_a_connection_idle_for_the_limit_is_closed_and_a_busy_one_is_not() -> No
     user = threading.Thread(target=held.run, args=("b", connector, busy))
     user.start()
     assert inside.wait(10)
-    now[0] = 1000
+    clock.now = 1000
     assert held.close_idle() == 1  # "a"; "b" is in use: skipped, not waited for
     assert user.is_alive()  # close_idle returned while "b" was still in use
     leave.set()
     user.join(10)
-    assert not connector.made[1].closed
+    assert not connector.connections[1].closed

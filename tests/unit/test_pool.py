@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import pytest
+from fakes import FakeConnection, FakeConnector
 from qc_tool.domain.exif_reader import ExifBlock
-from qc_tool.domain.models import RemoteFile, SiteInfo
+from qc_tool.domain.models import RemoteFile
 from qc_tool.errors import AuthFailed, RemoteUnavailable, ServerBusy
 from qc_tool.services.pool import pool_size
 from qc_tool.services.ports import HeaderCallback, NoCache
@@ -25,69 +26,6 @@ def test_pool_size_follows_the_design(images: int, workers: int) -> None:
 def test_pool_size_is_capped_by_the_setting() -> None:
     assert pool_size(513, cap=2) == 2
     assert pool_size(513, cap=1) == 1
-
-
-class FakeConnection:
-    def __init__(self, folders: dict[str, int]) -> None:
-        self.folders = folders
-        self.read: list[str] = []
-
-    files_opened = 0
-
-    def list_sites(self) -> list[SiteInfo]:
-        return [SiteInfo("s", len(self.folders))]
-
-    def list_folders(self, site: str) -> list[str]:
-        return sorted(self.folders)
-
-    def list_images(self, site: str, folders: Sequence[str]) -> dict[str, list[RemoteFile]]:
-        return {
-            f: [RemoteFile(f"{f}/{i:04d}.JPG", 100, 1) for i in range(self.folders[f])]
-            for f in folders
-        }
-
-    def read_headers(
-        self,
-        site: str,
-        files: Iterable[RemoteFile],
-        on_result: HeaderCallback,
-        *,
-        pipelined: bool = True,
-        cancelled: Callable[[], bool] = lambda: False,
-    ) -> None:
-        for f in files:
-            if cancelled():
-                return
-            self.read.append(f.path)
-            on_result(f, ExifBlock(None, False, 10), None)
-
-    def release(self) -> None:
-        pass
-
-    def close(self) -> None:
-        self.closed = True
-
-    closed = False
-
-
-class FakeConnector:
-    """The first connect works; later ones fail as a server at its MaxStartups limit would."""
-
-    def __init__(self, folders: dict[str, int], working: int) -> None:
-        self.folders, self.working, self.attempts = folders, working, 0
-        self.connections: list[FakeConnection] = []
-
-    @property
-    def server_id(self) -> str:
-        return "fake://"
-
-    def connect(self) -> Any:
-        self.attempts += 1
-        if self.attempts > self.working:
-            raise RemoteUnavailable("connection refused")
-        conn = FakeConnection(self.folders)
-        self.connections.append(conn)
-        return conn
 
 
 def test_pool_that_cannot_grow_falls_back_to_sequential(caplog: pytest.LogCaptureFixture) -> None:
@@ -267,23 +205,13 @@ def test_the_dealer_puts_unfinished_images_back_in_order_at_the_front() -> None:
     assert [f.path for f in again] == ["f/0.JPG", "f/2.JPG", "f/3.JPG", "f/4.JPG", "f/5.JPG"]
 
 
-class BusyConnector(FakeConnector):
-    """The first connect works; later ones fail as the adapter reports a server that kept
-    dropping them before the banner (it has already opened them again itself)."""
-
-    def connect(self) -> Any:
-        self.attempts += 1
-        if self.attempts > self.working:
-            raise ServerBusy("closed the connection before its SSH banner (4 attempts: ...)")
-        conn = FakeConnection(self.folders)
-        self.connections.append(conn)
-        return conn
-
-
 def test_a_pool_connection_the_server_was_too_busy_for_is_not_retried_on_top() -> None:
     from qc_tool.services.pool import ConnectionPool
 
-    connector = BusyConnector({"big": 513}, working=1)
+    # The adapter has already opened a connection the server kept dropping before its banner
+    # again itself.
+    busy = ServerBusy("closed the connection before its SSH banner (4 attempts: ...)")
+    connector = FakeConnector({"big": 513}, working=1, failure=busy)
     pool = ConnectionPool(connector, connector.connect(), grow_retry_delays=(0.01, 0.01))
     try:
         pool.grow(2)

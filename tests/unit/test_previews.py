@@ -7,7 +7,6 @@ import io
 import random
 import struct
 import threading
-import time
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
@@ -31,6 +30,7 @@ from qc_tool.services.previews import (
     max_edge_for,
     render_preview,
 )
+from waiting import wait_until
 
 SITE = "S1"
 SERVER = "sftp://example:22/sites"
@@ -368,13 +368,6 @@ class HeldReads(MemoryConnection):
                 self.reading -= 1
 
 
-def _until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached"
-        time.sleep(0.01)
-
-
 def test_at_most_the_cap_of_previews_are_made_at_once_and_the_rest_are_told_to_retry() -> None:
     conn = HeldReads({"T/a.jpg": photo()})
     service = PreviewService(decodes=2, wait_s=0.05)
@@ -390,7 +383,10 @@ def test_at_most_the_cap_of_previews_are_made_at_once_and_the_rest_are_told_to_r
     for t in threads:
         t.start()
     # Two read (and wait there); the other four find no slot and are turned away.
-    _until(lambda: conn.reading == 2 and service.slots.refused == 4)
+    wait_until(
+        lambda: conn.reading == 2 and service.slots.refused == 4,
+        message="two previews reading and four refused",
+    )
     conn.go.set()
     for t in threads:
         t.join()

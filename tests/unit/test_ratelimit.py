@@ -3,30 +3,13 @@
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable
 
 import pytest
+from fakes import FakeClock
 from qc_tool.errors import Busy
 from qc_tool.services.ratelimit import LoginLimiter, TooManyFailedLogins
 
 WAIT = 10.0  # how long a test waits for a condition before failing
-
-
-def wait_until(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + WAIT
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_forty_wrong_passwords_at_once_make_at_most_the_limit_of_attempts() -> None:
@@ -35,9 +18,15 @@ def test_forty_wrong_passwords_at_once_make_at_most_the_limit_of_attempts() -> N
     attempts_made = []
     outcomes: list[str] = []
     lock = threading.Lock()
+    asked = [0]
+    all_asked = threading.Event()
 
     def guess(i: int) -> None:
         start.wait()
+        with lock:
+            asked[0] += 1
+            if asked[0] == 40:
+                all_asked.set()
         try:
             attempt = limiter.reserve("10.0.0.1", "alice")
         except TooManyFailedLogins:
@@ -47,7 +36,9 @@ def test_forty_wrong_passwords_at_once_make_at_most_the_limit_of_attempts() -> N
         with attempt:
             with lock:
                 attempts_made.append(i)
-            time.sleep(0.05)  # the server takes a moment to say no
+            # The server says no only once every guess has asked for a place: all 40 overlap
+            # the attempts under way, however the threads are scheduled.
+            assert all_asked.wait(WAIT)
             attempt.wrong_password()
         with lock:
             outcomes.append("401")

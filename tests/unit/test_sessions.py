@@ -3,23 +3,15 @@
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable
-from typing import Any
 
 import pytest
+from fakes import FakeConnector
 from qc_tool.errors import AuthFailed, NotLoggedIn
 from qc_tool.services.sessions import LoginConnector, SessionStore
 from qc_tool.services.sweeper import Sweeper, sweep_interval
+from waiting import wait_until
 
 HOUR = 3600.0
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "the condition never came true"
-        time.sleep(0.01)
 
 
 def store_at(now: list[float], ended: list[str]) -> SessionStore:
@@ -64,22 +56,11 @@ def test_a_refused_password_ends_its_login_and_only_that_one() -> None:
     assert store.get(sid) is None and store.get(other) is not None
 
 
-class Refusing:
-    server_id = "fake://"
-
-    def __init__(self) -> None:
-        self.attempts = 0
-
-    def connect(self) -> Any:
-        self.attempts += 1
-        raise AuthFailed("password changed on the server")
-
-
 def test_a_logins_connector_never_tries_again_after_the_first_refusal() -> None:
     store = store_at([0.0], [])
     creds = store.get(store.create("ana", "pw"))
     assert creds is not None
-    server = Refusing()
+    server = FakeConnector(working=0, failure=AuthFailed("password changed on the server"))
     connectors = [LoginConnector(server, creds, store.refused) for _ in range(3)]  # 3 requests
     with pytest.raises(AuthFailed):
         connectors[0].connect()
@@ -98,7 +79,8 @@ def test_the_sweeper_runs_its_tasks_again_and_again_until_stopped() -> None:
 
     sweeper = Sweeper([broken, lambda: runs.append("ok")], interval=0.01, name="test-sweeper")
     sweeper.start()
-    wait_until(lambda: runs.count("ok") >= 3)  # the failing task did not stop the others
+    # The failing task did not stop the others.
+    wait_until(lambda: runs.count("ok") >= 3, message="the other task to run three times")
     sweeper.stop()
     after = len(runs)
     assert not any(t.name == "test-sweeper" and t.is_alive() for t in threading.enumerate())

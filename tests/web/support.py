@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import re
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -13,6 +12,7 @@ from flask.testing import FlaskClient
 from PIL import Image
 from PIL.TiffImagePlugin import IFDRational
 from qc_tool.web.deps import QCContext
+from waiting import TIMEOUT_S, wait_until
 
 OTHER_USERNAME = "other"
 OTHER_PASSWORD = "other-password-2"
@@ -53,6 +53,14 @@ def context(app: Flask) -> QCContext:
 _META_TOKEN = re.compile(r'<meta name="csrf-token" content="([^"]+)">')
 
 
+def sid_of(app: Flask, client: FlaskClient) -> str:
+    """The login (session id) a client's cookie carries: the owner of the jobs it starts."""
+    cookie = client.get_cookie(app.config["SESSION_COOKIE_NAME"])
+    assert cookie is not None
+    serializer = app.session_interface.get_signing_serializer(app)  # type: ignore[attr-defined]
+    return str(serializer.loads(cookie.value)["sid"])
+
+
 def csrf_token(client: FlaskClient, page: str = "/login") -> str:
     """The CSRF token a page of this client's session carries in its <meta> tag."""
     response = client.get(page)
@@ -74,14 +82,16 @@ def api_token(client: FlaskClient) -> str:
     return csrf_token(client, "/no-such-page")
 
 
-def wait_for_job(client: FlaskClient, job_id: str, timeout: float = 20.0) -> dict[str, Any]:
-    """Poll the job as the QC page does until it leaves the running state."""
-    deadline = time.monotonic() + timeout
-    while True:
+def wait_for_job(client: FlaskClient, job_id: str, timeout: float = TIMEOUT_S) -> dict[str, Any]:
+    """Poll the job as the QC page does until it leaves the running state; its last answer."""
+    last: dict[str, Any] = {}
+
+    def ended() -> dict[str, Any] | None:
         response = client.get(f"/api/jobs/{job_id}")
         assert response.status_code == 200, response.get_data(as_text=True)
-        body: dict[str, Any] = response.get_json()
-        if body["state"] != "running":
-            return body
-        assert time.monotonic() < deadline, f"job still running after {timeout} s: {body}"
-        time.sleep(0.05)
+        last.update(response.get_json())
+        return dict(last) if last["state"] != "running" else None
+
+    return wait_until(
+        ended, timeout=timeout, interval=0.05, message=lambda: f"job {job_id} to end: {last}"
+    )

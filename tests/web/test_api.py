@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +11,7 @@ from flask.testing import FlaskClient
 from qc_tool.demo.sftp_server import SftpServerHandle
 from qc_tool.services import jobs as jobs_module
 from qc_tool.services.sessions import Credentials
+from waiting import wait_until
 
 from web.support import (
     OTHER_PASSWORD,
@@ -260,10 +260,11 @@ def test_one_users_many_jobs_never_evict_another_users_finished_job(
         f"/sites/SITE-B/qc/{theirs}/export/csv",
     ]
     assert [other.get(path).status_code for path in paths] == [200] * 3
-    deadline = time.monotonic() + 10  # the last goes just after its job says it is done
-    while (found := [_status(logged_in, job_id) for job_id in mine]) != [404] * 4 + [200] * 2:
-        assert time.monotonic() < deadline, found  # the user's own oldest go, and only those
-        time.sleep(0.05)
+    # The user's own oldest go, and only those; the last goes just after its job says it is done.
+    wait_until(
+        lambda: [_status(logged_in, job_id) for job_id in mine] == [404] * 4 + [200] * 2,
+        message="the user's four oldest jobs to go and the newest two to stay",
+    )
     assert [other.get(path).status_code for path in paths] == [200] * 3
 
 

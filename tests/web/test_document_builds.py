@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any
 
 from flask import Flask
 from flask.testing import FlaskClient
 from qc_tool.services.jobs import Job
 from qc_tool.web.api import DOCUMENTS_KEY, MAX_DOCUMENTS_AT_ONCE, Documents
+from waiting import wait_until
 
-from web.support import api_token, wait_for_job
+from web.support import api_token, context, sid_of, wait_for_job
 
 REQUESTS = 6
 WAIT_S = 20.0
@@ -33,13 +33,6 @@ class Watched(threading.BoundedSemaphore):
         finally:
             with self._count:
                 self.waiting -= 1
-
-
-def _wait_until(condition: Any, what: str) -> None:
-    deadline = time.monotonic() + WAIT_S
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.01)
 
 
 def _finished_jobs(client: FlaskClient, count: int) -> dict[str, dict[str, Any]]:
@@ -96,16 +89,16 @@ def test_many_requests_for_documents_build_at_most_a_few_at_once(
     threads = [threading.Thread(target=ask, args=(job_id,)) for job_id in jobs]
     for thread in threads:
         thread.start()
-    _wait_until(
+    wait_until(
         lambda: (
             len(entered) == MAX_DOCUMENTS_AT_ONCE
             and slots.waiting == REQUESTS - MAX_DOCUMENTS_AT_ONCE
         ),
-        "two builds running and the other requests waiting for them",
+        message="two builds running and the other requests waiting for them",
     )
     # Let the builds finish one at a time; each finished one lets exactly one more in.
     for released in range(REQUESTS):
-        _wait_until(lambda n=released: len(entered) > n, "the next build to start")
+        wait_until(lambda n=released: len(entered) > n, message="the next build to start")
         entered[released].set()
     for thread in threads:
         thread.join(WAIT_S)
@@ -117,6 +110,10 @@ def test_a_finished_jobs_document_is_built_once_and_its_bytes_shared(
     app: Flask, logged_in: FlaskClient, monkeypatch: Any
 ) -> None:
     (job_id, document), *_ = _finished_jobs(logged_in, 1).items()
+    # A job says "done" a moment before it has ended, and only an ended job's document is
+    # kept: wait for that, as this test is about the kept document.
+    job = context(app).jobs.get(job_id, sid_of(app, logged_in))
+    wait_until(job.ended, message="the job to end")
     app.extensions[DOCUMENTS_KEY] = Documents()
     builds = []
     original = Job.to_json

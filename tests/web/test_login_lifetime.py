@@ -15,10 +15,12 @@ from types import SimpleNamespace
 
 import itsdangerous.timed
 import pytest
+from fakes import FakeClock
 from flask import Flask
 from flask.testing import FlaskClient
 from qc_tool.adapters.sftp.limits import SERVER_SLOTS
 from qc_tool.demo.sftp_server import SftpServerHandle
+from waiting import wait_until
 
 from web.support import (
     OTHER_PASSWORD,
@@ -27,6 +29,7 @@ from web.support import (
     api_token,
     context,
     log_in,
+    sid_of,
     wait_for_job,
 )
 
@@ -51,39 +54,12 @@ def server(
     return make_sftp_server(sftp_root, users, sites_root="/sites")
 
 
-class Clock:
-    """Wall-clock seconds that move only when the test moves them."""
-
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance_hours(self, hours: float) -> None:
-        self.now += hours * 3600
-
-
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    """The test's clock, also for the signed cookie's and CSRF token's timestamps."""
-    fake = Clock()
+def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    """The test's wall clock, also for the signed cookie's and CSRF token's timestamps."""
+    fake = FakeClock(time.time())
     monkeypatch.setattr(itsdangerous.timed, "time", SimpleNamespace(time=fake))
     return fake
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "the condition never came true"
-        time.sleep(0.02)
-
-
-def sid_of(app: Flask, client: FlaskClient) -> str:
-    cookie = client.get_cookie(app.config["SESSION_COOKIE_NAME"])
-    assert cookie is not None
-    serializer = app.session_interface.get_signing_serializer(app)  # type: ignore[attr-defined]
-    return str(serializer.loads(cookie.value)["sid"])
 
 
 def logged_in_client(app: Flask, username: str, password: str) -> FlaskClient:
@@ -109,7 +85,7 @@ def preview(client: FlaskClient, job_id: str, path: str, size: str = "large") ->
 
 
 def test_an_active_login_outlives_the_idle_limit_until_the_absolute_one(
-    make_app: MakeApp, clock: Clock, sftp_username: str, sftp_password: str
+    make_app: MakeApp, clock: FakeClock, sftp_username: str, sftp_password: str
 ) -> None:
     app = make_app(QC_SESSION_HOURS=1, QC_SESSION_MAX_HOURS=12)
     store = context(app).sessions
@@ -118,15 +94,15 @@ def test_an_active_login_outlives_the_idle_limit_until_the_absolute_one(
     creds = store.get(sid_of(app, client))
     assert creds is not None
     for step in range(14):  # a click every 50 minutes: 11.7 hours, far past the 1 h idle limit
-        clock.advance_hours(50 / 60)
+        clock.advance(50 * 60)
         assert client.get("/api/jobs/none").status_code == 404, f"logged out at step {step}"
-    clock.advance_hours(50 / 60)  # 12.5 hours since the login: that is the most a login lasts
+    clock.advance(50 * 60)  # 12.5 hours since the login: that is the most a login lasts
     assert client.get("/api/jobs/none").status_code == 401
     assert creds.password == ""
 
 
 def test_an_abandoned_login_is_ended_by_the_sweeper_without_a_request(
-    make_app: MakeApp, clock: Clock, sftp_username: str, sftp_password: str
+    make_app: MakeApp, clock: FakeClock, sftp_username: str, sftp_password: str
 ) -> None:
     # An idle limit of 0.72 s sweeps every 0.18 s; the store's clock only moves when told.
     app = make_app(QC_SESSION_HOURS=0.0002)
@@ -146,7 +122,7 @@ def test_an_abandoned_login_is_ended_by_the_sweeper_without_a_request(
         waiting = client.post("/api/sites/SITE-A/qc", headers={"X-CSRFToken": api_token(client)})
         job = ctx.jobs.get(waiting.get_json()["job"], sid)
         wait_until(lambda: job.waiting is not None)  # past its own look-up of the login
-        clock.advance_hours(1)  # the user went away: no request from now on
+        clock.advance(3600)  # the user went away: no request from now on
         wait_until(lambda: creds.password == "" and ctx.held.open_count() == 0)
         wait_until(job.ended)
     finally:

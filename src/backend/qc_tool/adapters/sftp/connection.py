@@ -67,6 +67,7 @@ class SftpConnector:
     username: str
     password: str
     slots: ServerSlots = field(default=SERVER_SLOTS, repr=False, compare=False)
+    framed: bool = field(default=True, repr=False, compare=False)  # False: bench.run --no-framing
     _live: _Live = field(default_factory=_Live, repr=False, compare=False)
 
     @property
@@ -93,7 +94,12 @@ class SftpConnector:
             self._live.add(-1)
 
         return SftpConnection(
-            transport, sftp, self.sites_root, on_close=closed, max_listing=self.endpoint.max_listing
+            transport,
+            sftp,
+            self.sites_root,
+            on_close=closed,
+            max_listing=self.endpoint.max_listing,
+            framed=self.framed,
         )
 
     def __repr__(self) -> str:  # never show the password in a log or traceback
@@ -111,11 +117,13 @@ class SftpConnection:
         *,
         on_close: Callable[[], None] | None = None,
         max_listing: int | None = None,
+        framed: bool = True,
     ) -> None:
         self._transport = transport
         self._sftp = sftp
         self._root = root
-        self._wire = Wire(sftp)  # all SFTP traffic of this connection goes through it
+        # All SFTP traffic of this connection goes through the wire.
+        self._wire = Wire(sftp, framed=framed)
         self._owner: int | None = None  # the thread using it; None: free to take over
         self._owner_lock = threading.Lock()
         self._opened = 0

@@ -6,6 +6,14 @@ images a second that per-packet cost is most of the client's CPU. The wire
 frames requests itself, sends everything queued in one ``sendall``, and splits
 replies out of large channel reads. Request ids come from the SFTPClient's own
 counter, so paramiko's later requests (its CLOSE of the channel) never collide.
+
+``Wire(sftp, framed=False)`` sends and reads the way paramiko does (one write per request,
+two reads per reply), through paramiko's own functions. Only the benchmark uses it
+(``python -m bench.run --no-framing``), to measure what the framing buys.
+
+The paramiko internals used here (``SFTPClient._lock``, ``request_number``,
+``_send_packet``, ``_read_packet``, ``SFTPAttributes._from_msg``) are pinned by
+tests/unit/test_wire_contract.py, which fails with the reason if an upgrade changes them.
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ from paramiko.sftp import (
     CMD_READ,
     CMD_READDIR,
     SFTP_FLAG_READ,
+    SFTPError,
 )
 from paramiko.sftp_attr import SFTPAttributes
 
@@ -50,15 +59,26 @@ class Reply:
     def __init__(self, type_: int, id_: int, body: bytes) -> None:
         self.type, self.id, self.body = type_, id_, body
 
+    def _need(self, size: int) -> None:
+        """A body shorter than its type's fields is not SFTP: never decoded from what is not."""
+        if len(self.body) < size:
+            raise WireError(f"garbage on the SFTP channel (a reply of type {self.type} cut short)")
+
+    def _u32(self, offset: int) -> int:
+        self._need(offset + 4)
+        value: int = _U32.unpack_from(self.body, offset)[0]
+        return value
+
     def string(self) -> bytes:
-        (n,) = _U32.unpack_from(self.body, 0)
+        n = self._u32(0)
+        self._need(4 + n)
         return bytes(self.body[4 : 4 + n])
 
     def status(self) -> tuple[int, str]:
-        (code,) = _U32.unpack_from(self.body, 0)
+        code = self._u32(0)
         text = ""
-        if len(self.body) >= 8:
-            (n,) = _U32.unpack_from(self.body, 4)
+        if len(self.body) >= 8:  # the message is optional; a short one is shown as it is
+            n = self._u32(4)
             text = self.body[8 : 8 + n].decode("utf-8", "replace")
         return code, text
 
@@ -68,9 +88,15 @@ class Reply:
         Names are bytes on the server and need not be UTF-8 (paramiko's ``get_text`` would
         raise on them): one that is not, or that holds control characters, comes out escaped.
         """
+        count = self._u32(0)
+        # Each entry takes at least three words (name, long name, attribute flags): a count
+        # above what the body can hold is garbage, never decoded from paramiko's zero padding.
+        if count > (len(self.body) - 4) // 12:
+            raise WireError(f"garbage on the SFTP channel (a listing of {count} entries)")
         msg = Message(self.body)
+        msg.get_int()  # the count
         entries = []
-        for _ in range(msg.get_int()):
+        for _ in range(count):
             name = display_name(msg.get_string())
             longname = msg.get_string().decode("utf-8", "replace")  # ls -l text; never used
             entries.append(SFTPAttributes._from_msg(msg, name, longname))
@@ -80,9 +106,10 @@ class Reply:
 class Wire:
     """The framing of one SFTP channel; owned, like the channel, by one thread at a time."""
 
-    def __init__(self, sftp: paramiko.SFTPClient) -> None:
+    def __init__(self, sftp: paramiko.SFTPClient, *, framed: bool = True) -> None:
         self._sftp = sftp
         self._chan = sftp.get_channel()
+        self._framed = framed  # False: paramiko's own sending and reading (benchmark only)
         self._out: list[bytes] = []
         self._in = bytearray()
 
@@ -94,7 +121,10 @@ class Wire:
 
     def _queue(self, t: int, payload: bytes) -> int:
         num = self._next_id()
-        self._out.append(_HEAD.pack(len(payload) + 5, t, num) + payload)
+        if self._framed:
+            self._out.append(_HEAD.pack(len(payload) + 5, t, num) + payload)
+        else:  # as paramiko's own requests go: one write, so one SSH packet, each
+            self._sftp._send_packet(t, Message(_U32.pack(num) + payload))
         return num
 
     def open(self, path: str) -> int:
@@ -124,6 +154,8 @@ class Wire:
 
     def receive(self, block: bool) -> list[Reply]:
         """The complete replies available now; with ``block``, wait for at least some bytes."""
+        if not self._framed:
+            return self._receive_one(block)
         if block or self._chan.recv_ready():
             chunk = self._chan.recv(RECV_SIZE)
             if not chunk:
@@ -142,3 +174,16 @@ class Wire:
         if pos:
             del self._in[:pos]
         return replies
+
+    def _receive_one(self, block: bool) -> list[Reply]:
+        """One reply, read as paramiko reads it: its length, then the rest (two channel reads)."""
+        if not (block or self._chan.recv_ready()):
+            return []
+        try:
+            t, data = self._sftp._read_packet()
+        except SFTPError as exc:  # "Garbage packet received"
+            raise WireError(f"garbage on the SFTP channel ({exc})") from exc
+        if len(data) < 4:
+            raise WireError(f"garbage on the SFTP channel (a reply of {len(data) + 1} bytes)")
+        (num,) = _U32.unpack_from(data, 0)
+        return [Reply(t, num, data[4:])]
