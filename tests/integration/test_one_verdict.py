@@ -22,7 +22,6 @@ import html
 import io
 import json
 import re
-import time
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -42,6 +41,7 @@ from qc_tool.demo.sites import (
     make_body,
     with_defects,
 )
+from waiting import wait_until
 from web.support import api_token, context, csrf_token, log_in, wait_for_job
 
 SITE = "40071111"
@@ -168,15 +168,14 @@ def _upload(
     response = client.post("/uploads", data=form, content_type="multipart/form-data")
     assert response.status_code == 303, response.get_data(as_text=True)
     url = response.headers["Location"]
-    deadline = time.monotonic() + 120
-    while True:
+
+    def ended() -> dict[str, Any] | None:
         state = client.get("/api" + url)
         assert state.status_code == 200
-        body: dict[str, Any] = state.get_json()
-        if body["state"] != "running":
-            break
-        assert time.monotonic() < deadline, f"the upload is still {body}"
-        time.sleep(0.05)
+        answer: dict[str, Any] = state.get_json()
+        return answer if answer["state"] != "running" else None
+
+    body = wait_until(ended, timeout=120, message="the upload's checks to end")
     assert body["state"] == "done", body
     checks_csv = client.get(f"{url}/checks.csv").get_data(as_text=True)
     with client.get(f"{url}/sorted.zip") as answer:

@@ -33,6 +33,7 @@ from qc_tool.services.uploads import (
 )
 from qc_tool.services.validation_service import CheckOptions, CheckProgress
 from qc_tool.services.zip_safety import UploadRefused, ZipLimits, ZipPlan
+from waiting import wait_until
 from zips import BATCH_INVALID, BATCH_VALID, make_zip, photo, site_batch
 
 OWNER, OTHER = "session-a", "session-b"
@@ -82,10 +83,7 @@ def send(store: UploadStore, pool: Executor, data: bytes, owner: str = OWNER) ->
 
 
 def finished(upload: Upload, timeout: float = 30.0) -> Upload:
-    deadline = time.monotonic() + timeout
-    while upload.finished is None:
-        assert time.monotonic() < deadline, f"upload still {upload.phase}"
-        time.sleep(0.02)
+    wait_until(lambda: upload.finished is not None, timeout=timeout, message="the upload to end")
     return upload
 
 

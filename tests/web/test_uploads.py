@@ -6,7 +6,6 @@ import csv
 import io
 import re
 import stat
-import time
 import zipfile
 from collections.abc import Iterator
 from typing import Any
@@ -17,6 +16,7 @@ from flask.testing import FlaskClient
 from PIL import Image
 from qc_tool.services.exports import images_csv
 from qc_tool.services.uploads import UploadStore
+from waiting import wait_until
 from zips import (
     BATCH_INVALID,
     BATCH_VALID,
@@ -82,16 +82,17 @@ def uploaded(client: FlaskClient, data: bytes) -> str:
 
 def results_page(client: FlaskClient, url: str, timeout: float = 60.0) -> str:
     """The results page once the checks are over (it refreshes itself while they run)."""
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def finished_page() -> str | None:
         response = client.get(url)
         assert response.status_code == 200
         page: str = response.get_data(as_text=True)
         if 'data-state="running"' not in page:
             return page
         assert '<meta http-equiv="refresh" content="2">' in page
-        assert time.monotonic() < deadline, "the checks are still running"
-        time.sleep(0.05)
+        return None
+
+    return wait_until(finished_page, timeout=timeout, message="the checks to end")
 
 
 def upload_state(client: FlaskClient, url: str) -> dict[str, Any]:
