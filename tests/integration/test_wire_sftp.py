@@ -89,9 +89,14 @@ class _Server(asyncssh.SSHServer):
 def scripted_server(script: bytes, then: Then, known_hosts: Path) -> Iterator[int]:
     """Serve on 127.0.0.1 (its key written to ``known_hosts``) until the block ends; the port."""
     key = asyncssh.generate_private_key("ssh-ed25519")
+    # The loop runs in its own thread from the start: the test's thread may already run one
+    # (Playwright's sync API keeps a loop in the main thread for the browser tests).
     loop = asyncio.new_event_loop()
-    acceptor = loop.run_until_complete(
-        asyncssh.listen(
+    thread = threading.Thread(target=loop.run_forever, name="scripted-sftp", daemon=True)
+    thread.start()
+
+    async def listen() -> asyncssh.SSHAcceptor:
+        return await asyncssh.listen(
             "127.0.0.1",
             0,
             server_factory=lambda: _Server(script, then),
@@ -100,14 +105,13 @@ def scripted_server(script: bytes, then: Then, known_hosts: Path) -> Iterator[in
             kbdint_auth=False,
             public_key_auth=False,
         )
-    )
+
+    acceptor = asyncio.run_coroutine_threadsafe(listen(), loop).result(10)
     port = acceptor.get_port()
     public = key.convert_to_public()
     public.set_comment(None)
     line = public.export_public_key("openssh").decode().strip()
     known_hosts.write_text(f"[127.0.0.1]:{port} {line}\n")
-    thread = threading.Thread(target=loop.run_forever, name="scripted-sftp", daemon=True)
-    thread.start()
     try:
         yield port
     finally:
