@@ -13,9 +13,10 @@ class QCError(Exception):
     status: int = 500
     code: str = "error"
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, retry_after: int | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.retry_after = retry_after  # seconds; answered as Retry-After when set
 
 
 class BadRequest(QCError):

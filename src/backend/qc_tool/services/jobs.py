@@ -51,9 +51,8 @@ class TooManyJobs(TooManyRequests):
 
     code = "too_many_jobs"
 
-    def __init__(self, message: str, retry_after_s: int = RETRY_AFTER_S) -> None:
-        super().__init__(message)
-        self.retry_after_s = retry_after_s
+    def __init__(self, message: str, retry_after: int = RETRY_AFTER_S) -> None:
+        super().__init__(message, retry_after=retry_after)
 
 
 @dataclass(frozen=True, slots=True)

@@ -114,8 +114,7 @@ class PreviewsBusy(Busy):
     """Every preview slot stayed taken while this request waited; try again shortly."""
 
     def __init__(self, message: str, retry_after: int = RETRY_AFTER_S) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
+        super().__init__(message, retry_after=retry_after)
 
 
 class DecodeSlots:

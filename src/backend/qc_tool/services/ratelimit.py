@@ -46,9 +46,10 @@ class TooManyFailedLogins(TooManyRequests):
 
     code = "too_many_failed_logins"
 
+    retry_after: int
+
     def __init__(self, message: str, retry_after: int) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
+        super().__init__(message, retry_after=retry_after)
 
 
 @dataclass

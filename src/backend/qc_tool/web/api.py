@@ -14,7 +14,7 @@ from werkzeug.wrappers import Response
 
 from qc_tool.domain.paths import safe_name
 from qc_tool.errors import BadRequest, Busy
-from qc_tool.services.jobs import Job, TooManyJobs
+from qc_tool.services.jobs import Job
 from qc_tool.services.login import list_sites
 from qc_tool.web.auth import current_login, login_required
 from qc_tool.web.deps import qc
@@ -40,13 +40,6 @@ def start_qc(site: str) -> tuple[Response, int, dict[str, str]]:
     )
     location = url_for("api.job", job_id=job.id)
     return jsonify({"job": job.id, "url": location}), 202, {"Location": location}
-
-
-@bp.errorhandler(TooManyJobs)
-def _too_many_jobs(exc: TooManyJobs) -> tuple[Response, int, dict[str, str]]:
-    """The login's cap of jobs: the usual error body, and when to try again."""
-    body = jsonify({"error": exc.code, "message": exc.message})
-    return body, exc.status, {"Retry-After": str(exc.retry_after_s)}
 
 
 # A result document is built and serialized per request: for 15,000 photos about 28 MB of

@@ -125,8 +125,8 @@ def login() -> Response | tuple[str, int] | tuple[str, int, dict[str, str]]:
         return _form_again(username, "Enter your SFTP username and password.", None, 400)
     if len(username) > MAX_USERNAME or len(password) > MAX_PASSWORD:
         return _form_again("", "That username or password is too long.", None, 400)
-    # Behind a reverse proxy this is the proxy's address unless the app is told to trust its
-    # X-Forwarded-For (see docs/reliability.md, "Security").
+    # Behind a reverse proxy this is the proxy's address unless QC_TRUSTED_PROXIES says how
+    # many proxies' X-Forwarded-For to believe (web/security.py; docs/deployment.md).
     address = request.remote_addr or "unknown"
     try:
         attempt = login_limiter().reserve(address, username)

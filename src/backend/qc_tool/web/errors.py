@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify, redirect, render_template, request, url_for
+from flask import Flask, jsonify, make_response, redirect, render_template, request, url_for
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
@@ -41,7 +41,14 @@ def register(app: Flask) -> None:
     app.register_error_handler(HTTPException, _http_error)
 
 
-def _qc_error(exc: QCError) -> Response | tuple[Response | str, int]:
+def _qc_error(exc: QCError) -> Response:
+    response = make_response(_qc_body(exc))
+    if exc.retry_after is not None:  # busy, or a limit: told when to try again
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return response
+
+
+def _qc_body(exc: QCError) -> Response | tuple[Response | str, int]:
     if exc.status >= 500:
         log.warning("%s %s: %s", request.method, request.path, exc.message)
     if isinstance(exc, AuthFailed):

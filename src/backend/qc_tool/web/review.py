@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, make_response, request
+from flask import Blueprint, request
 from werkzeug.wrappers import Response
 
 from qc_tool.domain.models import RemoteFile
 from qc_tool.errors import BadRequest, NotFound
 from qc_tool.services.exports import render_export
 from qc_tool.services.jobs import Job
-from qc_tool.services.previews import PreviewsBusy, max_edge_for
+from qc_tool.services.previews import max_edge_for
 from qc_tool.web.auth import current_login, login_required
 from qc_tool.web.deps import qc
 from qc_tool.web.pages import site_job
@@ -32,18 +32,18 @@ def preview(site: str, job_id: str) -> Response:
     ctx = qc()
     login = current_login()
     connector = ctx.connector(login.creds)
-    try:
-        data = ctx.held.run(
-            login.sid,
-            connector,
-            lambda conn: ctx.previews.preview(
-                conn, connector.server_id, job.site, file, max_edge, user=login.username
-            ),
-        )
-    except PreviewsBusy as exc:  # the app's error response, told when to try again
-        busy = make_response(current_app.handle_user_exception(exc))
-        busy.headers["Retry-After"] = str(exc.retry_after)
-        return busy
+    data = ctx.held.run(
+        login.sid,
+        connector,
+        lambda conn: ctx.previews.preview(
+            conn, connector.server_id, job.site, file, max_edge, user=login.username
+        ),
+    )
+    return jpeg_response(data)
+
+
+def jpeg_response(data: bytes) -> Response:
+    """A preview as the browser should keep it: private, for a while."""
     response = Response(data, mimetype="image/jpeg")
     response.headers["Cache-Control"] = f"private, max-age={PREVIEW_MAX_AGE_S}"
     return response

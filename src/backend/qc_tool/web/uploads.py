@@ -19,7 +19,6 @@ from typing import Any
 from flask import (
     Blueprint,
     current_app,
-    make_response,
     redirect,
     render_template,
     request,
@@ -33,11 +32,12 @@ from werkzeug.wrappers import Response
 
 from qc_tool.domain.verdict import DECISION_LABELS
 from qc_tool.errors import NotFound
-from qc_tool.services.previews import PreviewsBusy, max_edge_for
+from qc_tool.services.previews import max_edge_for
 from qc_tool.services.uploads import Upload, UploadStore
 from qc_tool.services.zip_safety import MB, UploadRefused, UploadTooLarge, size_text
 from qc_tool.web.auth import current_login, login_required
 from qc_tool.web.deps import qc
+from qc_tool.web.review import jpeg_response
 
 bp = login_required(Blueprint("uploads", __name__, url_prefix="/uploads"))
 api = login_required(
@@ -157,15 +157,7 @@ def preview(upload_id: str) -> Response:
     login = current_login()
     found = store().get(upload_id, login.sid)
     max_edge = max_edge_for(request.args.get("size", "large"))
-    try:
-        data = found.preview(request.args.get("path", ""), qc().previews, max_edge)
-    except PreviewsBusy as exc:  # the app's error response, told when to try again
-        busy = make_response(current_app.handle_user_exception(exc))
-        busy.headers["Retry-After"] = str(exc.retry_after)
-        return busy
-    response = Response(data, mimetype="image/jpeg")
-    response.headers["Cache-Control"] = f"private, max-age={PREVIEW_MAX_AGE_S}"
-    return response
+    return jpeg_response(found.preview(request.args.get("path", ""), qc().previews, max_edge))
 
 
 @api.get("/<upload_id>")
