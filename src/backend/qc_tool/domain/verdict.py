@@ -222,7 +222,6 @@ def judge_site(
     checks_state: ChecksState,
     structure: StructureReport | None = None,
     *,
-    profile_configured: bool | None = None,
     not_applied: Sequence[str] = (),
 ) -> Verdict:
     """The site's verdict from the scan, the photo checks and the site profile's findings.
@@ -241,7 +240,7 @@ def judge_site(
     counts: Counter[str] = Counter(k for p in photos for k in p.kinds)
     reasons = tuple(Reason(k.key, k.label, counts[k.key]) for k in KINDS if counts[k.key])
     refly = _refly(photos, structure)
-    notes = _notes(checks_state, unchecked, structure, profile_configured) + tuple(not_applied)
+    notes = _notes(checks_state, unchecked, structure) + tuple(not_applied)
     if invalid or not photos or (structure is not None and not structure.ok):
         decision: Decision = "refly"
     elif unchecked or checks_state != "done":
@@ -301,10 +300,7 @@ def _refly(
 
 
 def _notes(
-    state: ChecksState,
-    unchecked: int,
-    structure: StructureReport | None,
-    profile_configured: bool | None,
+    state: ChecksState, unchecked: int, structure: StructureReport | None
 ) -> tuple[str, ...]:
     notes = []
     if state == "not_run":
@@ -317,7 +313,7 @@ def _notes(
         notes.append("The photo checks were cancelled.")
     if unchecked and state == "done":
         notes.append(f"{unchecked} photos could not be judged.")
-    if structure is None and profile_configured is not True:
+    if structure is None:
         notes.append(
             "Folder completeness was not checked: no site profile is set (QC_SITE_PROFILE "
             "for the web app, --site-profile for qc-tool; see docs/checks.md)."
