@@ -32,6 +32,7 @@ from qc_tool.demo.sites import SOUTH_WEST_LAYOUT, SiteLayout, SiteTruth, generat
 from qc_tool.domain.models import ScanResult
 from qc_tool.errors import (
     AuthFailed,
+    Cancelled,
     ChannelRefused,
     HostKeyRejected,
     RemoteUnavailable,
@@ -40,7 +41,7 @@ from qc_tool.errors import (
 from qc_tool.services.jobs import Job, JobManager
 from qc_tool.services.pool import ConnectionPool
 from qc_tool.services.ports import NoCache
-from qc_tool.services.site_analysis_service import Cancelled, scan_site
+from qc_tool.services.site_analysis_service import scan_site
 from qc_tool.services.validation_service import CheckOptions, CheckReport, check_site
 from scan_support import mismatches
 from waiting import wait_until

@@ -13,14 +13,13 @@ from typing import Any
 import pytest
 from qc_tool.domain.checks.result import CheckOutcome, ImageChecks
 from qc_tool.domain.models import ImageResult, Progress, RemoteFile, ScanResult
-from qc_tool.errors import NotFound, RemoteError
+from qc_tool.errors import NotFound, RemoteError, TooManyJobs
 from qc_tool.services.jobs import (
     KEEP_PER_LOGIN,
     MAX_JOBS_KEPT,
     Job,
     JobManager,
     SiteLocks,
-    TooManyJobs,
 )
 from qc_tool.services.progress import Rate
 from qc_tool.services.validation_service import CheckProgress, CheckReport

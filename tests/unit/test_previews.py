@@ -19,11 +19,10 @@ from qc_tool.demo.segments import strip_app_segments
 from qc_tool.domain.models import RemoteFile
 from qc_tool.domain.pixel_reader import PixelSource, read_pixels
 from qc_tool.domain.sparse import run_program
-from qc_tool.errors import BadRequest, QCError, UnreadableImage
+from qc_tool.errors import BadRequest, PreviewsBusy, QCError, UnreadableImage
 from qc_tool.services.previews import (
     MAX_FILE_BYTES,
     ByteBudgetLRU,
-    PreviewsBusy,
     PreviewService,
     decode_small,
     header_orientation,

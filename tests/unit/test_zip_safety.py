@@ -9,11 +9,10 @@ import zlib
 from pathlib import Path
 
 import pytest
+from qc_tool.errors import UploadRefused, UploadTooLarge
 from qc_tool.services.zip_safety import (
     TOP_LEVEL,
     CheckedZip,
-    UploadRefused,
-    UploadTooLarge,
     ZipLimits,
     inspect_zip,
     layout,

@@ -103,3 +103,64 @@ class Busy(QCError):
 
     status = 503
     code = "busy"
+
+
+class PreviewsBusy(Busy):
+    """Every preview slot stayed taken while this request waited; try again shortly."""
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message, retry_after=retry_after)
+
+
+class TooManyJobs(TooManyRequests):
+    """The login already has as many QC jobs queued or running as one login may."""
+
+    code = "too_many_jobs"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message, retry_after=retry_after)
+
+
+class TooManyFailedLogins(TooManyRequests):
+    """Refused without contacting the server; ``retry_after`` seconds until a place frees."""
+
+    code = "too_many_failed_logins"
+
+    retry_after: int
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message, retry_after=retry_after)
+
+
+class UploadRefused(BadRequest):
+    """An uploaded ZIP that is not accepted; the message names the rule it broke."""
+
+    code = "upload_refused"
+
+
+class UploadTooLarge(UploadRefused):
+    """The upload itself is larger than the configured limit."""
+
+    status = 413
+    code = "upload_too_large"
+
+
+class InsufficientStorage(QCError):
+    """The upload area has no room for this upload."""
+
+    status = 507
+    code = "insufficient_storage"
+
+
+class Cancelled(QCError):
+    """The scan was stopped before it finished."""
+
+    status = 409
+    code = "cancelled"
+
+
+class SiteTooLarge(QCError):
+    """The site holds more photos than one scan accepts."""
+
+    status = 413
+    code = "site_too_large"

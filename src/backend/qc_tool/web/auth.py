@@ -26,9 +26,10 @@ from qc_tool.errors import (
     NotLoggedIn,
     QCError,
     RemoteUnavailable,
+    TooManyFailedLogins,
 )
 from qc_tool.services.login import check_login
-from qc_tool.services.ratelimit import LoginLimiter, TooManyFailedLogins
+from qc_tool.services.ratelimit import LoginLimiter
 from qc_tool.services.sessions import Credentials
 from qc_tool.web.deps import EXTENSION_KEY, QCContext, qc
 
