@@ -29,8 +29,8 @@ from PIL import Image
 from qc_tool.adapters.sftp.connect import SftpEndpoint
 from qc_tool.adapters.sftp.connection import SftpConnection, SftpConnector
 from qc_tool.demo import openssh
-from qc_tool.errors import QCError
-from qc_tool.services.previews import PreviewsBusy, PreviewService
+from qc_tool.errors import PreviewsBusy, QCError
+from qc_tool.services.previews import PreviewService
 
 DATA_PARENT = Path("/srv/qc-sftp")
 SITE, FOLDER = "BIG", "Tower"

@@ -24,6 +24,7 @@ import pytest
 from fakes import RecordingConnector
 from faultproxy import Fault, FaultProxy, on_connection, refuse_after
 from qc_tool.adapters.cache import SqliteCache
+from qc_tool.adapters.sftp import connect as connect_module
 from qc_tool.adapters.sftp.connect import SftpEndpoint, open_sftp, open_transport
 from qc_tool.adapters.sftp.connection import MAX_FILES_IN_FLIGHT, SftpConnector
 from qc_tool.adapters.sftp.limits import ServerSlots, Slot
@@ -32,6 +33,7 @@ from qc_tool.demo.sites import SOUTH_WEST_LAYOUT, SiteLayout, SiteTruth, generat
 from qc_tool.domain.models import ScanResult
 from qc_tool.errors import (
     AuthFailed,
+    Cancelled,
     ChannelRefused,
     HostKeyRejected,
     RemoteUnavailable,
@@ -40,7 +42,7 @@ from qc_tool.errors import (
 from qc_tool.services.jobs import Job, JobManager
 from qc_tool.services.pool import ConnectionPool
 from qc_tool.services.ports import NoCache
-from qc_tool.services.site_analysis_service import Cancelled, scan_site
+from qc_tool.services.site_analysis_service import scan_site
 from qc_tool.services.validation_service import CheckOptions, CheckReport, check_site
 from scan_support import mismatches
 from waiting import wait_until
@@ -452,6 +454,37 @@ def test_a_connection_dropped_during_the_key_exchange_is_opened_again(
     connector = _via(proxy, world, tmp_path)
     connector.connect().close()
     assert proxy.links[0].reset and proxy.accepted == 2
+
+
+class _StallingClock:
+    """The connect module's clock, jumping ``step`` seconds between two readings: what a
+    machine stalled (or a VM suspended) during a handshake looks like from inside it."""
+
+    def __init__(self, step: float) -> None:
+        self.step = step
+        self.jumped = 0.0
+
+    def monotonic(self) -> float:
+        self.jumped += self.step
+        return time.monotonic() + self.jumped
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+
+def test_a_drop_before_the_banner_is_told_from_silence_by_what_failed_not_by_the_clock(
+    world: World, proxies: list[FaultProxy], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The server closes the connection right after accept; however long the handshake
+    # seemed to take, that is a drop (opened again, ServerBusy at the end), never "no banner".
+    clock = _StallingClock(step=10.0)
+    monkeypatch.setattr(connect_module, "time", clock)
+    proxy = _started(proxies, _proxy(world, faults=refuse_after(0)))
+    connector = _via(proxy, world, tmp_path, connect_timeout=1.0, drop_retry_delays=())
+    with pytest.raises(ServerBusy, match=r"closed the connection before its SSH banner"):
+        connector.connect()
+    assert clock.jumped > 1.0  # the clock did jump past the connect timeout
+    assert proxy.links[0].refused
 
 
 def test_a_first_connection_dropped_every_time_is_a_clear_error_after_a_few_tries(

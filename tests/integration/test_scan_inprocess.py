@@ -20,9 +20,9 @@ from qc_tool.demo.sites import (
     generate_site,
     make_body,
 )
-from qc_tool.errors import AuthFailed, HostKeyRejected, PathRejected
+from qc_tool.errors import AuthFailed, HostKeyRejected, PathRejected, SiteTooLarge
 from qc_tool.services.ports import NoCache
-from qc_tool.services.site_analysis_service import ScanOptions, SiteTooLarge, scan_site
+from qc_tool.services.site_analysis_service import ScanOptions, scan_site
 from scan_support import connector, make_seed_sites, mismatches
 
 USER, PASSWORD = "tech", "correct horse"

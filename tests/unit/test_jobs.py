@@ -13,17 +13,17 @@ from typing import Any
 import pytest
 from qc_tool.domain.checks.result import CheckOutcome, ImageChecks
 from qc_tool.domain.models import ImageResult, Progress, RemoteFile, ScanResult
-from qc_tool.errors import NotFound, RemoteError
+from qc_tool.errors import NotFound, RemoteError, TooManyJobs
 from qc_tool.services.jobs import (
     KEEP_PER_LOGIN,
     MAX_JOBS_KEPT,
     Job,
     JobManager,
     SiteLocks,
-    TooManyJobs,
 )
 from qc_tool.services.progress import Rate
 from qc_tool.services.validation_service import CheckProgress, CheckReport
+from qc_tool.web.errors import status_of
 from waiting import wait_until
 
 
@@ -188,7 +188,7 @@ def test_one_logins_forty_starts_do_not_queue_another_login_behind_them() -> Non
         theirs = jobs.start("other", "T", run)
         wait_until(lambda: ran == ["greedy:S0"], message="running the first job")
         assert (len(accepted), len(refused)) == (2, 38)
-        assert refused[0].status == 429 and (refused[0].retry_after or 0) > 0
+        assert status_of(refused[0]) == 429 and (refused[0].retry_after or 0) > 0
         assert "2 QC runs going (S0, S1)" in refused[0].message
         assert (accepted[1].state, theirs.state) == ("queued", "queued")
         release.set()

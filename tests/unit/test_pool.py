@@ -10,10 +10,10 @@ import pytest
 from fakes import FakeConnection, FakeConnector
 from qc_tool.domain.exif_reader import ExifBlock
 from qc_tool.domain.models import RemoteFile
-from qc_tool.errors import AuthFailed, RemoteUnavailable, ServerBusy
+from qc_tool.errors import AuthFailed, Cancelled, RemoteUnavailable, ServerBusy
 from qc_tool.services.pool import pool_size
 from qc_tool.services.ports import HeaderCallback, NoCache
-from qc_tool.services.site_analysis_service import Cancelled, ScanOptions, scan_site
+from qc_tool.services.site_analysis_service import ScanOptions, scan_site
 
 
 @pytest.mark.parametrize(

@@ -19,17 +19,17 @@ from qc_tool.demo.segments import strip_app_segments
 from qc_tool.domain.models import RemoteFile
 from qc_tool.domain.pixel_reader import PixelSource, read_pixels
 from qc_tool.domain.sparse import run_program
-from qc_tool.errors import BadRequest, QCError, UnreadableImage
+from qc_tool.errors import BadRequest, PreviewsBusy, QCError, UnreadableImage
 from qc_tool.services.previews import (
     MAX_FILE_BYTES,
     ByteBudgetLRU,
-    PreviewsBusy,
     PreviewService,
     decode_small,
     header_orientation,
     max_edge_for,
     render_preview,
 )
+from qc_tool.web.errors import status_of
 from waiting import wait_until
 
 SITE = "S1"
@@ -391,7 +391,7 @@ def test_at_most_the_cap_of_previews_are_made_at_once_and_the_rest_are_told_to_r
     for t in threads:
         t.join()
     busy = [o for o in outcomes if isinstance(o, PreviewsBusy)]
-    assert len(busy) == 4 and all(b.status == 503 and b.retry_after > 0 for b in busy)
+    assert len(busy) == 4 and all(status_of(b) == 503 and b.retry_after > 0 for b in busy)
     assert sum(isinstance(o, bytes) for o in outcomes) == 2
     assert conn.most == 2 and service.slots.peak == 2 and service.slots.in_use == 0
     # A slot is free again once a preview is made: the next request is served.

@@ -20,19 +20,19 @@ from typing import Any
 
 import pytest
 from qc_tool.domain.models import Progress
-from qc_tool.errors import NotFound
+from qc_tool.errors import InsufficientStorage, NotFound, UploadRefused
 from qc_tool.services.exports import images_csv
 from qc_tool.services.progress import Rate
 from qc_tool.services.uploads import (
     MAX_PER_OWNER,
-    InsufficientStorage,
     Upload,
     UploadStore,
     remove_stale_folders,
     site_name,
 )
 from qc_tool.services.validation_service import CheckOptions, CheckProgress
-from qc_tool.services.zip_safety import UploadRefused, ZipLimits, ZipPlan
+from qc_tool.services.zip_safety import ZipLimits, ZipPlan
+from qc_tool.web.errors import status_of
 from waiting import wait_until
 from zips import BATCH_INVALID, BATCH_VALID, make_zip, photo, site_batch
 
@@ -218,7 +218,7 @@ def test_an_upload_the_disk_cannot_hold_is_refused_before_unpacking(
     monkeypatch.setattr(shutil, "disk_usage", lambda _: almost_full)
     with pytest.raises(InsufficientStorage) as caught:
         send(store, measuring, batch_zip)
-    assert caught.value.status == 507
+    assert status_of(caught.value) == 507
     assert store.base_dir is not None and list(store.base_dir.iterdir()) == []
 
 

@@ -9,15 +9,15 @@ import zlib
 from pathlib import Path
 
 import pytest
+from qc_tool.errors import UploadRefused, UploadTooLarge
 from qc_tool.services.zip_safety import (
     TOP_LEVEL,
     CheckedZip,
-    UploadRefused,
-    UploadTooLarge,
     ZipLimits,
     inspect_zip,
     layout,
 )
+from qc_tool.web.errors import status_of
 from zips import (
     CD_COMPRESSED,
     CD_FLAGS,
@@ -40,7 +40,7 @@ PHOTO = photo(1)
 def refusal(data: bytes, limits: ZipLimits = LIMITS) -> str:
     with pytest.raises(UploadRefused) as caught:
         inspect_zip(io.BytesIO(data), limits)
-    assert caught.value.status in (400, 413)
+    assert status_of(caught.value) in (400, 413)
     return caught.value.message
 
 
@@ -123,7 +123,7 @@ def test_a_zip_larger_than_the_limit_is_refused_as_too_large() -> None:
     data = make_zip({"a.jpg": PHOTO})
     with pytest.raises(UploadTooLarge) as caught:
         inspect_zip(io.BytesIO(data), ZipLimits(max_zip_bytes=len(data) - 1))
-    assert caught.value.status == 413
+    assert status_of(caught.value) == 413
     size = f"{len(data) / 1024:.1f} KB"
     assert caught.value.message == f"The ZIP is {size}; uploads of at most {size} are accepted."
 

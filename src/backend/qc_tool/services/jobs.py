@@ -24,7 +24,7 @@ from typing import Any
 from qc_tool.domain.models import Progress, RemoteFile, ScanResult
 from qc_tool.domain.structure import StructureReport
 from qc_tool.domain.verdict import ChecksState
-from qc_tool.errors import NotFound, QCError, TooManyRequests
+from qc_tool.errors import NotFound, QCError, TooManyJobs
 from qc_tool.services.check_report import result_document
 from qc_tool.services.progress import Rate
 from qc_tool.services.validation_service import CheckProgress, CheckReport
@@ -44,15 +44,6 @@ class JobEvent:
     id: int  # 1, 2, 3 ... in the order they happened
     kind: str  # progress | image | scan | checks_progress | checks | state
     data: dict[str, Any]
-
-
-class TooManyJobs(TooManyRequests):
-    """The login already has as many QC jobs queued or running as one login may."""
-
-    code = "too_many_jobs"
-
-    def __init__(self, message: str, retry_after: int = RETRY_AFTER_S) -> None:
-        super().__init__(message, retry_after=retry_after)
 
 
 @dataclass(frozen=True, slots=True)
@@ -387,7 +378,7 @@ class JobManager:
             if again:  # a second click on View QC: the page of the QC already under way
                 return again[0]
             if len(going) >= self._per_login:
-                raise TooManyJobs(_too_many_message(going))
+                raise TooManyJobs(_too_many_message(going), retry_after=RETRY_AFTER_S)
             job = Job(id=secrets.token_urlsafe(12), owner=owner, site=site, checks_wanted=checks)
             job.waiting = f"its turn ({self._max_jobs} QC runs at a time on this server)"
             self._jobs[job.id] = job

@@ -42,7 +42,7 @@ from qc_tool.domain.jpeg import header_segments
 from qc_tool.domain.models import RemoteFile
 from qc_tool.domain.pixel_reader import PixelSource
 from qc_tool.domain.tiff import TYPE_SHORT, Tiff
-from qc_tool.errors import BadRequest, Busy, UnreadableImage
+from qc_tool.errors import BadRequest, PreviewsBusy, UnreadableImage
 from qc_tool.services.ports import SiteConnection
 
 SIZES = {"thumb": 320, "large": 800}  # the named sizes the web page asks for (preview.js)
@@ -110,13 +110,6 @@ class ByteBudgetLRU:
             self._items[key] = value
 
 
-class PreviewsBusy(Busy):
-    """Every preview slot stayed taken while this request waited; try again shortly."""
-
-    def __init__(self, message: str, retry_after: int = RETRY_AFTER_S) -> None:
-        super().__init__(message, retry_after=retry_after)
-
-
 class DecodeSlots:
     """At most ``slots`` holders at once; a caller waits up to ``wait_s`` for one.
 
@@ -138,7 +131,8 @@ class DecodeSlots:
             with self._lock:
                 self.refused += 1
             raise PreviewsBusy(
-                f"{self.slots} previews are being made already; try again in a moment"
+                f"{self.slots} previews are being made already; try again in a moment",
+                retry_after=RETRY_AFTER_S,
             )
         with self._lock:
             self.in_use += 1

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Self
 
-from qc_tool.errors import Busy, TooManyRequests
+from qc_tool.errors import Busy, TooManyFailedLogins
 
 # Keys remembered at once; past this the stale ones go, then the least recently failed.
 MAX_KEYS = 10_000
@@ -39,17 +39,6 @@ MAX_KEYS = 10_000
 PENDING_WAIT_S = 30.0
 # A waiting login looks again this often, so a failure leaving the window is noticed.
 RECHECK_S = 1.0
-
-
-class TooManyFailedLogins(TooManyRequests):
-    """Refused without contacting the server; ``retry_after`` seconds until a place frees."""
-
-    code = "too_many_failed_logins"
-
-    retry_after: int
-
-    def __init__(self, message: str, retry_after: int) -> None:
-        super().__init__(message, retry_after=retry_after)
 
 
 @dataclass
@@ -92,7 +81,7 @@ class LoginLimiter:
                 waits = [w for key in keys if (w := self._refused_for(key, now)) is not None]
                 if waits:
                     retry_after = max(1, math.ceil(max(waits)))
-                    raise TooManyFailedLogins("too many failed logins", retry_after)
+                    raise TooManyFailedLogins("too many failed logins", retry_after=retry_after)
                 if all(self._taken(key) < self.max_failures for key in keys):
                     break
                 left = deadline - time.monotonic()

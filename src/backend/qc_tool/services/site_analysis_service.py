@@ -26,7 +26,7 @@ from qc_tool.domain.models import (
     ScanResult,
 )
 from qc_tool.domain.paths import name_problem, safe_name
-from qc_tool.errors import QCError
+from qc_tool.errors import Cancelled, QCError, SiteTooLarge
 from qc_tool.services.dealing import Dealer, OnResult, Retries, on_first, read_over_pool
 from qc_tool.services.pool import ConnectionPool, pool_size
 from qc_tool.services.ports import Connector, HeaderParser, ResultCache, SiteConnection
@@ -45,16 +45,6 @@ WORTH_A_LOGIN = 100
 # A folder may list up to QC_MAX_LISTING (20,000) entries; one such folder is a site still.
 MAX_SITE_PHOTOS = 20_000
 LIST_BATCH = 16  # folders listed at once: the count is checked between batches
-
-
-class Cancelled(QCError):
-    status = 409
-    code = "cancelled"
-
-
-class SiteTooLarge(QCError):
-    status = 413
-    code = "site_too_large"
 
 
 @dataclass(frozen=True, slots=True)

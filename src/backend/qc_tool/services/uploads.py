@@ -27,7 +27,15 @@ from typing import IO, Any
 from qc_tool.domain.models import Progress
 from qc_tool.domain.paths import safe_name
 from qc_tool.domain.structure import StructureProfile
-from qc_tool.errors import BadRequest, NotFound, PathRejected, QCError, TooManyRequests
+from qc_tool.errors import (
+    BadRequest,
+    InsufficientStorage,
+    NotFound,
+    PathRejected,
+    QCError,
+    TooManyRequests,
+    UploadRefused,
+)
 from qc_tool.services.check_report import result_document
 from qc_tool.services.exports import images_csv
 from qc_tool.services.jobs import Packed
@@ -41,7 +49,7 @@ from qc_tool.services.upload_checks import (
     write_sorted_zip,
 )
 from qc_tool.services.validation_service import CheckOptions, CheckProgress
-from qc_tool.services.zip_safety import MB, CheckedZip, UploadRefused, ZipLimits, ZipPlan
+from qc_tool.services.zip_safety import MB, CheckedZip, ZipLimits, ZipPlan
 
 log = logging.getLogger(__name__)
 
@@ -60,11 +68,6 @@ LOCK_SUFFIX = ".lock"
 # A folder of the older kind, with no lock file beside it, is taken for abandoned once
 # untouched this long (a live store touches its folder at every upload and expiry).
 UNLOCKED_STALE_SECONDS = 24 * 3600.0
-
-
-class InsufficientStorage(QCError):
-    status = 507
-    code = "insufficient_storage"
 
 
 @dataclass(eq=False)

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import IO, Any, Self
 
 from qc_tool.domain.paths import is_image_name, safe_name
-from qc_tool.errors import BadRequest, PathRejected
+from qc_tool.errors import PathRejected, UploadRefused, UploadTooLarge
 
 log = logging.getLogger(__name__)
 
@@ -47,19 +47,6 @@ _END64_LOCATOR = struct.Struct("<4sLQL")
 _END64 = struct.Struct("<4sQ2H2L4Q")
 _DRIVE = re.compile(r"^[A-Za-z]:")
 _READ_ERRORS = (zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError, OSError, ValueError)
-
-
-class UploadRefused(BadRequest):
-    """An uploaded ZIP that is not accepted; the message names the rule it broke."""
-
-    code = "upload_refused"
-
-
-class UploadTooLarge(UploadRefused):
-    """The upload itself is larger than the configured limit."""
-
-    status = 413
-    code = "upload_too_large"
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,10 +26,12 @@ from qc_tool.errors import (
     NotLoggedIn,
     QCError,
     RemoteUnavailable,
+    TooManyFailedLogins,
 )
 from qc_tool.services.login import check_login
-from qc_tool.services.ratelimit import LoginLimiter, TooManyFailedLogins
+from qc_tool.services.ratelimit import LoginLimiter
 from qc_tool.services.sessions import Credentials
+from qc_tool.web import errors as web_errors  # the module: web.errors imports this one
 from qc_tool.web.deps import EXTENSION_KEY, QCContext, qc
 
 bp = Blueprint("auth", __name__)
@@ -149,7 +151,7 @@ def login() -> Response | tuple[str, int] | tuple[str, int, dict[str, str]]:
             if isinstance(exc, AuthFailed):  # a wrong guess; an unreachable server is not one
                 attempt.wrong_password()
             log.info("login refused for %r: %s", username, exc.code)
-            return _form_again(username, _problem(exc), _detail(exc), exc.status)
+            return _form_again(username, _problem(exc), _detail(exc), web_errors.status_of(exc))
         attempt.succeeded()
     session.clear()  # a fresh session (and CSRF token) for the new login
     session[SESSION_ID] = ctx.sessions.create(username, password)

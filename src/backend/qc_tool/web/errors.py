@@ -9,10 +9,49 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
-from qc_tool.errors import AuthFailed, NotLoggedIn, QCError
-from qc_tool.web.auth import end_login
+from qc_tool.errors import (
+    AuthFailed,
+    BadRequest,
+    Busy,
+    Cancelled,
+    Forbidden,
+    HostKeyRejected,
+    InsufficientStorage,
+    NotFound,
+    NotLoggedIn,
+    QCError,
+    RemoteError,
+    RemoteUnavailable,
+    SiteTooLarge,
+    TooManyRequests,
+    UnreadableImage,
+    UploadTooLarge,
+)
+from qc_tool.web import auth  # the module, not its names: web.auth imports this one too
 
 log = logging.getLogger(__name__)
+
+# The HTTP status of each error, by class: an error not listed takes its nearest listed
+# ancestor's (ServerBusy and ChannelRefused are RemoteUnavailable's 503, PathRejected and
+# UploadRefused BadRequest's 400). QCError itself is the 500 of anything else.
+_STATUS: dict[type, int] = {
+    QCError: 500,
+    BadRequest: 400,
+    NotLoggedIn: 401,
+    AuthFailed: 401,
+    Forbidden: 403,
+    NotFound: 404,
+    Cancelled: 409,
+    UploadTooLarge: 413,
+    SiteTooLarge: 413,
+    UnreadableImage: 422,
+    TooManyRequests: 429,
+    HostKeyRejected: 502,
+    RemoteError: 502,
+    RemoteUnavailable: 503,
+    Busy: 503,
+    InsufficientStorage: 507,
+}
 
 # Headlines of the error page, by status; the error's own message is shown under it.
 _TITLES = {
@@ -35,6 +74,11 @@ def wants_json() -> bool:
     return best == "application/json"
 
 
+def status_of(exc: QCError) -> int:
+    """The HTTP status that answers ``exc``: its class's, or its nearest listed ancestor's."""
+    return next(_STATUS[cls] for cls in type(exc).__mro__ if cls in _STATUS)
+
+
 def register(app: Flask) -> None:
     app.register_error_handler(QCError, _qc_error)
     app.register_error_handler(CSRFError, _csrf_error)
@@ -49,16 +93,17 @@ def _qc_error(exc: QCError) -> Response:
 
 
 def _qc_body(exc: QCError) -> Response | tuple[Response | str, int]:
-    if exc.status >= 500:
+    status = status_of(exc)
+    if status >= 500:
         log.warning("%s %s: %s", request.method, request.path, exc.message)
     if isinstance(exc, AuthFailed):
         # The stored password stopped working (changed on the server): the login is over.
-        end_login()
+        auth.end_login()
     if wants_json():
-        return jsonify({"error": exc.code, "message": exc.message}), exc.status
+        return jsonify({"error": exc.code, "message": exc.message}), status
     if isinstance(exc, NotLoggedIn):
         return redirect(url_for("auth.login_form"))
-    return _page(exc.status, exc.message), exc.status
+    return _page(status, exc.message), status
 
 
 def _csrf_error(exc: CSRFError) -> tuple[Response | str, int]:

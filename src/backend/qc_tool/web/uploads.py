@@ -31,12 +31,13 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Response
 
 from qc_tool.domain.verdict import DECISION_LABELS
-from qc_tool.errors import NotFound
+from qc_tool.errors import NotFound, UploadRefused, UploadTooLarge
 from qc_tool.services.previews import max_edge_for
 from qc_tool.services.uploads import Upload, UploadStore
-from qc_tool.services.zip_safety import MB, UploadRefused, UploadTooLarge, size_text
+from qc_tool.services.zip_safety import MB, size_text
 from qc_tool.web.auth import current_login, login_required
 from qc_tool.web.deps import qc
+from qc_tool.web.errors import status_of
 from qc_tool.web.review import jpeg_response
 
 bp = login_required(Blueprint("uploads", __name__, url_prefix="/uploads"))
@@ -76,7 +77,7 @@ def _body_limit_then_csrf() -> tuple[str, int] | None:
     except RequestEntityTooLarge:
         limit = size_text(store().limits.max_zip_bytes)
         problem = UploadTooLarge(f"The upload is larger than {limit}, the most accepted.")
-        return _form(problem.message, problem.status)
+        return _form(problem.message, status_of(problem))
     return None
 
 
@@ -103,7 +104,7 @@ def upload() -> Response | tuple[str, int]:
             site_profile=ctx.site_profile,
         )
     except UploadRefused as exc:
-        return _form(exc.message, exc.status)
+        return _form(exc.message, status_of(exc))
     finally:
         sent.close()
     return redirect(url_for("uploads.result", upload_id=accepted.id), code=303)

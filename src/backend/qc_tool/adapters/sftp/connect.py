@@ -32,11 +32,11 @@ from pathlib import Path
 import paramiko
 
 from qc_tool.adapters.sftp import hostkeys
+from qc_tool.adapters.sftp.errors import LINK_ERRORS, translate
 from qc_tool.adapters.sftp.limits import SERVER_HANDSHAKES, ServerSlots
 from qc_tool.errors import (
     AuthFailed,
     ChannelRefused,
-    HostKeyRejected,
     RemoteUnavailable,
     ServerBusy,
 )
@@ -130,37 +130,29 @@ def _open_once(
 ) -> paramiko.Transport:
     """One connection: TCP, banner and key exchange, host key, one password attempt."""
     tofu = endpoint.trust_on_first_use
-    try:
+    where = f"{endpoint.host}:{endpoint.port}"
+    with translate(f"cannot reach the SFTP server {where}"):
         sock = socket.create_connection(
             (endpoint.host, endpoint.port), timeout=endpoint.connect_timeout
         )
-    except OSError as exc:
-        raise RemoteUnavailable(
-            f"cannot reach the SFTP server {endpoint.host}:{endpoint.port} ({exc.strerror or exc})"
-        ) from exc
     transport = paramiko.Transport(
         sock, default_window_size=WINDOW_SIZE, default_max_packet_size=MAX_PACKET_SIZE
     )
     try:
-        _handshake(transport, endpoint, hostkeys.key_types(known, endpoint.host_key_name))
-        key = transport.get_remote_server_key()
-        first_use = hostkeys.verify(known, endpoint.host_key_name, key, trust_on_first_use=tofu)
-        _login(transport, endpoint, username, password)
-        _settled(transport, endpoint)
-        if first_use:
-            assert endpoint.known_hosts is not None  # load_known_hosts refused otherwise
-            hostkeys.record(endpoint.known_hosts, endpoint.host_key_name, key)
-        transport.set_keepalive(15)
-        return transport
-    except (AuthFailed, HostKeyRejected, RemoteUnavailable):
+        with translate(f"the SFTP server {where} did not complete the SSH handshake"):
+            _handshake(transport, endpoint, hostkeys.key_types(known, endpoint.host_key_name))
+            key = transport.get_remote_server_key()
+            first_use = hostkeys.verify(known, endpoint.host_key_name, key, trust_on_first_use=tofu)
+            _login(transport, endpoint, username, password)
+            _settled(transport, endpoint)
+            if first_use:
+                assert endpoint.known_hosts is not None  # load_known_hosts refused otherwise
+                hostkeys.record(endpoint.known_hosts, endpoint.host_key_name, key)
+            transport.set_keepalive(15)
+            return transport
+    except BaseException:
         transport.close()
         raise
-    except (paramiko.SSHException, OSError, EOFError) as exc:
-        transport.close()
-        raise RemoteUnavailable(
-            f"the SFTP server {endpoint.host}:{endpoint.port} did not complete the SSH handshake "
-            f"({exc or type(exc).__name__})"
-        ) from exc
 
 
 def _handshake(transport: paramiko.Transport, endpoint: SftpEndpoint, types: set[str]) -> None:
@@ -171,23 +163,26 @@ def _handshake(transport: paramiko.Transport, endpoint: SftpEndpoint, types: set
         # Ask for a key type we can verify, as OpenSSH does with known_hosts.
         options = transport.get_security_options()
         options.key_types = [t for t in options.key_types if t in types] or options.key_types
-    started = time.monotonic()
     failure: BaseException | None = None
     try:
         transport.start_client(timeout=endpoint.connect_timeout)
-    except (paramiko.SSHException, OSError, EOFError) as exc:
+    except LINK_ERRORS as exc:
         failure = exc
     if failure is None and transport.is_active() and transport.initial_kex_done:
         return
+    # Which step failed, and whether the link went silent or was closed, come from the
+    # exception (paramiko keeps the socket's timeout or EOF as the context of its own).
     where = f"{endpoint.host}:{endpoint.port}"
-    waited = time.monotonic() - started
-    timed_out = waited >= endpoint.connect_timeout * 0.9
+    dropped = not _went_silent(failure)
     if not transport.remote_version:
-        if timed_out:
-            message = f"the SFTP server {where} sent no SSH banner within {waited:.1f} s"
-            raise RemoteUnavailable(message) from failure
-        raise _Dropped(f"the SFTP server {where} closed the connection before its SSH banner")
-    if isinstance(failure, EOFError | ConnectionError) and not timed_out:
+        if dropped:
+            message = f"the SFTP server {where} closed the connection before its SSH banner"
+            raise _Dropped(message) from failure
+        message = (
+            f"the SFTP server {where} sent no SSH banner within {endpoint.connect_timeout:.1f} s"
+        )
+        raise RemoteUnavailable(message) from failure
+    if dropped and isinstance(failure, EOFError | ConnectionError):
         message = f"the SFTP server {where} closed the connection during the SSH key exchange"
         raise _Dropped(message) from failure
     message = (
@@ -198,37 +193,48 @@ def _handshake(transport: paramiko.Transport, endpoint: SftpEndpoint, types: set
     raise RemoteUnavailable(message) from failure
 
 
+def _went_silent(failure: BaseException | None) -> bool:
+    """Whether the handshake ended on a deadline rather than on the server closing the link.
+
+    No exception means start_client's own deadline passed with the handshake unfinished; a
+    socket timeout anywhere in the exception's chain means paramiko's banner or packet
+    read timed out.
+    """
+    seen: BaseException | None = failure
+    while seen is not None:
+        if isinstance(seen, TimeoutError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return failure is None
+
+
 def _login(
     transport: paramiko.Transport, endpoint: SftpEndpoint, username: str, password: str
 ) -> None:
     """One password attempt. Only the server's own "no" is AuthFailed; silence is not."""
-    try:
-        transport.auth_password(username, password, fallback=False)
-    except paramiko.BadAuthenticationType as exc:
-        raise AuthFailed(
-            "the SFTP server does not accept password logins "
-            f"(it allows: {', '.join(exc.allowed_types) or 'nothing'})"
-        ) from exc
-    except paramiko.AuthenticationException as exc:
-        # paramiko reports a login that timed out, or a connection that died during it, as
-        # an AuthenticationException too; those say nothing about the password.
-        if "timeout" in str(exc).lower():
-            raise RemoteUnavailable(
-                f"the SFTP server {endpoint.host}:{endpoint.port} did not answer the login "
-                f"within {endpoint.connect_timeout:g} s"
+    where = f"{endpoint.host}:{endpoint.port}"
+    # Dropped once the password was on its way: reported, never retried.
+    with translate(f"the SFTP server {where} closed the connection during the login"):
+        try:
+            transport.auth_password(username, password, fallback=False)
+        except paramiko.BadAuthenticationType as exc:
+            raise AuthFailed(
+                "the SFTP server does not accept password logins "
+                f"(it allows: {', '.join(exc.allowed_types) or 'nothing'})"
             ) from exc
-        if not transport.is_active():
-            raise RemoteUnavailable(
-                f"the SFTP server {endpoint.host}:{endpoint.port} closed the connection "
-                "during the login"
-            ) from exc
-        raise AuthFailed("wrong username or password") from exc
-    except (paramiko.SSHException, OSError, EOFError) as exc:
-        # Dropped once the password was on its way: reported, never retried.
-        raise RemoteUnavailable(
-            f"the SFTP server {endpoint.host}:{endpoint.port} closed the connection during the "
-            f"login ({exc or type(exc).__name__})"
-        ) from exc
+        except paramiko.AuthenticationException as exc:
+            # paramiko reports a login that timed out, or a connection that died during it,
+            # as an AuthenticationException too; those say nothing about the password.
+            if "timeout" in str(exc).lower():
+                raise RemoteUnavailable(
+                    f"the SFTP server {where} did not answer the login "
+                    f"within {endpoint.connect_timeout:g} s"
+                ) from exc
+            if not transport.is_active():
+                raise RemoteUnavailable(
+                    f"the SFTP server {where} closed the connection during the login"
+                ) from exc
+            raise AuthFailed("wrong username or password") from exc
 
 
 def _settled(transport: paramiko.Transport, endpoint: SftpEndpoint) -> None:
@@ -252,17 +258,16 @@ def _settled(transport: paramiko.Transport, endpoint: SftpEndpoint) -> None:
 def open_sftp(transport: paramiko.Transport, endpoint: SftpEndpoint) -> paramiko.SFTPClient:
     """One SFTP channel over an authenticated transport, opened and then used with a deadline."""
     timeout = endpoint.op_timeout
-    try:
-        chan = transport.open_session(
-            window_size=WINDOW_SIZE, max_packet_size=MAX_PACKET_SIZE, timeout=timeout
-        )
-    except paramiko.ChannelException as exc:
-        # What OpenSSH answers past MaxSessions, or a server limiting sessions per user.
-        raise ChannelRefused(
-            f"the SFTP server refused an SFTP session ({exc.text or 'open failed'})"
-        ) from exc
-    except (paramiko.SSHException, OSError, EOFError) as exc:
-        raise RemoteUnavailable(f"the SFTP server did not open an SFTP session ({exc})") from exc
+    with translate("the SFTP server did not open an SFTP session"):
+        try:
+            chan = transport.open_session(
+                window_size=WINDOW_SIZE, max_packet_size=MAX_PACKET_SIZE, timeout=timeout
+            )
+        except paramiko.ChannelException as exc:
+            # What OpenSSH answers past MaxSessions, or a server limiting sessions per user.
+            raise ChannelRefused(
+                f"the SFTP server refused an SFTP session ({exc.text or 'open failed'})"
+            ) from exc
     chan.settimeout(timeout)  # every later wait for a reply ends after this long
     with _watchdog(transport, timeout) as expired:
         try:
@@ -270,7 +275,7 @@ def open_sftp(transport: paramiko.Transport, endpoint: SftpEndpoint) -> paramiko
             # the transport if it has not come in time, which ends the wait.
             chan.invoke_subsystem("sftp")
             return paramiko.SFTPClient(chan)
-        except (paramiko.SSHException, OSError, EOFError) as exc:
+        except LINK_ERRORS as exc:
             if expired.is_set() or isinstance(exc, TimeoutError):
                 raise RemoteUnavailable(
                     f"the SFTP server did not start an SFTP session within {timeout:g} s"

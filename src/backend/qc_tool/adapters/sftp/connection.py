@@ -12,6 +12,7 @@ import paramiko
 
 from qc_tool.adapters.sftp.connect import SftpEndpoint, open_sftp, open_transport
 from qc_tool.adapters.sftp.engine import Engine, Task
+from qc_tool.adapters.sftp.errors import LINK_ERRORS
 from qc_tool.adapters.sftp.limits import SERVER_SLOTS, ServerSlots
 from qc_tool.adapters.sftp.tasks import header_task, is_dir, is_file, listing_task, pixels_task
 from qc_tool.adapters.sftp.wire import Wire
@@ -246,7 +247,7 @@ class SftpConnection:
             self._closed = True
         try:
             self._sftp.close()
-        except (OSError, EOFError, paramiko.SSHException) as exc:
+        except LINK_ERRORS as exc:
             log.debug("closing the SFTP channel: %s", exc)
         finally:
             self._transport.close()

@@ -13,14 +13,11 @@ paramiko still owns the SSH transport, the channel and its encryption.
 
 from __future__ import annotations
 
-import errno
 import logging
-import socket
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-import paramiko
 from paramiko.sftp import (
     CMD_DATA,
     CMD_HANDLE,
@@ -32,8 +29,9 @@ from paramiko.sftp import (
     SFTP_PERMISSION_DENIED,
 )
 
+from qc_tool.adapters.sftp.errors import translate
 from qc_tool.adapters.sftp.wire import Reply, Wire
-from qc_tool.errors import QCError, RemoteUnavailable, UnreadableImage
+from qc_tool.errors import QCError, UnreadableImage
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +123,7 @@ class Engine:
         """
         active = 0
         exhausted = False
-        try:
+        with translate("the SFTP server stopped answering"):
             while True:
                 while (
                     not exhausted
@@ -146,8 +144,6 @@ class Engine:
                     return
                 for reply in self._wire.receive(block=True):
                     active -= self._dispatch(reply, on_done)
-        except (OSError, EOFError, paramiko.SSHException) as exc:
-            raise _connection_error(exc) from exc
 
     def _dispatch(self, reply: Reply, on_done: OnDone[Any]) -> int:
         """Hand one reply to its task; return 1 if that finished the task."""
@@ -235,11 +231,3 @@ class Engine:
             self.stats.requests += 1
             self._pending[self._wire.close(handle)] = (None, 0)
         running.handles.clear()
-
-
-def _connection_error(exc: BaseException) -> RemoteUnavailable:
-    if isinstance(exc, socket.timeout):
-        return RemoteUnavailable("the SFTP server stopped answering (timed out)")
-    if isinstance(exc, OSError) and exc.errno in (errno.ECONNRESET, errno.EPIPE):
-        return RemoteUnavailable("the SFTP server closed the connection")
-    return RemoteUnavailable(f"the SFTP connection failed: {exc or type(exc).__name__}")
