@@ -13,6 +13,7 @@
 import { Palette } from "./colours.js";
 import { byId } from "./dom.js";
 import { openFeed } from "./feed.js";
+import { getJson } from "./http.js";
 import { MapView } from "./mapview.js";
 import { byFolderName, folderOf, Kinds } from "./model.js";
 import { PreviewPane } from "./preview.js";
@@ -175,17 +176,7 @@ class QcPage {
 
   load() {
     this.loading = true;
-    fetch(this.data.resultUrl, { headers: { Accept: "application/json" }, cache: "no-store" })
-      .then((response) => {
-        if (response.status === 401) {
-          window.location.assign("/login");
-          return null;
-        }
-        if (!response.ok) {
-          throw new Error("the server answered " + response.status);
-        }
-        return response.json();
-      })
+    getJson(this.data.resultUrl)
       .then((job) => {
         this.loading = false;
         this.retries = 0;

@@ -6,6 +6,7 @@
 
 import { Palette } from "../qc/colours.js";
 import { byId } from "../qc/dom.js";
+import { getJson } from "../qc/http.js";
 import { MapView } from "../qc/mapview.js";
 import { byFolderName, folderOf, Kinds } from "../qc/model.js";
 import { PreviewPane } from "../qc/preview.js";
@@ -54,17 +55,7 @@ class UploadPage {
   }
 
   start() {
-    fetch(this.data.resultUrl, { headers: { Accept: "application/json" }, cache: "no-store" })
-      .then((response) => {
-        if (response.status === 401) {
-          window.location.assign("/login");
-          return null;
-        }
-        if (!response.ok) {
-          throw new Error("the server answered " + response.status);
-        }
-        return response.json();
-      })
+    getJson(this.data.resultUrl)
       .then((upload) => {
         if (upload && upload.result) {
           this.show(upload.result);
