@@ -8,18 +8,13 @@ generated sites whose truth the tests compare the pages against.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from flask import Flask
-from qc_tool import create_app
 from qc_tool.demo.sftp_server import start_sftp_server
 from qc_tool.demo.sites import add_broken_files, generate_site, make_body
-from werkzeug.serving import make_server
 
 from browser.support import (
     CHROMIUM_ARGS,
@@ -28,13 +23,14 @@ from browser.support import (
     OTHER_LAYOUT,
     OTHER_SITE,
     REQUIRE_ENV,
-    TILE_URL,
     WAIT,
     LiveApp,
     Watch,
+    browser_app,
     browser_required,
     chromium_path,
     expect,
+    serving,
     unavailable_reason,
 )
 
@@ -98,23 +94,9 @@ def live_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApp]:
 
     sftp = start_sftp_server(base / "sftp-root", {USERNAME: PASSWORD}, sites_root="/sites")
     try:
-        app = create_app(
-            {
-                "TESTING": True,
-                "QC_SFTP_HOST": sftp.host,
-                "QC_SFTP_PORT": sftp.port,
-                "QC_SITES_ROOT": sftp.sites_root,
-                "QC_KNOWN_HOSTS": sftp.write_known_hosts(base / "known_hosts"),
-                "QC_CACHE_DIR": base / "cache",
-                "QC_SECRET_KEY": "browser-test-secret-key",
-                "QC_PRODUCTION": 0,
-                "QC_TILE_URL": TILE_URL,
-                # Parse in the scan's thread: a few dozen headers do not pay for processes.
-                "QC_PARSE_WORKERS": 0,
-            }
-        )
+        app = browser_app(sftp, base, "browser-test-secret-key")
         try:
-            with _serving(app) as url:
+            with serving(app) as url:
                 yield LiveApp(
                     url=url,
                     username=USERNAME,
@@ -125,20 +107,6 @@ def live_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApp]:
             app.extensions["qc"].close()  # cancel and wait for the scans still running
     finally:
         sftp.stop()
-
-
-@contextmanager
-def _serving(app: Flask) -> Iterator[str]:
-    """Serve ``app`` with werkzeug (threaded) on a free port of 127.0.0.1; yields its URL."""
-    http = make_server("127.0.0.1", 0, app, threaded=True)
-    serving = threading.Thread(target=http.serve_forever, name="browser-test-http", daemon=True)
-    serving.start()
-    try:
-        yield f"http://127.0.0.1:{http.server_port}"
-    finally:
-        http.shutdown()
-        serving.join(timeout=10)
-        http.server_close()
 
 
 @pytest.fixture

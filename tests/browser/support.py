@@ -12,12 +12,20 @@ import importlib.util
 import os
 import re
 import shutil
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from flask import Flask
+from qc_tool import create_app
+from qc_tool.demo.sftp_server import SftpServerHandle
 from qc_tool.demo.sites import SOUTH_WEST_LAYOUT, SiteLayout, SiteTruth
+from werkzeug.serving import make_server
 
 if TYPE_CHECKING:
     from playwright.sync_api import (
@@ -274,3 +282,37 @@ def drawn_map(page: Page) -> dict[str, Any]:
     )
     summary: dict[str, Any] = page.evaluate("() => window.__qcTest.mapSummary()")
     return summary
+
+
+def browser_app(sftp: SftpServerHandle, base: Path, secret: str) -> Flask:
+    """The app the browser tests drive: ``sftp``'s sites, its cache and known_hosts under
+    ``base``, offline map tiles. Close it with ``app.extensions["qc"].close()``."""
+    return create_app(
+        {
+            "TESTING": True,
+            "QC_SFTP_HOST": sftp.host,
+            "QC_SFTP_PORT": sftp.port,
+            "QC_SITES_ROOT": sftp.sites_root,
+            "QC_KNOWN_HOSTS": sftp.write_known_hosts(base / "known_hosts"),
+            "QC_CACHE_DIR": base / "cache",
+            "QC_SECRET_KEY": secret,
+            "QC_PRODUCTION": 0,
+            "QC_TILE_URL": TILE_URL,
+            # Parse in the scan's thread: a few dozen headers do not pay for processes.
+            "QC_PARSE_WORKERS": 0,
+        }
+    )
+
+
+@contextmanager
+def serving(app: Flask) -> Iterator[str]:
+    """Serve ``app`` with werkzeug (threaded) on a free port of 127.0.0.1; yields its URL."""
+    http = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=http.serve_forever, name="browser-test-http", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{http.server_port}"
+    finally:
+        http.shutdown()
+        thread.join(timeout=10)
+        http.server_close()

@@ -9,11 +9,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 from names_support import BAD_FILES, BAD_FOLDERS, BAD_SITE_SHOWN, SITE, make_odd_sites
-from qc_tool import create_app
 from qc_tool.demo.sftp_server import start_sftp_server
 
-from browser.conftest import _serving
-from browser.support import TILE_URL, LiveApp, Watch, expect, log_in
+from browser.support import LiveApp, Watch, browser_app, expect, log_in, serving
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -29,22 +27,9 @@ def live_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApp]:
     make_odd_sites(base / "sftp-root" / "sites")
     sftp = start_sftp_server(base / "sftp-root", {USERNAME: PASSWORD}, sites_root="/sites")
     try:
-        app = create_app(
-            {
-                "TESTING": True,
-                "QC_SFTP_HOST": sftp.host,
-                "QC_SFTP_PORT": sftp.port,
-                "QC_SITES_ROOT": sftp.sites_root,
-                "QC_KNOWN_HOSTS": sftp.write_known_hosts(base / "known_hosts"),
-                "QC_CACHE_DIR": base / "cache",
-                "QC_SECRET_KEY": "names-test-secret-key",
-                "QC_PRODUCTION": 0,
-                "QC_TILE_URL": TILE_URL,
-                "QC_PARSE_WORKERS": 0,
-            }
-        )
+        app = browser_app(sftp, base, "names-test-secret-key")
         try:
-            with _serving(app) as url:
+            with serving(app) as url:
                 yield LiveApp(url=url, username=USERNAME, password=PASSWORD, sites={})
         finally:
             app.extensions["qc"].close()

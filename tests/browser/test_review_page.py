@@ -25,13 +25,11 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import pytest
-from qc_tool import create_app
 from qc_tool.demo.sftp_server import start_sftp_server
 from qc_tool.demo.sites import SiteLayout, SiteTruth, generate_site, make_body, with_defects
 from qc_tool.services.jobs import JobManager
-from werkzeug.serving import make_server
 
-from browser.support import TILE_URL, LiveApp, Watch, drawn_map, expect, log_in
+from browser.support import LiveApp, Watch, browser_app, drawn_map, expect, log_in, serving
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page, Route
@@ -102,37 +100,16 @@ def live_app(tmp_path_factory: pytest.TempPathFactory, gate: Gate) -> Iterator[L
     truth = replace(truth, images=[i for i in truth.images if i.path != removed])
 
     sftp = start_sftp_server(base / "sftp-root", {USERNAME: PASSWORD}, sites_root="/sites")
-    app = create_app(
-        {
-            "TESTING": True,
-            "QC_SFTP_HOST": sftp.host,
-            "QC_SFTP_PORT": sftp.port,
-            "QC_SITES_ROOT": sftp.sites_root,
-            "QC_KNOWN_HOSTS": sftp.write_known_hosts(base / "known_hosts"),
-            "QC_CACHE_DIR": base / "cache",
-            "QC_SECRET_KEY": "review-test-secret-key",
-            "QC_PRODUCTION": 0,
-            "QC_TILE_URL": TILE_URL,
-            "QC_PARSE_WORKERS": 0,
-        }
-    )
+    app = browser_app(sftp, base, "review-test-secret-key")
     jobs: JobManager = app.extensions["qc"].jobs
     jobs.start = gate.hold(jobs.start)  # type: ignore[method-assign]
-    http = make_server("127.0.0.1", 0, app, threaded=True)
-    serving = threading.Thread(target=http.serve_forever, name="review-test-http", daemon=True)
-    serving.start()
     try:
-        yield LiveApp(
-            url=f"http://127.0.0.1:{http.server_port}",
-            username=USERNAME,
-            password=PASSWORD,
-            sites={SITE: truth},
-        )
+        with serving(app) as url:
+            try:
+                yield LiveApp(url=url, username=USERNAME, password=PASSWORD, sites={SITE: truth})
+            finally:
+                gate.open()  # before the server stops: no request stays held
     finally:
-        gate.open()
-        http.shutdown()
-        serving.join(timeout=10)
-        http.server_close()
         app.extensions["qc"].close()
         sftp.stop()
 

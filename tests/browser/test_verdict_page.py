@@ -12,7 +12,6 @@ from __future__ import annotations
 import io
 import os
 import re
-import threading
 import zipfile
 from collections.abc import Iterator
 from dataclasses import replace
@@ -21,7 +20,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from qc_tool import create_app
 from qc_tool.demo.defects import moved
 from qc_tool.demo.imagegen import ImageSpec, build_jpeg, quantise_gps
 from qc_tool.demo.scene import encode_body
@@ -33,9 +31,8 @@ from qc_tool.demo.sites import (
     generate_site,
     make_body,
 )
-from werkzeug.serving import make_server
 
-from browser.support import TILE_URL, LiveApp, Watch, drawn_map, expect, log_in
+from browser.support import LiveApp, Watch, browser_app, drawn_map, expect, log_in, serving
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -69,34 +66,11 @@ def live_app(base: Path) -> Iterator[LiveApp]:
     truth = generate_site(sites_dir, SITE, LAYOUT, body=make_body(LAYOUT))
     truth = move_one_photo_away(sites_dir, truth)
     sftp = start_sftp_server(base / "sftp-root", {USERNAME: PASSWORD}, sites_root="/sites")
-    app = create_app(
-        {
-            "TESTING": True,
-            "QC_SFTP_HOST": sftp.host,
-            "QC_SFTP_PORT": sftp.port,
-            "QC_SITES_ROOT": sftp.sites_root,
-            "QC_KNOWN_HOSTS": sftp.write_known_hosts(base / "known_hosts"),
-            "QC_CACHE_DIR": base / "cache",
-            "QC_SECRET_KEY": "verdict-test-secret-key",
-            "QC_PRODUCTION": 0,
-            "QC_TILE_URL": TILE_URL,
-            "QC_PARSE_WORKERS": 0,
-        }
-    )
-    http = make_server("127.0.0.1", 0, app, threaded=True)
-    serving = threading.Thread(target=http.serve_forever, name="verdict-test-http", daemon=True)
-    serving.start()
+    app = browser_app(sftp, base, "verdict-test-secret-key")
     try:
-        yield LiveApp(
-            url=f"http://127.0.0.1:{http.server_port}",
-            username=USERNAME,
-            password=PASSWORD,
-            sites={SITE: truth},
-        )
+        with serving(app) as url:
+            yield LiveApp(url=url, username=USERNAME, password=PASSWORD, sites={SITE: truth})
     finally:
-        http.shutdown()
-        serving.join(timeout=10)
-        http.server_close()
         app.extensions["qc"].close()
         sftp.stop()
 
