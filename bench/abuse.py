@@ -56,6 +56,7 @@ from bench.load import (
     _token,
     _vm_hwm_mb,
     app_settings,
+    setting_overrides,
     start_gunicorn,
     worker_figures,
 )
@@ -355,15 +356,13 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--set", action="append", default=[], metavar="QC_NAME=VALUE")
     p.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     args = p.parse_args(argv)
-    for item in args.set:
-        if not re.fullmatch(r"QC_[A-Z_]+=.*", item):
-            p.error(f"--set takes QC_NAME=VALUE, not {item!r}")
+    args.overrides = setting_overrides(p, args.set)  # a bad one stops here, before any start
     return args
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
-    overrides = dict(item.split("=", 1) for item in args.set)
+    overrides = args.overrides
     WORK.mkdir(parents=True, exist_ok=True)
     cases = [c for c in ("zip", "folder") if args.only in (None, c)]
     root = WORK / "root"

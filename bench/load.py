@@ -1403,10 +1403,16 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.users < 1 or args.deadline <= 0 or (args.photos is not None and args.photos < 12):
         p.error("--users and --deadline must be positive, --photos at least 12")
-    for item in args.set:
+    args.overrides = setting_overrides(p, args.set)  # a bad one stops here, before any start
+    return args
+
+
+def setting_overrides(p: argparse.ArgumentParser, items: list[str]) -> dict[str, str]:
+    """``--set QC_NAME=VALUE`` options as settings; a malformed one is a usage error."""
+    for item in items:
         if not re.fullmatch(r"QC_[A-Z_]+=.*", item):
             p.error(f"--set takes QC_NAME=VALUE, not {item!r}")
-    return args
+    return dict(item.split("=", 1) for item in items)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -1416,7 +1422,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from qc_tool.config import load
 
-    overrides = dict(item.split("=", 1) for item in args.set)
+    overrides = args.overrides
     effective = load({**overrides})  # the defaults the app will use for what is not set
     if args.photos is None:
         source, truth = _dataset(args.data, args.small)
