@@ -75,9 +75,9 @@ def run_old(job: dict[str, Any]) -> dict[str, Any]:
 def run_tool(job: dict[str, Any]) -> dict[str, Any]:
     """One scan_site call, with its collaborators wrapped to time each phase."""
     from qc_tool.adapters.cache import SqliteCache
-    from qc_tool.services.parsing import ProcessParser, default_workers
     from qc_tool.services.ports import NoCache, ResultCache
-    from qc_tool.services.site_analysis_service import ScanOptions, scan_site
+    from qc_tool.services.scan.parsing import ProcessParser, default_workers
+    from qc_tool.services.scan.site_analysis_service import ScanOptions, scan_site
 
     from bench import packets
     from bench.timeline import TimedCache, TimedConnector, Timeline
@@ -132,9 +132,9 @@ def run_checks(job: dict[str, Any]) -> dict[str, Any]:
     from concurrent.futures import ProcessPoolExecutor
 
     from qc_tool.adapters.local import LocalConnector
+    from qc_tool.services.checks.run import CheckOptions, check_site
     from qc_tool.services.ports import NoCache
-    from qc_tool.services.site_analysis_service import scan_site
-    from qc_tool.services.validation_service import CheckOptions, check_site
+    from qc_tool.services.scan.site_analysis_service import scan_site
 
     from bench.timeline import TimedConnector, Timeline
 
@@ -186,7 +186,7 @@ def run_checks(job: dict[str, Any]) -> dict[str, Any]:
 
 def warm_worker() -> bool:
     """Run in each measuring process before the clock: the imports a first photo would pay."""
-    import qc_tool.services.measure  # noqa: F401
+    import qc_tool.services.checks.measure  # noqa: F401
 
     return True
 
@@ -300,7 +300,7 @@ def run_local(job: dict[str, Any]) -> dict[str, Any]:
     """The same scan_site on the local disk (LocalConnector): the client's CPU floor, no SSH."""
     from qc_tool.adapters.local import LocalConnector
     from qc_tool.services.ports import NoCache
-    from qc_tool.services.site_analysis_service import ScanOptions, scan_site
+    from qc_tool.services.scan.site_analysis_service import ScanOptions, scan_site
 
     start = time.perf_counter()
     result = scan_site(
@@ -381,12 +381,12 @@ def main() -> None:
         import qc_tool.adapters.cache
         import qc_tool.adapters.local
         import qc_tool.adapters.sftp.connection
-        import qc_tool.services.site_analysis_service
+        import qc_tool.services.scan.site_analysis_service
 
         import bench.packets
         import bench.timeline  # noqa: F401
     if job["kind"] == "checks":  # numpy and Pillow: only the check pass's baseline has them
-        import qc_tool.services.validation_service  # noqa: F401
+        import qc_tool.services.checks.run  # noqa: F401
     baseline = _peak_mb()
     cpu0, wall0 = _cpu_s(), time.perf_counter()
     result = run(job)

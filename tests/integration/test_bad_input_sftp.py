@@ -22,9 +22,9 @@ from qc_tool.demo.sftp_server import SftpServerHandle
 from qc_tool.domain import paths
 from qc_tool.domain.models import TRUNCATED_BODY, ScanResult
 from qc_tool.errors import QCError
+from qc_tool.services.checks.run import CheckOptions, check_site
 from qc_tool.services.ports import NoCache
-from qc_tool.services.site_analysis_service import ScanOptions, scan_site
-from qc_tool.services.validation_service import CheckOptions, check_site
+from qc_tool.services.scan.site_analysis_service import ScanOptions, scan_site
 from scan_support import connector
 from unit.test_bad_input import BOMBS, DAMAGED, HEADER_END, REAL, TRUTH, declaring
 

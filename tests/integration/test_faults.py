@@ -39,11 +39,11 @@ from qc_tool.errors import (
     RemoteUnavailable,
     ServerBusy,
 )
+from qc_tool.services.checks.run import CheckOptions, CheckReport, check_site
 from qc_tool.services.jobs import Job, JobManager
-from qc_tool.services.pool import ConnectionPool
 from qc_tool.services.ports import NoCache
-from qc_tool.services.site_analysis_service import scan_site
-from qc_tool.services.validation_service import CheckOptions, CheckReport, check_site
+from qc_tool.services.scan.pool import ConnectionPool
+from qc_tool.services.scan.site_analysis_service import scan_site
 from scan_support import mismatches
 from waiting import wait_until
 

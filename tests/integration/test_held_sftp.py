@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from qc_tool.adapters.sftp.connection import SftpConnection
 from qc_tool.demo.sftp_server import SftpServerHandle
-from qc_tool.services.held_connections import HeldConnections
+from qc_tool.services.logins.held_connections import HeldConnections
 from qc_tool.services.ports import SiteConnection
 from scan_support import connector
 

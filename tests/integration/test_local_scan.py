@@ -8,7 +8,7 @@ from qc_tool.adapters.local import LocalConnector
 from qc_tool.cli import main
 from qc_tool.demo.sites import SOUTH_WEST_SITE
 from qc_tool.services.ports import NoCache
-from qc_tool.services.site_analysis_service import scan_site
+from qc_tool.services.scan.site_analysis_service import scan_site
 from scan_support import make_seed_sites, mismatches
 
 

@@ -31,7 +31,7 @@ from qc_tool.domain.models import RemoteFile, ScanResult, SiteInfo
 from qc_tool.domain.paths import display_text
 from qc_tool.errors import PathRejected
 from qc_tool.services.ports import Connector, NoCache
-from qc_tool.services.site_analysis_service import ScanOptions, scan_site
+from qc_tool.services.scan.site_analysis_service import ScanOptions, scan_site
 from scan_support import connector
 
 from integration.test_bad_input_sftp import ServerRequests, requests_seen  # noqa: F401

@@ -22,7 +22,7 @@ from qc_tool.demo.sites import (
 )
 from qc_tool.errors import AuthFailed, HostKeyRejected, PathRejected, SiteTooLarge
 from qc_tool.services.ports import NoCache
-from qc_tool.services.site_analysis_service import ScanOptions, scan_site
+from qc_tool.services.scan.site_analysis_service import ScanOptions, scan_site
 from scan_support import connector, make_seed_sites, mismatches
 
 USER, PASSWORD = "tech", "correct horse"
@@ -226,7 +226,7 @@ def test_pipelined_reader_equals_a_plain_whole_file_read(
 
 
 def test_parsing_in_worker_processes_gives_the_same_document(server: SftpServerHandle) -> None:
-    from qc_tool.services.parsing import ProcessParser
+    from qc_tool.services.scan.parsing import ProcessParser
 
     parser = ProcessParser(2)
     try:

@@ -10,7 +10,7 @@ from qc_tool.adapters.cache import SqliteCache
 from qc_tool.demo.sites import SEED_SITE, SOUTH_WEST_SITE
 from qc_tool.errors import AuthFailed
 from qc_tool.services.ports import NoCache
-from qc_tool.services.site_analysis_service import ScanOptions, scan_site
+from qc_tool.services.scan.site_analysis_service import ScanOptions, scan_site
 from scan_support import connector, make_seed_sites, mismatches
 from waiting import wait_until
 

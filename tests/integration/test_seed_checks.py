@@ -24,9 +24,9 @@ from qc_tool.demo.sites import (
     with_defects,
 )
 from qc_tool.domain.models import ScanResult
+from qc_tool.services.checks.run import CheckProgress, CheckReport, check_site
 from qc_tool.services.ports import NoCache
-from qc_tool.services.site_analysis_service import scan_site
-from qc_tool.services.validation_service import CheckProgress, CheckReport, check_site
+from qc_tool.services.scan.site_analysis_service import scan_site
 from scan_support import connector
 
 USER, PASSWORD = "tech", "pw-seed-checks"

@@ -26,7 +26,7 @@ from qc_tool.demo.sftp_server import SftpServerHandle
 from qc_tool.demo.sites import SiteLayout, SiteTruth, generate_site, make_body
 from qc_tool.errors import RemoteUnavailable
 from qc_tool.services.ports import NoCache
-from qc_tool.services.site_analysis_service import scan_site
+from qc_tool.services.scan.site_analysis_service import scan_site
 from scan_support import mismatches
 
 from bench.packets import counting

@@ -42,7 +42,7 @@ from qc_tool.domain.paths import MAX_LISTING, check_listing
 from qc_tool.domain.pixel_reader import MAX_WHOLE_FILE_BYTES, read_pixels
 from qc_tool.domain.sparse import ReadProgram
 from qc_tool.errors import RemoteError, UnreadableImage
-from qc_tool.services.measure import measure
+from qc_tool.services.checks.measure import measure
 
 BODY = encode_body(160, 120, seed=3)
 TRUTH = quantise_gps(52.37, 4.89, 40.0)

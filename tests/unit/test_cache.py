@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from qc_tool.adapters.cache import SCHEMA_VERSION, SqliteCache
 from qc_tool.domain.models import ImageResult, RemoteFile, SiteRun
-from qc_tool.services.measure import CachedMeasure, Measured, SourceInfo
+from qc_tool.services.checks.measure import CachedMeasure, Measured, SourceInfo
 
 SERVER = "sftp://example:22/sites"
 PREFIX = "/SITE-P"

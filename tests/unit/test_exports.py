@@ -18,7 +18,8 @@ from qc_tool.domain.checks.result import CheckOutcome, ImageChecks
 from qc_tool.domain.models import FolderSummary, ImageResult, ScanResult
 from qc_tool.domain.structure import StructureProfile, check_structure
 from qc_tool.errors import NotFound
-from qc_tool.services.check_report import result_document
+from qc_tool.services.checks.result import result_document
+from qc_tool.services.checks.run import CheckReport
 from qc_tool.services.exports import (
     EXPORTS,
     download_name,
@@ -32,8 +33,7 @@ from qc_tool.services.exports import (
     render_export,
 )
 from qc_tool.services.ports import NoCache
-from qc_tool.services.site_analysis_service import scan_site
-from qc_tool.services.validation_service import CheckReport
+from qc_tool.services.scan.site_analysis_service import scan_site
 
 KML = "{http://www.opengis.net/kml/2.2}"
 GPX = "{http://www.topografix.com/GPX/1/1}"

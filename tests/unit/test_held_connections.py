@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from fakes import FakeClock, FakeConnector
 from qc_tool.errors import AuthFailed, NotLoggedIn, RemoteUnavailable, UnreadableImage
-from qc_tool.services.held_connections import HeldConnections
+from qc_tool.services.logins.held_connections import HeldConnections
 
 
 def test_one_connection_serves_every_request_of_a_login() -> None:

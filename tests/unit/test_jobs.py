@@ -14,6 +14,7 @@ import pytest
 from qc_tool.domain.checks.result import CheckOutcome, ImageChecks
 from qc_tool.domain.models import ImageResult, Progress, RemoteFile, ScanResult
 from qc_tool.errors import NotFound, RemoteError, TooManyJobs
+from qc_tool.services.checks.run import CheckProgress, CheckReport
 from qc_tool.services.jobs import (
     KEEP_PER_LOGIN,
     MAX_JOBS_KEPT,
@@ -22,7 +23,6 @@ from qc_tool.services.jobs import (
     SiteLocks,
 )
 from qc_tool.services.progress import Rate
-from qc_tool.services.validation_service import CheckProgress, CheckReport
 from qc_tool.web.errors import status_of
 from waiting import wait_until
 

@@ -8,7 +8,7 @@ from qc_tool.demo.imagegen import ImageSpec, build_jpeg, encode_body
 from qc_tool.domain.checks.settings import CheckSettings
 from qc_tool.domain.mpf import find_mpf_preview
 from qc_tool.domain.pixel_reader import PixelSource
-from qc_tool.services.measure import measure
+from qc_tool.services.checks.measure import measure
 
 
 def _photo() -> bytes:

@@ -24,7 +24,7 @@ from qc_tool.domain.paths import (
     safe_name,
 )
 from qc_tool.errors import PathRejected
-from qc_tool.services.check_report import result_document
+from qc_tool.services.checks.result import result_document
 from qc_tool.services.exports import odm_geo_txt
 from qc_tool.services.exports.document import Document
 

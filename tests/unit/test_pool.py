@@ -11,9 +11,9 @@ from fakes import FakeConnection, FakeConnector
 from qc_tool.domain.exif_reader import ExifBlock
 from qc_tool.domain.models import RemoteFile
 from qc_tool.errors import AuthFailed, Cancelled, RemoteUnavailable, ServerBusy
-from qc_tool.services.pool import pool_size
 from qc_tool.services.ports import HeaderCallback, NoCache
-from qc_tool.services.site_analysis_service import ScanOptions, scan_site
+from qc_tool.services.scan.pool import pool_size
+from qc_tool.services.scan.site_analysis_service import ScanOptions, scan_site
 
 
 @pytest.mark.parametrize(
@@ -81,7 +81,7 @@ def test_a_pool_that_fails_while_growing_early_still_finishes(
 
 
 def test_the_pool_makes_no_login_once_nothing_is_left_to_read() -> None:
-    from qc_tool.services.pool import ConnectionPool
+    from qc_tool.services.scan.pool import ConnectionPool
 
     connector = FakeConnector({"big": 513}, working=4)
     first = connector.connect()
@@ -194,7 +194,7 @@ def test_a_refused_login_is_never_tried_again_by_the_pool_or_the_retries() -> No
 
 
 def test_the_dealer_puts_unfinished_images_back_in_order_at_the_front() -> None:
-    from qc_tool.services.dealing import Dealer
+    from qc_tool.services.scan.dealing import Dealer
 
     files = [RemoteFile(f"f/{i}.JPG", 1, 1) for i in range(6)]
     dealer = Dealer([(2, files)])
@@ -208,7 +208,7 @@ def test_the_dealer_puts_unfinished_images_back_in_order_at_the_front() -> None:
 
 
 def test_a_pool_connection_the_server_was_too_busy_for_is_not_retried_on_top() -> None:
-    from qc_tool.services.pool import ConnectionPool
+    from qc_tool.services.scan.pool import ConnectionPool
 
     # The adapter has already opened a connection the server kept dropping before its banner
     # again itself.

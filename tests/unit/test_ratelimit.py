@@ -7,7 +7,7 @@ import threading
 import pytest
 from fakes import FakeClock
 from qc_tool.errors import Busy, TooManyFailedLogins
-from qc_tool.services.ratelimit import LoginLimiter
+from qc_tool.services.logins.ratelimit import LoginLimiter
 
 WAIT = 10.0  # how long a test waits for a condition before failing
 

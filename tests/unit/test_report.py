@@ -9,9 +9,9 @@ from qc_tool.demo.defects import moved
 from qc_tool.domain.checks.site import ImageEvidence, judge_site
 from qc_tool.domain.models import FolderSummary, ImageResult, ScanResult
 from qc_tool.domain.structure import StructureReport
-from qc_tool.services.check_report import result_document
+from qc_tool.services.checks.result import result_document
+from qc_tool.services.checks.run import CheckReport
 from qc_tool.services.exports import print_report
-from qc_tool.services.validation_service import CheckReport
 
 ORIGIN = (52.37, 4.89)
 FAR = "Tower/DJI_0099.JPG"

@@ -7,8 +7,8 @@ import threading
 import pytest
 from fakes import FakeConnector
 from qc_tool.errors import AuthFailed, NotLoggedIn
-from qc_tool.services.sessions import LoginConnector, SessionStore
-from qc_tool.services.sweeper import Sweeper, sweep_interval
+from qc_tool.services.logins.sessions import LoginConnector, SessionStore
+from qc_tool.services.logins.sweeper import Sweeper, sweep_interval
 from waiting import wait_until
 
 HOUR = 3600.0

@@ -5,8 +5,8 @@ from __future__ import annotations
 from qc_tool.demo.defects import moved
 from qc_tool.domain.checks.site import ImageEvidence, judge_site
 from qc_tool.domain.models import TRUNCATED_BODY, FolderSummary, ImageResult, ScanResult
-from qc_tool.services.check_report import OUTSIDE_SITE_M, result_document
-from qc_tool.services.validation_service import CheckReport
+from qc_tool.services.checks.result import OUTSIDE_SITE_M, result_document
+from qc_tool.services.checks.run import CheckReport
 
 ORIGIN = (52.37, 4.89)
 

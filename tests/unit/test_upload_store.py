@@ -21,17 +21,17 @@ from typing import Any
 import pytest
 from qc_tool.domain.models import Progress
 from qc_tool.errors import InsufficientStorage, NotFound, UploadRefused
+from qc_tool.services.checks.run import CheckOptions, CheckProgress
 from qc_tool.services.exports import images_csv
 from qc_tool.services.progress import Rate
-from qc_tool.services.uploads import (
+from qc_tool.services.uploads.store import (
     MAX_PER_OWNER,
     Upload,
     UploadStore,
     remove_stale_folders,
     site_name,
 )
-from qc_tool.services.validation_service import CheckOptions, CheckProgress
-from qc_tool.services.zip_safety import ZipLimits, ZipPlan
+from qc_tool.services.uploads.zip_safety import ZipLimits, ZipPlan
 from qc_tool.web.errors import status_of
 from waiting import wait_until
 from zips import BATCH_INVALID, BATCH_VALID, make_zip, photo, site_batch
@@ -368,8 +368,8 @@ def test_the_progress_rate_comes_from_the_one_rate_helper() -> None:
 CHILD = """
 import os, signal, sys
 from pathlib import Path
-from qc_tool.services.uploads import UploadStore
-from qc_tool.services.zip_safety import ZipLimits
+from qc_tool.services.uploads.store import UploadStore
+from qc_tool.services.uploads.zip_safety import ZipLimits
 store = UploadStore(ZipLimits(), parent_dir=Path(sys.argv[1]))
 folder = store._folder()  # what accepting an upload makes first
 (folder / "DJI_0001.JPG").write_bytes(b"photo" * 100)

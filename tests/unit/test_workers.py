@@ -10,7 +10,7 @@ import pytest
 from qc_tool.demo.imagegen import ImageSpec, build_jpeg, encode_body, quantise_gps
 from qc_tool.domain.exif_reader import read_exif_block
 from qc_tool.domain.sparse import run_program
-from qc_tool.services.parsing import LazyParser, summarize_many, workers_setting
+from qc_tool.services.scan.parsing import LazyParser, summarize_many, workers_setting
 from qc_tool.services.workers import (
     INLINE_THREADS,
     MeasuringPool,

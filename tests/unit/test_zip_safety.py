@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from qc_tool.errors import UploadRefused, UploadTooLarge
-from qc_tool.services.zip_safety import (
+from qc_tool.services.uploads.zip_safety import (
     TOP_LEVEL,
     CheckedZip,
     ZipLimits,

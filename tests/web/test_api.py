@@ -10,7 +10,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from qc_tool.demo.sftp_server import SftpServerHandle
 from qc_tool.services import jobs as jobs_module
-from qc_tool.services.sessions import Credentials
+from qc_tool.services.logins.sessions import Credentials
 from waiting import wait_until
 
 from web.support import (

@@ -15,7 +15,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from PIL import Image
 from qc_tool.services.exports import images_csv
-from qc_tool.services.uploads import UploadStore
+from qc_tool.services.uploads.store import UploadStore
 from waiting import wait_until
 from zips import (
     BATCH_INVALID,

@@ -22,19 +22,19 @@ from qc_tool.domain.checks.rules import CaptureProfile
 from qc_tool.domain.models import Progress, ScanResult
 from qc_tool.domain.paths import display_text
 from qc_tool.errors import BadRequest, QCError
-from qc_tool.services.check_report import (
+from qc_tool.services.checks.result import (
     load_profile,
     parse_resolution,
     print_check_stats,
     result_document,
 )
+from qc_tool.services.checks.run import CheckOptions, CheckReport, check_site
 from qc_tool.services.exports import images_csv
-from qc_tool.services.overview import load_site_profile, site_structure
-from qc_tool.services.parsing import ProcessParser, workers_setting
 from qc_tool.services.ports import Connector, NoCache
 from qc_tool.services.progress import Rate
-from qc_tool.services.site_analysis_service import ScanOptions, scan_site
-from qc_tool.services.validation_service import CheckOptions, CheckReport, check_site
+from qc_tool.services.scan.overview import load_site_profile, site_structure
+from qc_tool.services.scan.parsing import ProcessParser, workers_setting
+from qc_tool.services.scan.site_analysis_service import ScanOptions, scan_site
 from qc_tool.services.workers import MeasuringPool, check_workers_setting
 
 EXIT_CODES = """exit codes:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 from qc_tool.domain.models import ImageResult, RemoteFile, SiteRun
 
 if TYPE_CHECKING:  # the checks' measures pull in numpy; a GPS scan never needs them
-    from qc_tool.services.measure import CachedMeasure
+    from qc_tool.services.checks.measure import CachedMeasure
 
 # Bump when a table changes layout or meaning; every table is then dropped and rebuilt.
 # 2: iso, exposure. 3: every row keyed by the SFTP user too.
@@ -168,7 +168,7 @@ class UserCache:
         self, server: str, files: Sequence[RemoteFile], prefix: str, key: str
     ) -> Mapping[str, CachedMeasure]:
         """Cached measures of the files unchanged since, taken with the same measuring ``key``."""
-        from qc_tool.services.measure import CachedMeasure  # only a check pass gets here
+        from qc_tool.services.checks.measure import CachedMeasure  # only a check pass gets here
 
         wanted = {f"{prefix}/{f.path}": f for f in files}
         out: dict[str, CachedMeasure] = {}

@@ -1,1 +1,1 @@
-"""The use cases: scan a site, run jobs, hold sessions."""
+"""The use cases, by feature: scan, checks, uploads, logins, exports; jobs run them."""

@@ -25,9 +25,9 @@ from qc_tool.domain.models import Progress, RemoteFile, ScanResult
 from qc_tool.domain.structure import StructureReport
 from qc_tool.domain.verdict import ChecksState
 from qc_tool.errors import NotFound, QCError, TooManyJobs
-from qc_tool.services.check_report import result_document
+from qc_tool.services.checks.result import result_document
+from qc_tool.services.checks.run import CheckProgress, CheckReport
 from qc_tool.services.progress import Rate
-from qc_tool.services.validation_service import CheckProgress, CheckReport
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from qc_tool.domain.models import ExifSummary, ImageResult, RemoteFile, SiteInfo
 from qc_tool.domain.pixel_reader import PixelSource
 
 if TYPE_CHECKING:  # the checks' measures pull in numpy; a GPS scan never needs them
-    from qc_tool.services.measure import CachedMeasure
+    from qc_tool.services.checks.measure import CachedMeasure
 
 # (file, block or None, error or None): exactly one of block/error is set.
 HeaderCallback = Callable[[RemoteFile, ExifBlock | None, str | None], None]

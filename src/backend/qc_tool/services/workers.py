@@ -2,7 +2,7 @@
 
 Two use the one ``WorkerPool`` class, each sized by its own setting:
 
-- EXIF parsing for the GPS scan (services/parsing.py, ``QC_PARSE_WORKERS``): cores - 1, so
+- EXIF parsing for the GPS scan (services/scan/parsing.py, ``QC_PARSE_WORKERS``): cores - 1, so
   one core stays with the process doing the SSH and SFTP work;
 - measuring photo pixels for the checks (``MeasuringPool``, ``QC_CHECK_WORKERS``): decoding
   and measuring a preview is ~25 ms of numpy and libjpeg per photo, so the check pass is
@@ -92,4 +92,4 @@ class MeasuringPool(WorkerPool):
     """The pool every check pass of this process measures on (web jobs and ZIP uploads alike)."""
 
     def __init__(self, workers: int) -> None:
-        super().__init__(workers, "qc_tool.services.measure", name="qc-measure")
+        super().__init__(workers, "qc_tool.services.checks.measure", name="qc-measure")

@@ -15,7 +15,7 @@ from werkzeug.wrappers import Response
 from qc_tool.domain.paths import safe_name
 from qc_tool.errors import BadRequest, Busy
 from qc_tool.services.jobs import Job
-from qc_tool.services.login import list_sites
+from qc_tool.services.scan.sites import list_sites
 from qc_tool.web.auth import current_login, login_required
 from qc_tool.web.deps import qc
 

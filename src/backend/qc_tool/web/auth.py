@@ -4,7 +4,7 @@ The signed session cookie holds only an opaque session id; the username and pass
 this process's SessionStore. A login check is one connection, hence one password attempt.
 After QC_LOGIN_MAX_FAILURES refused passwords from one address or for one username within
 QC_LOGIN_WINDOW_S, further logins are answered 429 without any connection to the server; each
-attempt takes its place in that count before it is made (services/ratelimit.py).
+attempt takes its place in that count before it is made (services/logins/ratelimit.py).
 The form's only inputs are username and password: the server is the configured one, always
 (any other field, such as a host, is never read).
 """
@@ -28,9 +28,9 @@ from qc_tool.errors import (
     RemoteUnavailable,
     TooManyFailedLogins,
 )
-from qc_tool.services.login import check_login
-from qc_tool.services.ratelimit import LoginLimiter
-from qc_tool.services.sessions import Credentials
+from qc_tool.services.logins.ratelimit import LoginLimiter
+from qc_tool.services.logins.sessions import Credentials
+from qc_tool.services.scan.sites import check_login
 from qc_tool.web import errors as web_errors  # the module: web.errors imports this one
 from qc_tool.web.deps import EXTENSION_KEY, QCContext, qc
 

@@ -22,18 +22,18 @@ from qc_tool.domain.models import ScanResult
 from qc_tool.domain.structure import StructureProfile
 from qc_tool.domain.verdict import ChecksState
 from qc_tool.errors import NotLoggedIn, QCError, RemoteUnavailable
-from qc_tool.services.check_report import load_profile, parse_resolution, site_verdict
-from qc_tool.services.held_connections import HeldConnections
+from qc_tool.services.checks.result import load_profile, parse_resolution, site_verdict
+from qc_tool.services.checks.run import CheckOptions, CheckReport, check_site
 from qc_tool.services.jobs import Job, JobManager, JobRunner, SiteLocks
-from qc_tool.services.overview import load_site_profile, site_run, site_structure
-from qc_tool.services.parsing import LazyParser, workers_setting
+from qc_tool.services.logins.held_connections import HeldConnections
+from qc_tool.services.logins.sessions import Credentials, LoginConnector, SessionStore
+from qc_tool.services.logins.sweeper import Sweeper, sweep_interval
 from qc_tool.services.ports import Connector
 from qc_tool.services.previews import PreviewService
-from qc_tool.services.sessions import Credentials, LoginConnector, SessionStore
-from qc_tool.services.site_analysis_service import ScanOptions, scan_site
-from qc_tool.services.sweeper import Sweeper, sweep_interval
-from qc_tool.services.uploads import UploadStore
-from qc_tool.services.validation_service import CheckOptions, CheckReport, check_site
+from qc_tool.services.scan.overview import load_site_profile, site_run, site_structure
+from qc_tool.services.scan.parsing import LazyParser, workers_setting
+from qc_tool.services.scan.site_analysis_service import ScanOptions, scan_site
+from qc_tool.services.uploads.store import UploadStore
 from qc_tool.services.workers import MeasuringPool, check_workers_setting
 
 EXTENSION_KEY = "qc"

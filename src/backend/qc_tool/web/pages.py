@@ -9,7 +9,7 @@ from qc_tool.domain.paths import safe_name
 from qc_tool.domain.verdict import DECISION_LABELS
 from qc_tool.errors import NotFound
 from qc_tool.services.jobs import Job
-from qc_tool.services.login import list_sites
+from qc_tool.services.scan.sites import list_sites
 from qc_tool.web.auth import current_login, login_required
 from qc_tool.web.deps import qc
 

@@ -78,7 +78,7 @@ def configure(app: Flask, settings: Mapping[str, Any]) -> None:
     """Signed-cookie, CSRF and header settings; call before blueprints are registered."""
     # The cookie's signature is dated at login and never refreshed (the session is not
     # permanent), so it must not carry the idle timeout, which an active user never meets:
-    # the SessionStore (services/sessions.py) keeps both limits. The signature outlives the
+    # the SessionStore (services/logins/sessions.py) keeps both limits. The signature outlives the
     # absolute one a little, so it is always the store that ends a login, and wipes it.
     session_seconds = float(settings["QC_SESSION_MAX_HOURS"]) * 3600 + COOKIE_GRACE_S
     app.config.update(

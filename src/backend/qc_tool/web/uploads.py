@@ -33,8 +33,8 @@ from werkzeug.wrappers import Response
 from qc_tool.domain.verdict import DECISION_LABELS
 from qc_tool.errors import NotFound, UploadRefused, UploadTooLarge
 from qc_tool.services.previews import max_edge_for
-from qc_tool.services.uploads import Upload, UploadStore
-from qc_tool.services.zip_safety import MB, size_text
+from qc_tool.services.uploads.store import Upload, UploadStore
+from qc_tool.services.uploads.zip_safety import MB, size_text
 from qc_tool.web.auth import current_login, login_required
 from qc_tool.web.deps import qc
 from qc_tool.web.errors import status_of

@@ -36,20 +36,20 @@ from qc_tool.errors import (
     TooManyRequests,
     UploadRefused,
 )
-from qc_tool.services.check_report import result_document
+from qc_tool.services.checks.result import result_document
+from qc_tool.services.checks.run import CheckOptions, CheckProgress
 from qc_tool.services.exports import images_csv
 from qc_tool.services.jobs import Packed
-from qc_tool.services.overview import site_structure
 from qc_tool.services.previews import PreviewService
 from qc_tool.services.progress import Rate
-from qc_tool.services.upload_checks import (
+from qc_tool.services.scan.overview import site_structure
+from qc_tool.services.uploads.checks import (
     check_unpacked,
     read_sorted_csv,
     sorted_photo_source,
     write_sorted_zip,
 )
-from qc_tool.services.validation_service import CheckOptions, CheckProgress
-from qc_tool.services.zip_safety import MB, CheckedZip, ZipLimits, ZipPlan
+from qc_tool.services.uploads.zip_safety import MB, CheckedZip, ZipLimits, ZipPlan
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from qc_tool.domain.sequence import find_gaps
 from qc_tool.domain.structure import StructureReport
 from qc_tool.domain.verdict import ChecksState, Verdict, judge_site
 from qc_tool.errors import BadRequest
-from qc_tool.services.validation_service import CheckReport
+from qc_tool.services.checks.run import CheckReport
 
 OUTSIDE_SITE_M = CheckSettings().outside_site_m  # the position check's distance
 

@@ -27,9 +27,9 @@ from qc_tool.domain.models import (
 )
 from qc_tool.domain.paths import name_problem, safe_name
 from qc_tool.errors import Cancelled, QCError, SiteTooLarge
-from qc_tool.services.dealing import Dealer, OnResult, Retries, on_first, read_over_pool
-from qc_tool.services.pool import ConnectionPool, pool_size
 from qc_tool.services.ports import Connector, HeaderParser, ResultCache, SiteConnection
+from qc_tool.services.scan.dealing import Dealer, OnResult, Retries, on_first, read_over_pool
+from qc_tool.services.scan.pool import ConnectionPool, pool_size
 
 log = logging.getLogger("qc_tool.scan")
 

@@ -25,11 +25,11 @@ from qc_tool.domain.checks.settings import CheckSettings
 from qc_tool.domain.checks.site import ImageEvidence, judge_site, rules_not_applied
 from qc_tool.domain.models import TRUNCATED_BODY, ImageResult, RemoteFile, ScanResult
 from qc_tool.domain.pixel_reader import PixelSource
-from qc_tool.services.dealing import Dealer, OnResult, read_over_pool
-from qc_tool.services.measure import CachedMeasure, Measured, SourceInfo, measure
-from qc_tool.services.pool import ConnectionPool, pool_size
+from qc_tool.services.checks.measure import CachedMeasure, Measured, SourceInfo, measure
 from qc_tool.services.ports import Connector, MeasureCache, NoCache, SiteConnection
 from qc_tool.services.progress import Rate
+from qc_tool.services.scan.dealing import Dealer, OnResult, read_over_pool
+from qc_tool.services.scan.pool import ConnectionPool, pool_size
 
 log = logging.getLogger("qc_tool.checks")
 PROGRESS_EVERY = 20

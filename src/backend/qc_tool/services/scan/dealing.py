@@ -27,8 +27,8 @@ from typing import TypeVar
 
 from qc_tool.domain.models import RemoteFile
 from qc_tool.errors import AuthFailed, HostKeyRejected, RemoteUnavailable
-from qc_tool.services.pool import ConnectionPool
 from qc_tool.services.ports import SiteConnection
+from qc_tool.services.scan.pool import ConnectionPool
 
 log = logging.getLogger(__name__)
 

@@ -21,16 +21,16 @@ from qc_tool.domain.models import FolderSummary, ImageResult, ScanResult
 from qc_tool.domain.pixel_reader import PixelSource, read_pixels
 from qc_tool.domain.sparse import run_program
 from qc_tool.errors import NotFound, QCError, UnreadableImage
-from qc_tool.services.exports.document import Document
-from qc_tool.services.ports import NoCache
-from qc_tool.services.site_analysis_service import ProgressCallback, ScanOptions, scan_site
-from qc_tool.services.validation_service import (
+from qc_tool.services.checks.run import (
     CheckOptions,
     CheckProgressCallback,
     CheckReport,
     check_site,
 )
-from qc_tool.services.zip_safety import PlannedPhoto
+from qc_tool.services.exports.document import Document
+from qc_tool.services.ports import NoCache
+from qc_tool.services.scan.site_analysis_service import ProgressCallback, ScanOptions, scan_site
+from qc_tool.services.uploads.zip_safety import PlannedPhoto
 
 CSV_NAME = "checks.csv"
 VALID, INVALID = "valid", "invalid"

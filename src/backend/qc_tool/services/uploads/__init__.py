@@ -1,0 +1,1 @@
+"""Uploaded ZIPs of photos: looked into safely, unpacked, checked like a site, sorted."""
