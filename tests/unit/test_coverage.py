@@ -151,6 +151,7 @@ def test_no_located_photo_gives_no_coverage() -> None:
         {"tower": {"lat": 95, "lon": 0}},
         {"tower": [1, 2]},
         {"orbits": "Tower-Scans"},
+        {"sectors": [3]},
         {"max_orbit_gap_deg": 0},
         {"max_aim_off_deg": "30"},
     ],
@@ -162,3 +163,20 @@ def test_bad_coverage_settings_are_refused(data: dict[str, object]) -> None:
 
 def test_stray_photo_is_in_the_plan() -> None:
     assert any(s.path == STRAY for s in tower_flight())
+
+
+def test_sector_folders_named_in_the_profile_replace_the_detected_climbs() -> None:
+    profile = CoverageProfile.from_dict({"sectors": ["Antenna-Sector-A"]})
+    coverage = judge_coverage(flight_shots(), profile)
+    # Sector B's sideways shot is no longer aim-checked; the orbit's one still is.
+    assert {a.path for a in coverage.pointing_away} == {f"{ORBIT_FOLDER}/DJI_0005.JPG"}
+
+
+def test_a_spiral_folder_aimed_away_is_neither_an_orbit_nor_a_climb() -> None:
+    """Generated test sites fly spirals; no orbit or climb there, so their yaw is not judged."""
+    shots = []
+    for k in range(40):
+        lat, lon = moved(*TOWER, 20.0, k * 20.0)
+        shots.append(Shot(f"Spiral/{k}.JPG", "Spiral", lat, lon, height_m=20 + k, yaw=k * 20.0))
+    coverage = judge_coverage(shots, CoverageProfile.from_dict({"tower": {"lat": TOWER[0], "lon": TOWER[1]}}))
+    assert coverage.orbits == () and coverage.pointing_away == ()

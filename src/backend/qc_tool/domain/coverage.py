@@ -14,7 +14,9 @@ sector. From each photo's position, height and camera yaw this module finds:
   (from the tower to the drone, clockwise from true north), the largest gap between
   neighbours and every gap wider than ``max_orbit_gap_deg``;
 - photos of orbit and sector folders whose camera yaw is more than ``max_aim_off_deg`` away
-  from the bearing to the tower.
+  from the bearing to the tower. Sector folders are named by the profile, else detected: a
+  climb, i.e. photos within ``CLIMB_SPREAD`` of their distance to the tower of one spot,
+  spanning at least ``CLIMB_MIN_SPAN_M`` of height.
 
 Pure: no I/O. Bounded: at most ``RANSAC_TRIALS`` three-point fits per height group.
 """
@@ -41,7 +43,10 @@ MIN_RADIUS_M, MAX_RADIUS_M = 3.0, 500.0  # a detected orbit's plausible radius
 MAX_DETECTED_GAP_DEG = 180.0  # a detected orbit goes more than half-way around
 MIN_TOWER_DISTANCE_M = 2.0  # nearer than this, the bearing to the tower means nothing
 RANSAC_TRIALS = 200
-DEFAULT_SECTORS = ("*sector*",)
+MIN_CLIMB_PHOTOS = 3
+CLIMB_SPREAD = 0.3  # a climb's photos lie within 30 % of its distance to the tower of one spot
+CLIMB_MIN_SPREAD_M = 3.0
+CLIMB_MIN_SPAN_M = 5.0
 
 Array = npt.NDArray[np.float64]
 
@@ -56,7 +61,7 @@ class CoverageProfile:
 
     tower: tuple[float, float] | None = None  # (lat, lon)
     orbits: tuple[str, ...] | None = None  # orbit folder names or shell patterns
-    sectors: tuple[str, ...] = DEFAULT_SECTORS  # sector climb folders (aim is checked there)
+    sectors: tuple[str, ...] | None = None  # sector climb folders (aim is checked there)
     max_orbit_gap_deg: float = 15.0
     max_aim_off_deg: float = 30.0
 
@@ -70,7 +75,7 @@ class CoverageProfile:
         return cls(
             tower=None if tower is None else _tower(tower),
             orbits=None if orbits is None else _names("orbits", orbits),
-            sectors=DEFAULT_SECTORS if sectors is None else _names("sectors", sectors),
+            sectors=None if sectors is None else _names("sectors", sectors),
             max_orbit_gap_deg=_degrees("max_orbit_gap_deg", data.get("max_orbit_gap_deg", 15.0)),
             max_aim_off_deg=_degrees("max_aim_off_deg", data.get("max_aim_off_deg", 30.0)),
         )
@@ -79,7 +84,7 @@ class CoverageProfile:
         return self.orbits is not None and _matches(folder, self.orbits)
 
     def is_sector_folder(self, folder: str) -> bool:
-        return _matches(folder, self.sectors)
+        return self.sectors is not None and _matches(folder, self.sectors)
 
 
 def _matches(folder: str, patterns: Sequence[str]) -> bool:
@@ -398,11 +403,16 @@ def judge_coverage(shots: Sequence[Shot], profile: CoverageProfile | None = None
     azimuths = [azimuth_deg(float(dx), float(dy)) for dx, dy in offsets]
     orbits = [_orbit(g, distances, azimuths, p.max_orbit_gap_deg) for g in groups]
     orbit_folders = {o.folder for o in orbits if o is not None} | set(declared)
+    if p.sectors is not None:
+        aimed_folders = orbit_folders | {f for f in folders if p.is_sector_folder(f)}
+    else:
+        climbs = {f for f in folders if f not in orbit_folders and _is_climb(located, f, offsets)}
+        aimed_folders = orbit_folders | climbs
     aims = []
     for i, shot in enumerate(located):
         if shot.yaw is None or distances[i] < MIN_TOWER_DISTANCE_M:
             continue
-        if shot.folder not in orbit_folders and not p.is_sector_folder(shot.folder):
+        if shot.folder not in aimed_folders:
             continue
         to_tower = (azimuths[i] + 180.0) % 360.0
         off = abs((shot.yaw - to_tower + 180.0) % 360.0 - 180.0)
@@ -414,6 +424,20 @@ def judge_coverage(shots: Sequence[Shot], profile: CoverageProfile | None = None
         tuple(o for o in orbits if o is not None),
         tuple(sorted(aims, key=lambda a: (a.path.casefold(), a.path))),
     )
+
+
+def _is_climb(located: list[Shot], folder: str, offsets: Array) -> bool:
+    """A sector climb: the folder's photos taken from about one spot, at rising heights."""
+    idx = [i for i, s in enumerate(located) if s.folder == folder]
+    if len(idx) < MIN_CLIMB_PHOTOS:
+        return False
+    points = offsets[idx]
+    spot = np.median(points, axis=0)
+    spread = float(np.max(np.hypot(*(points - spot).T)))
+    if spread > max(CLIMB_MIN_SPREAD_M, CLIMB_SPREAD * float(np.hypot(*spot))):
+        return False
+    heights = [h for i in idx if (h := located[i].height_m or located[i].alt) is not None]
+    return not heights or max(heights) - min(heights) >= CLIMB_MIN_SPAN_M
 
 
 def _looks_like_orbit(xy: Array, group: _Group, tower_given: bool) -> bool:
