@@ -30,7 +30,7 @@ AIMED_AWAY = {
     f"{ORBIT_FOLDER}/DJI_0005.JPG": 180.0,  # 30 m orbit, looking out
     "Antenna-Sector-B/DJI_0003.JPG": 90.0,  # a sector climb shot looking sideways
 }
-STRAY = f"{ORBIT_FOLDER}/DJI_0999.JPG"  # the compound from 80 m out, low: on no orbit
+STRAY = f"{ORBIT_FOLDER}/DJI_0105.JPG"  # after the orbits, the compound from 80 m out, low
 SECTORS = (("Antenna-Sector-A", 30.0), ("Antenna-Sector-B", 150.0), ("Antenna-Sector-C", 270.0))
 
 
