@@ -38,7 +38,9 @@ def live_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApp]:
     app = browser_app(sftp, base, "coverage-test-secret-key")
     try:
         with serving(app) as url:
-            yield LiveApp(url=url, username=USERNAME, password=PASSWORD, sites={SITE: SiteTruth(SITE)})
+            yield LiveApp(
+                url=url, username=USERNAME, password=PASSWORD, sites={SITE: SiteTruth(SITE)}
+            )
     finally:
         app.extensions["qc"].close()
         sftp.stop()

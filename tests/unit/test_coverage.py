@@ -7,7 +7,6 @@ import random
 
 import numpy as np
 import pytest
-
 from qc_tool.demo.defects import moved
 from qc_tool.demo.tower import AIMED_AWAY, HOLE, ORBIT_FOLDER, STRAY, TOWER, tower_flight
 from qc_tool.domain.checks.geo import haversine_m
@@ -50,7 +49,9 @@ def test_a_tower_flight_gives_exactly_its_hole_and_its_two_photos_aimed_away() -
     gapped = coverage.gapped
     assert len(gapped) == 1 and gapped[0].altitude_m == HOLE[0]
     (gap,) = gapped[0].gaps
-    assert gap.from_deg == pytest.approx(HOLE[1], abs=2) and gap.to_deg == pytest.approx(HOLE[2], abs=2)
+    assert gap.from_deg == pytest.approx(HOLE[1], abs=2) and gap.to_deg == pytest.approx(
+        HOLE[2], abs=2
+    )
     assert gapped[0].largest_gap_deg == pytest.approx(50, abs=3)
     assert {a.path for a in coverage.pointing_away} == set(AIMED_AWAY)
     for aim in coverage.pointing_away:
@@ -66,7 +67,13 @@ def test_the_tower_given_in_the_profile_gives_the_same_findings() -> None:
     document = coverage.to_json()
     assert set(document) == {"tower", "orbits", "pointing_away"}
     assert document["tower"] == {"lat": TOWER[0], "lon": TOWER[1], "source": "profile"}
-    assert set(document["orbits"][0]) == {"folder", "altitude_m", "photos", "largest_gap_deg", "gaps"}
+    assert set(document["orbits"][0]) == {
+        "folder",
+        "altitude_m",
+        "photos",
+        "largest_gap_deg",
+        "gaps",
+    }
     assert set(document["pointing_away"][0]) == {"path", "off_by_deg"}
 
 
@@ -178,5 +185,7 @@ def test_a_spiral_folder_aimed_away_is_neither_an_orbit_nor_a_climb() -> None:
     for k in range(40):
         lat, lon = moved(*TOWER, 20.0, k * 20.0)
         shots.append(Shot(f"Spiral/{k}.JPG", "Spiral", lat, lon, height_m=20 + k, yaw=k * 20.0))
-    coverage = judge_coverage(shots, CoverageProfile.from_dict({"tower": {"lat": TOWER[0], "lon": TOWER[1]}}))
+    coverage = judge_coverage(
+        shots, CoverageProfile.from_dict({"tower": {"lat": TOWER[0], "lon": TOWER[1]}})
+    )
     assert coverage.orbits == () and coverage.pointing_away == ()

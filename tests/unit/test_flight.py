@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 from qc_tool.demo.imagegen import ImageSpec, build_jpeg
 from qc_tool.demo.scene import encode_body
-from qc_tool.demo.tower import FlightShot, _xmp
+from qc_tool.demo.tower import FlightShot, flight_xmp
 from qc_tool.domain.checks import CaptureFacts, CaptureProfile, ProfileError, check_rules
 from qc_tool.domain.checks.rules import parse_dji_xmp
+from qc_tool.domain.checks.settings import CheckSettings
 from qc_tool.domain.flight import FlightFacts, flight_facts
 from qc_tool.domain.pixel_reader import read_pixels
 from qc_tool.domain.sparse import run_program
 from qc_tool.services.checks.measure import CachedMeasure, Measured, SourceInfo, measure
-from qc_tool.domain.checks.settings import CheckSettings
-from datetime import datetime
 
 
 def dji_jpeg(rtk_flag: int = 50) -> bytes:
     shot = FlightShot("A/1.JPG", -33.9, 151.2, 45.5, -120.25, rtk_flag=rtk_flag)
-    spec = ImageSpec(taken=datetime(2024, 6, 3), gps=(-33.9, 151.2, 57.5), xmp=_xmp(shot))
+    spec = ImageSpec(taken=datetime(2024, 6, 3), gps=(-33.9, 151.2, 57.5), xmp=flight_xmp(shot))
     return build_jpeg(spec, encode_body(64, 48, seed=1))
 
 

@@ -76,7 +76,7 @@ def tower_flight(seed: int = 0, tower: tuple[float, float] = TOWER) -> list[Flig
     return shots
 
 
-def _xmp(shot: FlightShot) -> dict[str, str]:
+def flight_xmp(shot: FlightShot) -> dict[str, str]:
     return {
         "AbsoluteAltitude": f"{TAKE_OFF_ALT + shot.height_m:+.2f}",
         "RelativeAltitude": f"{shot.height_m:+.2f}",
@@ -104,7 +104,7 @@ def write_tower_site(
         spec = ImageSpec(
             taken=taken,
             gps=quantise_gps(shot.lat, shot.lon, TAKE_OFF_ALT + shot.height_m),
-            xmp=_xmp(shot),
+            xmp=flight_xmp(shot),
             model="FC3411",
         )
         body = encode_body(*body_size, seed=1000 + n, quality=90)

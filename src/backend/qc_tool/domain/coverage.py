@@ -378,7 +378,9 @@ def judge_coverage(shots: Sequence[Shot], profile: CoverageProfile | None = None
         plane = _Plane(
             float(np.median([s.lat for s in located])), float(np.median([s.lon for s in located]))
         )
-    xy = np.array([plane.xy(s.lat, s.lon) for s in located if s.lat is not None and s.lon is not None])
+    xy = np.array(
+        [plane.xy(s.lat, s.lon) for s in located if s.lat is not None and s.lon is not None]
+    )
     folders = sorted({s.folder for s in located}, key=str.casefold)
     declared = [f for f in folders if p.is_orbit_folder(f)]
     candidates = declared if p.orbits is not None else folders
@@ -436,8 +438,12 @@ def _is_climb(located: list[Shot], folder: str, offsets: Array) -> bool:
     spread = float(np.max(np.hypot(*(points - spot).T)))
     if spread > max(CLIMB_MIN_SPREAD_M, CLIMB_SPREAD * float(np.hypot(*spot))):
         return False
-    heights = [h for i in idx if (h := located[i].height_m or located[i].alt) is not None]
+    heights = [h for i in idx if (h := _height(located[i])) is not None]
     return not heights or max(heights) - min(heights) >= CLIMB_MIN_SPAN_M
+
+
+def _height(shot: Shot) -> float | None:
+    return shot.height_m if shot.height_m is not None else shot.alt
 
 
 def _looks_like_orbit(xy: Array, group: _Group, tower_given: bool) -> bool:
@@ -476,9 +482,7 @@ def _estimate_tower(xy: Array, groups: list[_Group]) -> tuple[float, float] | No
     return float(mean[0]), float(mean[1])
 
 
-def _orbit(
-    group: _Group, distances: Array, azimuths: list[float], max_gap: float
-) -> Orbit | None:
+def _orbit(group: _Group, distances: Array, azimuths: list[float], max_gap: float) -> Orbit | None:
     """One orbit around the tower: the group's photos near its median radius (a stray is not)."""
     radius = float(np.median(distances[group.members]))
     if radius < MIN_TOWER_DISTANCE_M:

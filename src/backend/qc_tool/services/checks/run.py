@@ -21,9 +21,9 @@ from typing import Any
 
 from qc_tool.domain.checks.result import CheckOutcome, ImageChecks
 from qc_tool.domain.checks.rules import CaptureFacts, CaptureProfile
-from qc_tool.domain.flight import FlightFacts
 from qc_tool.domain.checks.settings import CheckSettings
 from qc_tool.domain.checks.site import ImageEvidence, judge_site, rules_not_applied
+from qc_tool.domain.flight import FlightFacts
 from qc_tool.domain.models import TRUNCATED_BODY, ImageResult, RemoteFile, ScanResult
 from qc_tool.domain.pixel_reader import PixelSource
 from qc_tool.services.checks.measure import CachedMeasure, Measured, SourceInfo, measure

@@ -131,8 +131,7 @@ def _arc(
     width = (end - start) % 360.0 or 360.0
     steps = max(2, math.ceil(width / 3))
     points = [
-        proj.xy(*_destination(*centre, radius, start + width * i / steps))
-        for i in range(steps + 1)
+        proj.xy(*_destination(*centre, radius, start + width * i / steps)) for i in range(steps + 1)
     ]
     return " ".join(f"{x},{y}" for x, y in points)
 
@@ -278,9 +277,7 @@ def _projection(items: list[Photo]) -> _Projection | None:
     return _Projection(squeeze, scale, left, top)
 
 
-def _map_layers(
-    document: Document, items: list[Photo], proj: _Projection | None
-) -> list[MapLayer]:
+def _map_layers(document: Document, items: list[Photo], proj: _Projection | None) -> list[MapLayer]:
     """Each folder's located photos projected into the map box (equirectangular, north up)."""
     located = with_gps(items)
     if proj is None or not located:
