@@ -211,45 +211,66 @@ class CircleFit:
 def fit_circle(points: Array, seed: int = 0) -> CircleFit | None:
     """A circle through most of ``points`` (N x 2, metres), robust to outliers; None if none.
 
-    RANSAC: up to ``RANSAC_TRIALS`` circles through three points, each scored by the points
-    within max(1 m, 5 % of its radius); the best is refitted by least squares (Kasa) on its
-    inliers, twice. Circles larger than the points' extent are not tried. Deterministic for a
-    given seed.
+    RANSAC: up to ``RANSAC_TRIALS`` circles through three points (all triples when there are
+    fewer), computed and scored at once with numpy, each scored by the points within
+    max(1 m, 5 % of its radius); circles larger than the points' extent are not tried. The
+    best is refitted by least squares (Kasa) on its inliers, twice. Deterministic per seed.
     """
     n = len(points)
     if n < 3:
         return None
-    rng = np.random.default_rng(seed)
-    best: tuple[int, float, float, float] | None = None
-    trials = min(RANSAC_TRIALS, math.comb(n, 3))
-    combos = (
-        [np.array(c) for c in _all_triples(n)]
-        if trials == math.comb(n, 3)
-        else (rng.choice(n, 3, replace=False) for _ in range(trials))
-    )
+    mean = points.mean(axis=0)
+    local = points - mean  # better conditioned
+    if math.comb(n, 3) <= RANSAC_TRIALS:
+        triples = np.array(_all_triples(n))
+    else:
+        drawn = np.random.default_rng(seed).integers(0, n, size=(RANSAC_TRIALS, 3))
+        distinct = (
+            (drawn[:, 0] != drawn[:, 1])
+            & (drawn[:, 1] != drawn[:, 2])
+            & (drawn[:, 0] != drawn[:, 2])
+        )
+        triples = drawn[distinct]
+    circles = _circumcircles(local[triples])
     # A circle far bigger than the points' extent is a straight line in disguise: its band
     # of tolerance would take in everything.
-    extent = float(np.hypot(*(points.max(axis=0) - points.min(axis=0))))
-    for idx in combos:
-        circle = _kasa(points[idx])
-        if circle is None or circle[2] > extent:
-            continue
-        count = int(np.count_nonzero(_inliers(points, *circle)))
-        if best is None or count > best[0]:
-            best = (count, *circle)
-    if best is None:
+    extent = float(np.hypot(*(local.max(axis=0) - local.min(axis=0))))
+    circles = circles[circles[:, 2] <= extent]
+    if len(circles) == 0:
         return None
-    x, y, r = best[1:]
-    mask = _inliers(points, x, y, r)
+    distance = np.hypot(
+        local[None, :, 0] - circles[:, None, 0], local[None, :, 1] - circles[:, None, 1]
+    )
+    tolerance = np.maximum(1.0, 0.05 * circles[:, 2])
+    counts = np.count_nonzero(np.abs(distance - circles[:, 2:3]) <= tolerance[:, None], axis=1)
+    x, y, r = (float(v) for v in circles[int(np.argmax(counts))])
+    mask = _inliers(local, x, y, r)
     for _ in range(2):
-        refit = _kasa(points[mask]) if np.count_nonzero(mask) >= 3 else None
+        refit = _kasa(local[mask]) if np.count_nonzero(mask) >= 3 else None
         if refit is None:
             break
         x, y, r = refit
-        mask = _inliers(points, x, y, r)
+        mask = _inliers(local, x, y, r)
     if np.count_nonzero(mask) < 3:
         return None
-    return CircleFit(float(x), float(y), float(r), mask)
+    return CircleFit(float(x + mean[0]), float(y + mean[1]), float(r), mask)
+
+
+def _circumcircles(triangles: Array) -> Array:
+    """(x, y, r) of the circle through each triangle's corners (T x 3 x 2); collinear dropped."""
+    a, b, c = triangles[:, 0], triangles[:, 1], triangles[:, 2]
+    d = 2 * (
+        a[:, 0] * (b[:, 1] - c[:, 1])
+        + b[:, 0] * (c[:, 1] - a[:, 1])
+        + c[:, 0] * (a[:, 1] - b[:, 1])
+    )
+    ok = np.abs(d) > 1e-9
+    a, b, c, d = a[ok], b[ok], c[ok], d[ok]
+    a2, b2, c2 = (a**2).sum(axis=1), (b**2).sum(axis=1), (c**2).sum(axis=1)
+    ux = (a2 * (b[:, 1] - c[:, 1]) + b2 * (c[:, 1] - a[:, 1]) + c2 * (a[:, 1] - b[:, 1])) / d
+    uy = (a2 * (c[:, 0] - b[:, 0]) + b2 * (a[:, 0] - c[:, 0]) + c2 * (b[:, 0] - a[:, 0])) / d
+    r = np.hypot(a[:, 0] - ux, a[:, 1] - uy)
+    return np.column_stack([ux, uy, r])
 
 
 def _all_triples(n: int) -> list[tuple[int, int, int]]:
@@ -335,7 +356,7 @@ class _Group:
 
 
 def _folder_groups(
-    located: list[Shot], folders: list[str], minimum: Mapping[str, int]
+    located: list[Shot], members: Mapping[str, list[int]], minimum: Mapping[str, int]
 ) -> list[_Group]:
     """Each candidate folder's photos grouped by height; groups too small or too tall dropped.
 
@@ -343,8 +364,8 @@ def _folder_groups(
     else one group without a height.
     """
     out = []
-    for folder in folders:
-        idx = [i for i, s in enumerate(located) if s.folder == folder]
+    for folder in minimum:
+        idx = members[folder]
         if all(located[i].height_m is not None for i in idx):
             heights: list[float | None] = [located[i].height_m for i in idx]
         elif all(located[i].alt is not None for i in idx):
@@ -388,13 +409,19 @@ def judge_coverage(shots: Sequence[Shot], profile: CoverageProfile | None = None
         f: MIN_DECLARED_ORBIT_PHOTOS if p.orbits is not None else MIN_ORBIT_PHOTOS
         for f in candidates
     }
-    groups = _folder_groups(located, candidates, minimum)
+    members: dict[str, list[int]] = {}
+    for i, shot in enumerate(located):
+        members.setdefault(shot.folder, []).append(i)
+    groups = _folder_groups(located, members, minimum)
+    # Each group is fitted once: the fit both detects an orbit and places the tower.
+    fits = [fit_circle(xy[g.members]) if p.tower is None else None for g in groups]
     if p.orbits is None:
-        groups = [g for g in groups if _looks_like_orbit(xy, g, p.tower is not None)]
+        kept = [i for i, g in enumerate(groups) if _looks_like_orbit(xy, g, fits[i], p.tower)]
+        groups, fits = [groups[i] for i in kept], [fits[i] for i in kept]
     if p.tower is not None:
         tower_xy, source = (0.0, 0.0), "profile"
     else:
-        estimate = _estimate_tower(xy, groups)
+        estimate = _estimate_tower(fits)
         if estimate is None:
             return Coverage()
         tower_xy, source = estimate, "estimated"
@@ -408,7 +435,9 @@ def judge_coverage(shots: Sequence[Shot], profile: CoverageProfile | None = None
     if p.sectors is not None:
         aimed_folders = orbit_folders | {f for f in folders if p.is_sector_folder(f)}
     else:
-        climbs = {f for f in folders if f not in orbit_folders and _is_climb(located, f, offsets)}
+        climbs = {
+            f for f in folders if f not in orbit_folders and _is_climb(located, members[f], offsets)
+        }
         aimed_folders = orbit_folders | climbs
     aims = []
     for i, shot in enumerate(located):
@@ -428,9 +457,8 @@ def judge_coverage(shots: Sequence[Shot], profile: CoverageProfile | None = None
     )
 
 
-def _is_climb(located: list[Shot], folder: str, offsets: Array) -> bool:
-    """A sector climb: the folder's photos taken from about one spot, at rising heights."""
-    idx = [i for i, s in enumerate(located) if s.folder == folder]
+def _is_climb(located: list[Shot], idx: list[int], offsets: Array) -> bool:
+    """A sector climb: a folder's photos taken from about one spot, at rising heights."""
     if len(idx) < MIN_CLIMB_PHOTOS:
         return False
     points = offsets[idx]
@@ -446,15 +474,17 @@ def _height(shot: Shot) -> float | None:
     return shot.height_m if shot.height_m is not None else shot.alt
 
 
-def _looks_like_orbit(xy: Array, group: _Group, tower_given: bool) -> bool:
-    """A detected orbit: most of its photos on one circle of plausible size, all around it."""
+def _looks_like_orbit(
+    xy: Array, group: _Group, fit: CircleFit | None, tower: tuple[float, float] | None
+) -> bool:
+    """A detected orbit: most of its photos on one circle of plausible size, all around it
+    (around the profile's tower when there is one, which is the plane's origin)."""
     points = xy[group.members]
-    if tower_given:
+    if tower is not None:
         distances = np.hypot(points[:, 0], points[:, 1])
         centre, radius = (0.0, 0.0), float(np.median(distances))
         on = np.abs(distances - radius) <= RADIUS_TOLERANCE * radius
     else:
-        fit = fit_circle(points)
         if fit is None:
             return False
         centre, radius, on = (fit.x, fit.y), fit.r, fit.inliers
@@ -467,11 +497,10 @@ def _looks_like_orbit(xy: Array, group: _Group, tower_given: bool) -> bool:
     return largest < MAX_DETECTED_GAP_DEG
 
 
-def _estimate_tower(xy: Array, groups: list[_Group]) -> tuple[float, float] | None:
+def _estimate_tower(fits: list[CircleFit | None]) -> tuple[float, float] | None:
     """The photo-weighted mean of the centres of each orbit's robust circle fit."""
     centres, weights = [], []
-    for group in groups:
-        fit = fit_circle(xy[group.members])
+    for fit in fits:
         if fit is None or not MIN_RADIUS_M <= fit.r <= MAX_RADIUS_M:
             continue
         centres.append((fit.x, fit.y))
