@@ -96,3 +96,42 @@ def test_the_reports_folders_are_alphabetical() -> None:
     assert names == ["antenna", "Cable", "Tower"]
     legend = re.findall(r"</svg>([^<]+)</li>", html)
     assert legend[:3] == ["antenna", "Cable", "Tower"]
+
+
+def _tower_document() -> dict[str, Any]:
+    """The planted tower flight (demo/tower.py) as a checked site with its XMP facts."""
+    from qc_tool.demo.tower import TAKE_OFF_ALT, tower_flight
+    from qc_tool.domain.flight import FlightFacts
+
+    shots = tower_flight()
+    images = [
+        ImageResult(s.path, 1000, 0, lat=s.lat, lon=s.lon, alt=TAKE_OFF_ALT + s.height_m)
+        for s in shots
+    ]
+    folders: dict[str, FolderSummary] = {}
+    for image in images:
+        folders.setdefault(image.folder, FolderSummary(image.folder)).add(image)
+    report = CheckReport("T1")
+    report.images = judge_site(
+        [ImageEvidence(i.path, "preview", lat=i.lat, lon=i.lon) for i in images]
+    )
+    report.flight = {s.path: FlightFacts(height_m=s.height_m, gimbal_yaw=s.yaw) for s in shots}
+    return result_document(ScanResult("T1", list(folders.values()), images), report)
+
+
+def test_the_report_draws_and_lists_the_coverage_of_the_tower() -> None:
+    from qc_tool.demo.tower import AIMED_AWAY, tower_flight
+
+    document = _tower_document()
+    html = print_report(document)
+    assert html.count('class="tower-marker"') == 1
+    assert html.count('class="orbit-ring"') == 3
+    assert html.count('class="orbit-gap"') == 1
+    assert html.count('class="aim-line"') == len(tower_flight())
+    assert html.count('stroke="#c62828" stroke-width="1.6"') == len(AIMED_AWAY)
+    assert "Tower-Scans at 45 m: 32 photos, largest gap 49.9°; holes 190.2° to 240°" in html
+    assert "holes 190" in html and "estimated from the orbits" in html
+    for path in AIMED_AWAY:
+        assert f"{path}: camera aimed" in html
+    # The re-fly list is the verdict's, naming the orbit, its height and the azimuths.
+    assert "orbit at 45 m: fly again 190" in html

@@ -52,3 +52,22 @@ def test_an_empty_profile_expects_nothing() -> None:
 def test_a_bad_profile_says_what_is_wrong(data: object, message: str) -> None:
     with pytest.raises(StructureProfileError, match=message):
         StructureProfile.from_dict(data)  # type: ignore[arg-type]
+
+
+def test_the_site_profile_carries_the_coverage_settings_to_its_report() -> None:
+    profile = StructureProfile.from_dict(
+        {
+            "folders": ["Tower-Scans"],
+            "tower": {"lat": -33.86882, "lon": 151.2093},
+            "orbits": ["Tower-Scans"],
+            "sectors": ["Antenna-*"],
+            "max_orbit_gap_deg": 20,
+            "max_aim_off_deg": 25,
+        }
+    )
+    coverage = check_structure(profile, {"Tower-Scans": 100}).coverage
+    assert coverage.tower == (-33.86882, 151.2093)
+    assert coverage.is_orbit_folder("tower-scans") and coverage.is_sector_folder("Antenna-B")
+    assert (coverage.max_orbit_gap_deg, coverage.max_aim_off_deg) == (20.0, 25.0)
+    with pytest.raises(StructureProfileError, match="max_aim_off_deg"):
+        StructureProfile.from_dict({"max_aim_off_deg": 400})

@@ -149,3 +149,29 @@ def test_a_truncated_photo_is_unreadable_once_and_said_once() -> None:
     verdict = judge_photo(image, checks)
     assert verdict.kinds == ("unreadable",)
     assert verdict.messages == ("truncated: ends early",)
+
+
+def test_an_orbit_gap_is_a_refly_naming_the_orbit_and_a_photo_aimed_away_is_invalid() -> None:
+    from qc_tool.domain.coverage import Aim, Coverage, Gap, Orbit
+
+    images = [located("Orbit/DJI_0001.JPG"), located("Orbit/DJI_0002.JPG")]
+    coverage = Coverage(
+        (1.0, 2.0),
+        "estimated",
+        (
+            Orbit("Orbit", 30.0, 36, 10.0, (), 25.0),
+            Orbit("Orbit", 45.0, 32, 50.0, (Gap(190.0, 240.0), Gap(350.0, 20.0)), 25.0),
+        ),
+        (Aim("Orbit/DJI_0002.JPG", 178.0),),
+    )
+    verdict = judge_site(images, [passed(i.path) for i in images], "done", coverage=coverage)
+    assert verdict.decision == "refly"
+    assert "1 orbit with gaps" in verdict.detail and "1 aimed away from the tower" in verdict.detail
+    aimed = verdict.photo("Orbit/DJI_0002.JPG")
+    assert aimed is not None and aimed.valid is False and aimed.kinds == ("pointing_away",)
+    assert aimed.messages == ("Camera aimed 178° away from the tower",)
+    (item,) = verdict.refly
+    assert item.reasons == ("pointing_away", "orbit_gap")
+    assert item.note == "orbit at 45 m: fly again 190° to 240°, 350° to 20°"
+    # Without coverage the same photos pass.
+    assert judge_site(images, [passed(i.path) for i in images], "done").decision == "pass"

@@ -120,12 +120,15 @@ def _parser() -> argparse.ArgumentParser:
     scan.add_argument(
         "--profile",
         type=Path,
-        help="capture-rule profile, JSON: max_iso, min_shutter, gimbal_pitch_range, allowed_models",
+        help="capture-rule profile, JSON: max_iso, min_shutter, gimbal_pitch_range, "
+        "allowed_models, require_rtk_fix, max_rtk_std_m",
     )
     scan.add_argument(
         "--site-profile",
         type=Path,
-        help="site profile, JSON: expected folders and minimum photos (default: QC_SITE_PROFILE)",
+        help="site profile, JSON: expected folders and minimum photos, and the coverage "
+        "settings (tower, orbits, sectors, max_orbit_gap_deg, max_aim_off_deg) "
+        "(default: QC_SITE_PROFILE)",
     )
     scan.add_argument(
         "--whole-files",

@@ -44,6 +44,7 @@ from qc_tool.demo.imagegen import (
     quantise_gps,
 )
 from qc_tool.demo.scene import render_scene
+from qc_tool.demo.tower import tower_flight, write_tower_site
 
 SMALL_BODY = (320, 240)  # unit and integration tests: the full seed layout in seconds
 DEMO_BODY = (800, 600)
@@ -254,7 +255,10 @@ def _spec(
     icc = 0
     if rng.random() < 0.04:
         icc = 50_000 if rng.random() < 0.25 else 3_000
-    yaw = math.degrees(math.atan2(gps[1] - layout.origin[1], gps[0] - layout.origin[0]))
+    # The camera looks at the tower: the bearing from the drone to it (north = 0, east = 90).
+    north = layout.origin[0] - gps[0]
+    east = (layout.origin[1] - gps[1]) * math.cos(math.radians(layout.origin[0]))
+    yaw = math.degrees(math.atan2(east, north))
     return ImageSpec(
         taken=taken,
         gps=None if gps_state == "absent" else gps,
@@ -517,6 +521,7 @@ DEMO_LAYOUT = with_defects(
     kinds=tuple(k for k in DEFECT_KINDS if k != "truncated"),
 )
 DEMO_SMALL_SITE = "demo-small"
+DEMO_TOWER_SITE = "demo-tower"
 DEMO_SMALL_LAYOUT = with_defects(
     replace(
         SOUTH_WEST_LAYOUT,
@@ -532,12 +537,15 @@ DEMO_SMALL_LAYOUT = with_defects(
 
 
 def generate_demo_sites(root: Path) -> list[SiteTruth]:
-    """The demo server's sites: ``demo-site`` (40 images + 3 broken files) and ``demo-small``."""
+    """The demo server's sites: ``demo-site`` (40 images + 3 broken files), ``demo-small``,
+    and ``demo-tower`` (demo/tower.py: orbits with a hole, two shots aimed away), whose truth
+    is its flight plan rather than a SiteTruth."""
     body = make_body(DEMO_LAYOUT)
     demo = generate_site(root, DEMO_SITE, DEMO_LAYOUT, body=body)
     last_folder, last_count = DEMO_LAYOUT.folders[-1]
     demo.images += add_broken_files(root, DEMO_SITE, last_folder, last_count + 1, body)
     small = generate_site(root, DEMO_SMALL_SITE, DEMO_SMALL_LAYOUT, body=body, seed=1)
+    write_tower_site(root, DEMO_TOWER_SITE, tower_flight(), body_size=(480, 360))
     return [demo, small]
 
 

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .coverage import CoverageProfile, CoverageProfileError
+
 
 class StructureProfileError(ValueError):
     """A site profile that cannot be used, with the reason."""
@@ -30,6 +32,7 @@ class ExpectedFolder:
 class StructureProfile:
     folders: tuple[ExpectedFolder, ...] = ()
     min_images_per_folder: int = 0  # for every folder, expected or not
+    coverage: CoverageProfile = field(default_factory=CoverageProfile)  # tower, orbits, limits
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> StructureProfile:
@@ -37,9 +40,13 @@ class StructureProfile:
         "min_images": 30}]}``; anything else is a StructureProfileError saying what is wrong."""
         if not isinstance(data, Mapping):
             raise StructureProfileError("a site profile is a JSON object")
-        unknown = set(data) - {"folders", "min_images_per_folder"}
+        unknown = set(data) - {"folders", "min_images_per_folder"} - CoverageProfile.KEYS
         if unknown:
             raise StructureProfileError(f"unknown keys: {', '.join(sorted(unknown))}")
+        try:
+            coverage = CoverageProfile.from_dict(data)
+        except CoverageProfileError as exc:
+            raise StructureProfileError(str(exc)) from exc
         default = _count(data.get("min_images_per_folder", 0), "min_images_per_folder")
         folders = data.get("folders", [])
         if not isinstance(folders, list):
@@ -53,7 +60,7 @@ class StructureProfile:
                 expected.append(ExpectedFolder(item["name"].strip(), minimum))
             else:
                 raise StructureProfileError(f"a folder is a name or {{name, min_images}}: {item!r}")
-        return cls(tuple(expected), default)
+        return cls(tuple(expected), default, coverage)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +69,8 @@ class StructureReport:
     too_few: tuple[tuple[str, int, int], ...] = ()  # (folder, images, minimum)
     unexpected: tuple[str, ...] = ()  # folders no expectation names (reported, not failed)
     messages: tuple[str, ...] = field(default=())
+    # The profile's coverage settings travel with its findings to the result document.
+    coverage: CoverageProfile = field(default_factory=CoverageProfile, compare=False)
 
     @property
     def ok(self) -> bool:
@@ -99,7 +108,9 @@ def check_structure(
         for name in images_per_folder
         if profile.folders and not any(e.matches(name) for e in profile.folders)
     )
-    return StructureReport(tuple(missing), tuple(too_few), unexpected, tuple(messages))
+    return StructureReport(
+        tuple(missing), tuple(too_few), unexpected, tuple(messages), profile.coverage
+    )
 
 
 def _count(value: object, what: str) -> int:

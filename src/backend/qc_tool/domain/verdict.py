@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from .checks.result import CheckOutcome, ImageChecks
+from .coverage import Coverage, Orbit
 from .models import ImageResult
 from .structure import StructureReport
 
@@ -47,6 +48,7 @@ KINDS: tuple[Kind, ...] = (
     Kind("duplicate", "Duplicate", "duplicates"),
     Kind("near_duplicate", "Near duplicate", "near duplicates"),
     Kind("hovering", "Hovering", "taken while hovering"),
+    Kind("pointing_away", "Pointing away", "aimed away from the tower"),
     Kind("capture_rules", "Capture rules", "against the capture rules"),
 )
 KIND_BY_KEY: dict[str, Kind] = {k.key: k for k in KINDS}
@@ -54,6 +56,7 @@ KIND_BY_KEY: dict[str, Kind] = {k.key: k for k in KINDS}
 FOLDER_REASONS: tuple[Kind, ...] = (
     Kind("missing_folder", "Folder missing", "missing folders"),
     Kind("too_few_photos", "Too few photos", "folders with too few photos"),
+    Kind("orbit_gap", "Orbit gap", "orbits with gaps"),
 )
 DECISION_LABELS: dict[str, str] = {
     "pass": "Passed",
@@ -78,6 +81,8 @@ _OUTCOME_KIND = {
     "gimbal_pitch": "capture_rules",
     "camera_model": "capture_rules",
     "resolution": "capture_rules",
+    "rtk_fix": "capture_rules",
+    "rtk_std": "capture_rules",
 }
 
 
@@ -120,7 +125,7 @@ class ReflyItem:
 
     folder: str
     photos: tuple[str, ...]
-    reasons: tuple[str, ...]  # kind keys, or "missing_folder" / "too_few_photos"
+    reasons: tuple[str, ...]  # kind keys, or "missing_folder" / "too_few_photos" / "orbit_gap"
     note: str = ""
 
     def to_json(self) -> dict[str, Any]:
@@ -189,8 +194,11 @@ class Verdict:
         }
 
 
-def judge_photo(image: ImageResult, checks: ImageChecks | None) -> PhotoVerdict:
-    """One photo from its scan result and (when they ran on it) its checks."""
+def judge_photo(
+    image: ImageResult, checks: ImageChecks | None, aimed_off_deg: float | None = None
+) -> PhotoVerdict:
+    """One photo from its scan result, (when they ran on it) its checks, and how far its
+    camera looked away from the tower when coverage found it aimed elsewhere."""
     kinds: list[str] = []
     messages: list[str] = []
     if image.error is not None:
@@ -208,6 +216,9 @@ def judge_photo(image: ImageResult, checks: ImageChecks | None) -> PhotoVerdict:
         if kind not in kinds:
             kinds.append(kind)
         messages.append(outcome.message)
+    if aimed_off_deg is not None:
+        kinds.append("pointing_away")
+        messages.append(f"Camera aimed {aimed_off_deg:g}° away from the tower")
     kinds.sort(key=_ORDER.__getitem__)
     if kinds:
         valid: bool | None = False
@@ -223,6 +234,7 @@ def judge_site(
     structure: StructureReport | None = None,
     *,
     not_applied: Sequence[str] = (),
+    coverage: Coverage | None = None,
 ) -> Verdict:
     """The site's verdict from the scan, the photo checks and the site profile's findings.
 
@@ -231,23 +243,29 @@ def judge_site(
     report (None: no profile, so folder completeness was not checked). ``not_applied`` names
     the site-wide check rules that could not apply (``CheckReport.not_applied``): each
     becomes a note, so nobody takes a rule that passed every photo for one that ran.
+    ``coverage`` (domain/coverage.py): each photo aimed away from the tower is invalid, and
+    each orbit with a gap is a re-fly of its folder naming the height and the azimuths.
     """
     by_path = _by_path(checks)
-    photos = tuple(judge_photo(i, by_path.get(i.path)) for i in images)
+    aimed = {a.path: a.off_by_deg for a in coverage.pointing_away} if coverage else {}
+    photos = tuple(judge_photo(i, by_path.get(i.path), aimed.get(i.path)) for i in images)
     valid = sum(1 for p in photos if p.valid is True)
     invalid = sum(1 for p in photos if p.valid is False)
     unchecked = len(photos) - valid - invalid
     counts: Counter[str] = Counter(k for p in photos for k in p.kinds)
     reasons = tuple(Reason(k.key, k.label, counts[k.key]) for k in KINDS if counts[k.key])
-    refly = _refly(photos, structure)
+    gapped = coverage.gapped if coverage is not None else ()
+    refly = _refly(photos, structure, gapped)
     notes = _notes(checks_state, unchecked, structure) + tuple(not_applied)
-    if invalid or not photos or (structure is not None and not structure.ok):
+    if invalid or not photos or (structure is not None and not structure.ok) or gapped:
         decision: Decision = "refly"
     elif unchecked or checks_state != "done":
         decision = "incomplete"
     else:
         decision = "pass"
-    detail = _detail(decision, len(photos), invalid, unchecked, reasons, structure, checks_state)
+    detail = _detail(
+        decision, len(photos), invalid, unchecked, reasons, structure, checks_state, len(gapped)
+    )
     return Verdict(
         decision,
         detail,
@@ -274,7 +292,9 @@ def _by_path(
 
 
 def _refly(
-    photos: Sequence[PhotoVerdict], structure: StructureReport | None
+    photos: Sequence[PhotoVerdict],
+    structure: StructureReport | None,
+    gapped: Sequence[Orbit] = (),
 ) -> tuple[ReflyItem, ...]:
     by_folder: dict[str, list[PhotoVerdict]] = {}
     for p in photos:
@@ -296,7 +316,23 @@ def _refly(
                 )
         for pattern in structure.missing:
             items[pattern] = ReflyItem(pattern, (), ("missing_folder",), "no such folder")
+    for orbit in gapped:
+        note = _orbit_note(orbit)
+        old = items.get(orbit.folder)
+        if old is None:
+            items[orbit.folder] = ReflyItem(orbit.folder, (), ("orbit_gap",), note)
+        else:
+            reasons = old.reasons if "orbit_gap" in old.reasons else (*old.reasons, "orbit_gap")
+            joined = f"{old.note}; {note}" if old.note else note
+            items[orbit.folder] = ReflyItem(orbit.folder, old.photos, reasons, joined)
     return tuple(items[k] for k in sorted(items, key=str.casefold))
+
+
+def _orbit_note(orbit: Orbit) -> str:
+    """The orbit and the azimuths (from the tower, clockwise from north) to fly again."""
+    height = f"{orbit.altitude_m:g} m" if orbit.altitude_m is not None else "unknown height"
+    arcs = ", ".join(f"{g.from_deg:g}° to {g.to_deg:g}°" for g in orbit.gaps)
+    return f"orbit at {height}: fly again {arcs}"
 
 
 def _notes(
@@ -329,6 +365,7 @@ def _detail(
     reasons: Sequence[Reason],
     structure: StructureReport | None,
     state: ChecksState,
+    gapped: int = 0,
 ) -> str:
     if decision == "refly":
         parts: list[str] = [] if total else ["no photos found"]
@@ -342,6 +379,8 @@ def _detail(
                 parts.append(f"{missing} expected folder{'s' if missing != 1 else ''} missing")
             if few:
                 parts.append(f"{few} folder{'s' if few != 1 else ''} with too few photos")
+        if gapped:
+            parts.append(f"{gapped} orbit{'s' if gapped != 1 else ''} with gaps")
         return "; ".join(parts)
     if decision == "incomplete":
         why = {

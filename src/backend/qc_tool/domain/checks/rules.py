@@ -15,7 +15,14 @@ _XMP_END = b"</x:xmpmeta>"
 _XMP_MAX = 256 * 1024  # DJI's packet is a few KB; never scan more than this
 _ATTRIBUTE = re.compile(rb"""drone-dji:(\w+)\s*=\s*(?:"([^"]*)"|'([^']*)')""")
 _ELEMENT = re.compile(rb"<drone-dji:(\w+)>\s*([^<]{0,64}?)\s*</drone-dji:\1>")
-_KNOWN_KEYS = {"max_iso", "min_shutter", "gimbal_pitch_range", "allowed_models"}
+_KNOWN_KEYS = {
+    "max_iso",
+    "min_shutter",
+    "gimbal_pitch_range",
+    "allowed_models",
+    "require_rtk_fix",
+    "max_rtk_std_m",
+}
 
 
 class ProfileError(ValueError):
@@ -30,6 +37,8 @@ class CaptureFacts:
     exposure_time: float | None = None  # seconds
     model: str | None = None  # "Make Model" or just the model
     gimbal_pitch: float | None = None  # degrees, from DJI XMP GimbalPitchDegree; -90 is nadir
+    rtk_fix: str | None = None  # "fixed" | "float" | "none" from DJI XMP RtkFlag; None: no RTK
+    rtk_std_m: tuple[float, float, float] | None = None  # RtkStdLon, RtkStdLat, RtkStdHgt
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +49,8 @@ class CaptureProfile:
     min_shutter: float | None = None  # slowest allowed exposure time, seconds (1/500 = 0.002)
     gimbal_pitch_range: tuple[float, float] | None = None  # (min, max) degrees
     allowed_models: tuple[str, ...] | None = None
+    require_rtk_fix: bool = False  # every photo's RTK solution must be fixed
+    max_rtk_std_m: float | None = None  # largest allowed RTK standard deviation (any axis)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, object]) -> CaptureProfile:
@@ -49,11 +60,16 @@ class CaptureProfile:
             raise ProfileError(f"Unknown capture rule(s): {', '.join(sorted(unknown))}")
         pitch = data.get("gimbal_pitch_range")
         models = data.get("allowed_models")
+        require_fix = data.get("require_rtk_fix", False)
+        if not isinstance(require_fix, bool):
+            raise ProfileError(f"require_rtk_fix must be true or false, not {require_fix!r}")
         return cls(
             max_iso=_positive("max_iso", data.get("max_iso")),
             min_shutter=_shutter(data.get("min_shutter")),
             gimbal_pitch_range=None if pitch is None else _pitch_range(pitch),
             allowed_models=None if models is None else _models(models),
+            require_rtk_fix=require_fix,
+            max_rtk_std_m=_positive("max_rtk_std_m", data.get("max_rtk_std_m")),
         )
 
 
@@ -185,6 +201,24 @@ def _model_rule(allowed: tuple[str, ...], model: str | None) -> CheckOutcome:
     return CheckOutcome("camera_model", ok, message, model, names)
 
 
+def _rtk_fix_rule(fix: str | None) -> CheckOutcome:
+    if fix is None:
+        return _not_recorded("rtk_fix", "RTK status")
+    ok = fix == "fixed"
+    message = "RTK fixed" if ok else f"RTK not fixed ({fix}); a fixed solution is required"
+    return CheckOutcome("rtk_fix", ok, message, fix, "fixed")
+
+
+def _rtk_std_rule(limit: float, std: tuple[float, float, float] | None) -> CheckOutcome:
+    if std is None:
+        return _not_recorded("rtk_std", "RTK deviation")
+    worst = max(std)
+    ok = worst <= limit
+    verdict = "within" if ok else "above"
+    message = f"RTK deviation {worst:.3g} m {verdict} the maximum {limit:g} m"
+    return CheckOutcome("rtk_std", ok, message, round(worst, 4), limit)
+
+
 def check_rules(profile: CaptureProfile, facts: CaptureFacts) -> list[CheckOutcome]:
     """One outcome per rule the profile sets; a fact the photo lacks is reported as not judged."""
     out: list[CheckOutcome] = []
@@ -196,4 +230,8 @@ def check_rules(profile: CaptureProfile, facts: CaptureFacts) -> list[CheckOutco
         out.append(_pitch_rule(profile.gimbal_pitch_range, facts.gimbal_pitch))
     if profile.allowed_models is not None:
         out.append(_model_rule(profile.allowed_models, facts.model))
+    if profile.require_rtk_fix:
+        out.append(_rtk_fix_rule(facts.rtk_fix))
+    if profile.max_rtk_std_m is not None:
+        out.append(_rtk_std_rule(profile.max_rtk_std_m, facts.rtk_std_m))
     return out

@@ -17,7 +17,8 @@ MEASURING = (
     "dark_level",
     "bright_level",
 )
-MEASURES_VERSION = 2  # bump when measure.py or the pixel measures change what they compute
+# Bump when measure.py or the pixel measures change what they compute (3: DJI flight facts).
+MEASURES_VERSION = 3
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ from qc_tool.domain.checks.integrity import IntegrityMeasure, measure_integrity
 from qc_tool.domain.checks.pixels import PixelMeasures, analyse_pixels
 from qc_tool.domain.checks.rules import parse_dji_xmp
 from qc_tool.domain.checks.settings import CheckSettings
+from qc_tool.domain.flight import FlightFacts, flight_facts
 from qc_tool.domain.mpf import find_mpf_preview
 from qc_tool.domain.pixel_reader import PixelSource
 
@@ -28,6 +29,7 @@ class Measured:
     digest: str
     gimbal_pitch: float | None
     cpu_seconds: float
+    flight: FlightFacts | None = None  # from the DJI XMP; None: the photo has no XMP facts
 
 
 def measure(size: int, source: PixelSource, settings: CheckSettings) -> Measured:
@@ -45,8 +47,11 @@ def measure(size: int, source: PixelSource, settings: CheckSettings) -> Measured
     # Identical files have identical size, header and pixels read; a digest of those
     # finds byte-identical copies without reading the whole of every file.
     digest = hashlib.sha256(size.to_bytes(8, "big") + source.header + source.data).hexdigest()
-    pitch = parse_dji_xmp(source.header).get("GimbalPitchDegree")
-    return Measured(pixels, error, integrity, digest, pitch, time.process_time() - started)
+    xmp = parse_dji_xmp(source.header)
+    flight = flight_facts(xmp) if xmp else None
+    pitch = xmp.get("GimbalPitchDegree")
+    elapsed = time.process_time() - started
+    return Measured(pixels, error, integrity, digest, pitch, elapsed, flight)
 
 
 def _preview_cut_off(integrity: IntegrityMeasure, header: bytes, size: int) -> IntegrityMeasure:
@@ -110,6 +115,8 @@ class CachedMeasure:
                 digest=str(m["digest"]),
                 gimbal_pitch=m["gimbal_pitch"],
                 cpu_seconds=float(m["cpu_seconds"]),
+                # A record from before the flight facts has no key: it is measured again.
+                flight=None if m["flight"] is None else FlightFacts.from_json(m["flight"]),
             ),
             SourceInfo(
                 str(i["source"]), int(i["bytes_read"]), None if dims is None else (dims[0], dims[1])

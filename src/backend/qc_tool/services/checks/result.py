@@ -12,6 +12,7 @@ from typing import Any, TextIO
 from qc_tool.domain.checks.geo import position_outcome, site_centre
 from qc_tool.domain.checks.rules import CaptureProfile, ProfileError
 from qc_tool.domain.checks.settings import CheckSettings
+from qc_tool.domain.coverage import Coverage, CoverageProfile, Shot, judge_coverage
 from qc_tool.domain.models import TRUNCATED_BODY, ScanResult
 from qc_tool.domain.sequence import find_gaps
 from qc_tool.domain.structure import StructureReport
@@ -39,17 +40,50 @@ def parse_resolution(text: str) -> tuple[int, int]:
     return int(width), int(height)
 
 
+def site_coverage(
+    scan: ScanResult, report: CheckReport | None = None, structure: StructureReport | None = None
+) -> Coverage:
+    """Coverage of the tower (domain/coverage.py) from the scan's positions and GPS altitudes,
+    and, once the checks ran, each photo's height above take-off and camera yaw (DJI XMP,
+    which the check pass reads; the GPS pass does not, see docs/performance.md)."""
+    flight = report.flight if report is not None else {}
+    shots = []
+    for image in scan.images:
+        if image.error not in (None, TRUNCATED_BODY):
+            continue
+        facts = flight.get(image.path)
+        shots.append(
+            Shot(
+                image.path,
+                image.folder,
+                image.lat,
+                image.lon,
+                height_m=facts.height_m if facts else None,
+                alt=image.alt,
+                yaw=facts.camera_yaw if facts else None,
+            )
+        )
+    profile = structure.coverage if structure is not None else CoverageProfile()
+    return judge_coverage(shots, profile)
+
+
 def site_verdict(
     scan: ScanResult,
     report: CheckReport | None = None,
     structure: StructureReport | None = None,
     checks_state: ChecksState | None = None,
+    coverage: Coverage | None = None,
 ) -> Verdict:
-    """The site's verdict (domain/verdict.py) from what a QC produced."""
+    """The site's verdict (domain/verdict.py) from what a QC produced; coverage is judged
+    here when not given."""
     state: ChecksState = checks_state or ("done" if report is not None else "not_run")
     checks = report.images if report is not None else None
     not_applied = report.not_applied if report is not None else ()
-    return judge_site(scan.images, checks, state, structure, not_applied=not_applied)
+    if coverage is None:
+        coverage = site_coverage(scan, report, structure)
+    return judge_site(
+        scan.images, checks, state, structure, not_applied=not_applied, coverage=coverage
+    )
 
 
 def result_document(
@@ -69,9 +103,17 @@ def result_document(
     document = scan.to_json()
     document["gaps"] = [g.to_json() for g in find_gaps(scan.images)]
     document["structure"] = structure.to_json() if structure is not None else None
+    flight = report.flight if report is not None else {}
+    for image in document["images"]:
+        facts = flight.get(image["path"])
+        image["height_m"] = facts.height_m if facts else None
+        image["gimbal"] = facts.gimbal_json() if facts else None
+        image["rtk"] = facts.rtk_json() if facts else None
     if report is not None:
         merge_checks(document, report)
-    verdict = site_verdict(scan, report, structure, checks_state)
+    coverage = site_coverage(scan, report, structure)
+    document["coverage"] = coverage.to_json()
+    verdict = site_verdict(scan, report, structure, checks_state, coverage)
     by_path = verdict.by_path()
     for image in document["images"]:
         judged = by_path[image["path"]]
@@ -80,6 +122,7 @@ def result_document(
         image["reasons"] = list(judged.messages)
     document["verdict"] = verdict.to_json()
     document["site_area"] = site_area(scan)
+    document["site_area"]["rings"] = coverage.rings_json()  # each orbit's ring, for the maps
     return document
 
 

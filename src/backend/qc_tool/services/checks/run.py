@@ -23,6 +23,7 @@ from qc_tool.domain.checks.result import CheckOutcome, ImageChecks
 from qc_tool.domain.checks.rules import CaptureFacts, CaptureProfile
 from qc_tool.domain.checks.settings import CheckSettings
 from qc_tool.domain.checks.site import ImageEvidence, judge_site, rules_not_applied
+from qc_tool.domain.flight import FlightFacts
 from qc_tool.domain.models import TRUNCATED_BODY, ImageResult, RemoteFile, ScanResult
 from qc_tool.domain.pixel_reader import PixelSource
 from qc_tool.services.checks.measure import CachedMeasure, Measured, SourceInfo, measure
@@ -82,6 +83,8 @@ class CheckReport:
     stats: CheckStats = field(default_factory=CheckStats)
     # Site-wide rules that could not apply to these photos, as sentences (the verdict's notes).
     not_applied: list[str] = field(default_factory=list)
+    # How each photo was flown (DJI XMP: height, gimbal, RTK), for the result and coverage.
+    flight: dict[str, FlightFacts] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -135,6 +138,11 @@ def check_site(
     report = CheckReport(scan.site)
     dims = {i.path: info.dimensions if (info := run.source(i.path)) else None for i in images}
     report.images, report.not_applied = _judge(evidence, images, dims, options)
+    report.flight = {
+        path: measured.flight
+        for path, (measured, _) in evidence.items()
+        if measured is not None and measured.flight is not None
+    }
     for image, checks in zip(images, report.images, strict=True):
         counts = report.folders.setdefault(image.folder, Counter())
         counts.update(o.name for o in checks.failures)
@@ -324,6 +332,8 @@ def _judge(
             exposure_time=image.exposure_time,
             model=image.camera,
             gimbal_pitch=measured.gimbal_pitch if measured else None,
+            rtk_fix=measured.flight.rtk_fix if measured and measured.flight else None,
+            rtk_std_m=measured.flight.rtk_std_m if measured and measured.flight else None,
         )
         items.append(
             ImageEvidence(

@@ -3,7 +3,9 @@
 It opens with the same decision as the QC page: the document's ``verdict`` (domain/verdict.py),
 rendered as it is, never counted again. Its map fits the site as the page's does: the photos
 within the position check's distance of the site's centre (``site_area``); photos farther
-away are listed under the map instead of shrinking the site to a dot.
+away are listed under the map instead of shrinking the site to a dot. The map draws the
+document's ``coverage`` as the page does: the tower, each orbit's ring with its holes, and a
+short line per photo where its camera looked; the orbits are listed beneath it.
 """
 
 from __future__ import annotations
@@ -87,6 +89,53 @@ class MapLayer:
     line: str  # the SVG polyline's points: the flight in time order
 
 
+@dataclass(frozen=True, slots=True)
+class CoverageDrawing:
+    """The document's coverage in the map's coordinates."""
+
+    tower: tuple[float, float]
+    rings: list[str]  # SVG polyline points of each orbit's ring
+    holes: list[str]  # and of each hole in it
+    aims: list[tuple[float, float, float, float, bool]]  # x1, y1, x2, y2, aimed away
+
+
+@dataclass(frozen=True, slots=True)
+class _Projection:
+    """Equirectangular, north up, fitted to the site's photos."""
+
+    squeeze: float
+    scale: float
+    left: float
+    top: float
+
+    def xy(self, lat: float, lon: float) -> tuple[float, float]:
+        return (
+            round(self.left + lon * self.squeeze * self.scale, 1),
+            round(self.top - lat * self.scale, 1),
+        )
+
+
+AIM_M = 6.0  # length of a photo's camera line, as on the page
+_M_PER_DEG = 111_320.0
+
+
+def _destination(lat: float, lon: float, metres: float, bearing: float) -> tuple[float, float]:
+    rad = math.radians(bearing)
+    north, east = metres * math.cos(rad), metres * math.sin(rad)
+    return lat + north / _M_PER_DEG, lon + east / (_M_PER_DEG * math.cos(math.radians(lat)))
+
+
+def _arc(
+    proj: _Projection, centre: tuple[float, float], radius: float, start: float, end: float
+) -> str:
+    width = (end - start) % 360.0 or 360.0
+    steps = max(2, math.ceil(width / 3))
+    points = [
+        proj.xy(*_destination(*centre, radius, start + width * i / steps)) for i in range(steps + 1)
+    ]
+    return " ".join(f"{x},{y}" for x, y in points)
+
+
 _STYLE = re.compile(r"<style>(.*?)</style>", re.DOTALL)
 
 
@@ -105,6 +154,9 @@ def print_report(document: Document, generated: datetime | None = None) -> str:
     items = photos(document)
     area = document.get("site_area") or {}
     far = {o["path"]: o["distance_m"] for o in area.get("outside", [])}
+    near = [p for p in items if p.path not in far]
+    projection = _projection(near)
+    coverage = document.get("coverage") or {}
     return (
         _environment()
         .get_template(TEMPLATE)
@@ -119,7 +171,9 @@ def print_report(document: Document, generated: datetime | None = None) -> str:
             refly=verdict["refly"],
             rows=_folder_rows(document, items, verdict, labels),
             rejected=_rejected(items, labels),
-            layers=_map_layers(document, [p for p in items if p.path not in far]),
+            layers=_map_layers(document, near, projection),
+            coverage=coverage if coverage.get("tower") else None,
+            drawing=_coverage_drawing(document, near, projection),
             far=[FarPhoto(path, _distance(metres)) for path, metres in far.items()],
             outside_site=_distance(area.get("outside_site_m") or 0.0),
             map_size=(MAP_WIDTH, MAP_HEIGHT),
@@ -207,14 +261,11 @@ def _number(value: Any) -> str:
     return str(value)
 
 
-def _map_layers(document: Document, items: list[Photo]) -> list[MapLayer]:
-    """Each folder's located photos projected into the map box (equirectangular, north up).
-
-    ``items`` are the photos at the site: the far ones are left out, so the box fits the site.
-    """
+def _projection(items: list[Photo]) -> _Projection | None:
+    """The map box fitted to ``items``, the photos at the site (the far ones are left out)."""
     located = with_gps(items)
     if not located:
-        return []
+        return None
     lats = [p.lat for p in located if p.lat is not None]
     lons = [p.lon for p in located if p.lon is not None]
     squeeze = math.cos(math.radians((min(lats) + max(lats)) / 2))  # metres per degree of lon
@@ -223,13 +274,19 @@ def _map_layers(document: Document, items: list[Photo]) -> list[MapLayer]:
     scale = min((MAP_WIDTH - 2 * MAP_MARGIN) / width, (MAP_HEIGHT - 2 * MAP_MARGIN) / height)
     left = (MAP_WIDTH - width * scale) / 2 - (min(lons) * squeeze) * scale
     top = (MAP_HEIGHT - height * scale) / 2 + max(lats) * scale
+    return _Projection(squeeze, scale, left, top)
+
+
+def _map_layers(document: Document, items: list[Photo], proj: _Projection | None) -> list[MapLayer]:
+    """Each folder's located photos projected into the map box (equirectangular, north up)."""
+    located = with_gps(items)
+    if proj is None or not located:
+        return []
 
     def project(p: Photo) -> MapPoint:
         assert p.lat is not None and p.lon is not None
-        x, y = left + p.lon * squeeze * scale, top - p.lat * scale
-        return MapPoint(
-            round(x, 1), round(y, 1), not p.rejected, f"{p.path}: {p.reasons or 'valid'}"
-        )
+        x, y = proj.xy(p.lat, p.lon)
+        return MapPoint(x, y, not p.rejected, f"{p.path}: {p.reasons or 'valid'}")
 
     layers = []
     groups = by_folder(document, flight_order(located))
@@ -240,3 +297,31 @@ def _map_layers(document: Document, items: list[Photo]) -> list[MapLayer]:
         line = " ".join(f"{pt.x},{pt.y}" for pt in points)
         layers.append(MapLayer(folder, PALETTE[i % len(PALETTE)], points, line))
     return layers
+
+
+def _coverage_drawing(
+    document: Document, items: list[Photo], proj: _Projection | None
+) -> CoverageDrawing | None:
+    """The tower, the orbit rings (radius from ``site_area.rings``) with their holes, and each
+    photo's camera line, in the map's coordinates; None when coverage found no tower."""
+    coverage = document.get("coverage") or {}
+    tower = coverage.get("tower")
+    if proj is None or not tower:
+        return None
+    centre = (float(tower["lat"]), float(tower["lon"]))
+    rings = (document.get("site_area") or {}).get("rings") or []
+    circles, holes = [], []
+    for orbit, ring in zip(coverage.get("orbits", []), rings, strict=False):
+        radius = float(ring["radius_m"])
+        circles.append(_arc(proj, centre, radius, 0.0, 360.0))
+        holes += [_arc(proj, centre, radius, g["from_deg"], g["to_deg"]) for g in orbit["gaps"]]
+    away = {a["path"] for a in coverage.get("pointing_away", [])}
+    aims = []
+    for p in with_gps(items):
+        yaw = (p.image.get("gimbal") or {}).get("yaw")
+        if yaw is None or p.lat is None or p.lon is None:
+            continue
+        x1, y1 = proj.xy(p.lat, p.lon)
+        x2, y2 = proj.xy(*_destination(p.lat, p.lon, AIM_M, float(yaw)))
+        aims.append((x1, y1, x2, y2, p.path in away))
+    return CoverageDrawing(proj.xy(*centre), circles, holes, aims)

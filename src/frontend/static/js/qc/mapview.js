@@ -8,6 +8,12 @@
 // centre (the document's `site_area`). A photo taken kilometres away would otherwise shrink the
 // site to a dot; such photos are listed beside the map instead, each with a button that shows
 // it, and a "zoom to site" control brings the site back.
+//
+// Coverage (the document's `coverage`, judged in domain/coverage.py): the tower, each orbit's
+// ring (radius from `site_area.rings`) with its holes drawn over it in red, and a short line
+// per photo where its camera looked (red for a photo aimed away from the tower). These few
+// shapes are SVG (class names: tower-marker, orbit-ring, orbit-gap, aim-line); listed below
+// the map too.
 
 import { byId, clear, el } from "./dom.js";
 import {
@@ -16,6 +22,30 @@ import {
 
 const FIT = { padding: [24, 24], maxZoom: 19, animate: false };
 const SHOW_ZOOM = 17;  // a far photo shown on its own: close enough to see where it is
+const AIM_M = 6;  // length of a photo's camera line
+const M_PER_DEG = 111320;
+
+/** The point ``metres`` from (lat, lon) on a bearing (flat earth: fine across a site). */
+function destination(lat, lon, metres, bearing) {
+  const rad = (bearing * Math.PI) / 180;
+  return [lat + (metres * Math.cos(rad)) / M_PER_DEG,
+    lon + (metres * Math.sin(rad)) / (M_PER_DEG * Math.cos((lat * Math.PI) / 180))];
+}
+
+/** Points along the circle of ``radius`` around (lat, lon), clockwise from one azimuth to another. */
+function arc(lat, lon, radius, from, to) {
+  const width = ((to - from) % 360 + 360) % 360 || 360;
+  const steps = Math.max(2, Math.ceil(width / 3));
+  const points = [];
+  for (let i = 0; i <= steps; i += 1) {
+    points.push(destination(lat, lon, radius, from + (width * i) / steps));
+  }
+  return points;
+}
+
+function showDeg(value) {
+  return showNumber(value, 0) + "°";
+}
 
 function showDistance(metres) {
   return metres >= 1000 ? (metres / 1000).toFixed(1) + " km" : Math.round(metres) + " m";
@@ -57,6 +87,7 @@ export class MapView {
     this.visible = null;  // paths the table's filters leave, or null: no filter
     this.kinds = new Kinds([]);
     this.area = null;  // the document's site_area
+    this.coverage = null;  // the document's coverage
     this.outside = new Map();  // path -> metres from the site's centre: left out of the site's view
     this.userMoved = false;  // once the user pans or zooms, the map stops fitting itself
     this.hasView = false;  // Leaflet has no bounds to ask for until the first fit
@@ -78,6 +109,8 @@ export class MapView {
     this.map.createPane("paths").style.zIndex = "390";
     this.pathRenderer = L.canvas({ pane: "paths" });
     this.markers = L.layerGroup().addTo(this.map);
+    this.coverageRenderer = L.svg({ pane: "paths" });
+    this.coverageLayer = L.layerGroup().addTo(this.map);
     this.popup = L.popup({ autoPanPadding: [24, 24] });
     for (const kind of ["mousedown", "wheel", "touchstart", "keydown"]) {
       this.el.addEventListener(kind, () => { this.userMoved = true; }, { passive: true });
@@ -183,7 +216,64 @@ export class MapView {
     this.el.hidden = empty;
     this.renderLegend();
     this.renderFar();
+    this.renderCoverage(images);
     this.fit();
+  }
+
+  /** The tower, the orbit rings with their holes, and where each photo's camera looked. */
+  renderCoverage(images) {
+    const coverage = this.coverage;
+    const box = byId("coverage");
+    this.coverageLayer.clearLayers();
+    if (!coverage || !coverage.tower) {
+      box.hidden = true;
+      return;
+    }
+    const { lat, lon } = coverage.tower;
+    const svgOnly = { renderer: this.coverageRenderer, interactive: false };
+    const rings = (this.area && this.area.rings) || [];
+    coverage.orbits.forEach((orbit, i) => {
+      const radius = rings[i] ? rings[i].radius_m : null;
+      if (!radius) {
+        return;
+      }
+      L.circle([lat, lon], { ...svgOnly, radius, color: "#455a64", weight: 1, fill: false,
+        dashArray: "4 3", className: "orbit-ring" }).addTo(this.coverageLayer);
+      for (const gap of orbit.gaps) {
+        L.polyline(arc(lat, lon, radius, gap.from_deg, gap.to_deg), { ...svgOnly,
+          color: "#c62828", weight: 5, opacity: 0.85, className: "orbit-gap" })
+          .addTo(this.coverageLayer);
+      }
+    });
+    const away = new Set(coverage.pointing_away.map((a) => a.path));
+    for (const image of images) {
+      const yaw = image.gimbal ? image.gimbal.yaw : null;
+      if (!hasGps(image) || image.error || yaw === null || yaw === undefined) {
+        continue;
+      }
+      const bad = away.has(image.path);
+      L.polyline([[image.lat, image.lon], destination(image.lat, image.lon, AIM_M, yaw)], {
+        renderer: this.pathRenderer, interactive: false, weight: bad ? 3 : 1,
+        color: bad ? "#c62828" : "#37474f", opacity: bad ? 1 : 0.6,
+      }).addTo(this.coverageLayer);
+    }
+    L.circleMarker([lat, lon], { ...svgOnly, radius: 7, color: "#111", weight: 2,
+      fillColor: "#ffeb3b", fillOpacity: 1, className: "tower-marker" })
+      .addTo(this.coverageLayer);
+    byId("coverage-tower").textContent = "Tower " + showNumber(lat, 6) + ", " +
+      showNumber(lon, 6) + (coverage.tower.source === "profile" ? " (from the site profile)"
+        : " (estimated from the orbits)") + "; " + away.size + " photo" +
+      (away.size === 1 ? "" : "s") + " aimed away from it.";
+    const list = byId("coverage-orbits");
+    clear(list);
+    for (const orbit of coverage.orbits) {
+      const height = orbit.altitude_m === null ? "unknown height" : showNumber(orbit.altitude_m, 0) + " m";
+      const holes = orbit.gaps.map((g) => showDeg(g.from_deg) + " to " + showDeg(g.to_deg));
+      list.appendChild(el("li", { class: holes.length ? "orbit has-gap" : "orbit" },
+        orbit.folder + " at " + height + ": " + orbit.photos + " photos, largest gap " +
+        showDeg(orbit.largest_gap_deg) + (holes.length ? "; holes " + holes.join(", ") : "")));
+    }
+    box.hidden = false;
   }
 
   add(image) {
@@ -282,6 +372,7 @@ export class MapView {
   setDocument(doc, kinds) {
     this.kinds = kinds;
     this.area = doc.site_area || null;
+    this.coverage = doc.coverage || null;
     const outside = this.area ? this.area.outside : [];
     this.outside = new Map(outside.map((far) => [far.path, far.distance_m]));
   }

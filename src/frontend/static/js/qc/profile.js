@@ -1,4 +1,5 @@
-// The altitude profile: GPS altitude over capture time, a line per folder in the folder's
+// The altitude profile: height above take-off (DJI XMP, once the checks read it) or else GPS
+// altitude, over capture time, a line per folder in the folder's
 // colour, the flagged time gaps as shaded bands, and the selected photo marked. Built as SVG
 // by hand: a few hundred lines of chart library would draw the same dozen lines. Below it, the
 // list of gaps in each folder's sequence (from the document's `gaps`).
@@ -100,10 +101,16 @@ export class AltitudeProfile {
     this.mark = null;
   }
 
-  /** Draw the photos that have both a time and an altitude. */
+  /** Draw the photos that have both a time and an altitude: height above take-off when any
+   * photo has one (then only those photos; heights and GPS altitudes are not comparable). */
   draw(images) {
-    const usable = images.filter((i) => !i.error && i.alt !== null && i.alt !== undefined &&
-      timeOf(i.taken) !== null);
+    const known = (value) => value !== null && value !== undefined;
+    const timed = images.filter((i) => !i.error && timeOf(i.taken) !== null);
+    const byHeight = timed.some((i) => known(i.height_m));
+    const altOf = byHeight ? (i) => i.height_m : (i) => i.alt;
+    const usable = timed.filter((i) => known(altOf(i)));
+    const what = byHeight ? "Height above take-off" : "GPS altitude";
+    this.card.dataset.measure = byHeight ? "height" : "gps";
     this.card.hidden = false;
     clear(this.box);
     this.points = [];
@@ -114,7 +121,7 @@ export class AltitudeProfile {
       return;
     }
     const times = usable.map((i) => timeOf(i.taken)).sort((a, b) => a - b);
-    const alts = usable.map((i) => i.alt);
+    const alts = usable.map(altOf);
     let a0 = Math.min(...alts);
     let a1 = Math.max(...alts);
     const margin = Math.max((a1 - a0) * 0.08, 1);
@@ -128,7 +135,7 @@ export class AltitudeProfile {
 
     const chart = svg("svg", {
       viewBox: `0 0 ${W} ${H}`, class: "profile-chart", role: "img",
-      "aria-label": `GPS altitude of ${usable.length} photos from ${clock(t0, true)} to ` +
+      "aria-label": `${what} of ${usable.length} photos from ${clock(t0, true)} to ` +
         `${clock(t1, true)}, between ${Math.round(a0 + margin)} and ${Math.round(a1 - margin)} m`,
     });
     this.axes(chart, axis, a0, a1, y);
@@ -143,7 +150,7 @@ export class AltitudeProfile {
     for (const [folder, members] of byFolder) {
       members.sort(byTakenThenPath);
       const coords = members.map((image) => {
-        const point = { x: x(timeOf(image.taken)), y: y(image.alt), image };
+        const point = { x: x(timeOf(image.taken)), y: y(altOf(image)), image };
         this.points.push(point);
         return point.x.toFixed(1) + "," + point.y.toFixed(1);
       });
