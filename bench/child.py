@@ -56,6 +56,22 @@ def _connector(job: dict[str, Any]) -> Any:
     )
 
 
+class _Counted:
+    """A connector that counts its logins (the kept-connection rescan should make none)."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self.count = 0
+
+    @property
+    def server_id(self) -> str:
+        return str(self._inner.server_id)
+
+    def connect(self) -> Any:
+        self.count += 1
+        return self._inner.connect()
+
+
 def run_old(job: dict[str, Any]) -> dict[str, Any]:
     """The field tool's way (bench/old_approach.py) on the sample folders."""
     from bench.old_approach import scan_old
@@ -91,12 +107,23 @@ def run_tool(job: dict[str, Any]) -> dict[str, Any]:
     # (the CLI starts them at launch, ~0.2 s). Their CPU is not in this process's cpu_s.
     workers = job.get("parse_workers", default_workers())
     parser = ProcessParser(workers) if workers else None
+    connector = _connector(job)
+    logins = _Counted(connector)
+    held = None
+    if job.get("kept"):
+        # The web app's rescan: the login already has a kept connection (its last QC or a
+        # preview left it), opened before the clock; the job borrows it (held.lend).
+        from qc_tool.services.logins.held_connections import HeldConnections
+
+        held = HeldConnections()
+        held.run("bench", connector, lambda conn: None)
+        connector = held.lend("bench", logins)
     timeline = Timeline()
     counting = packets.counting() if job.get("count_packets") else contextlib.nullcontext()
     try:
         with counting as counts:
             result = scan_site(
-                TimedConnector(_connector(job), timeline),
+                TimedConnector(connector, timeline),
                 TimedCache(inner, timeline),
                 job["site"],
                 options=ScanOptions(
@@ -108,7 +135,10 @@ def run_tool(job: dict[str, Any]) -> dict[str, Any]:
     finally:
         if parser is not None:
             parser.close()
+        if held is not None:
+            held.close_all()
     return {
+        "logins": logins.count if held is not None else None,  # SSH logins inside the clock
         "packets": counts.as_dict() if counts is not None else None,
         "stats": result.stats.to_json(),
         "wall_s": wall,

@@ -205,7 +205,7 @@ class Profile:
     def run(self, repeat: int) -> dict[str, Any]:
         data = self.data
         tool = {"kind": "tool", "site": data.site, "max_connections": 4, "pipelined": True}
-        cold, warm = [], []
+        cold, warm, kept = [], [], []
         for n in range(repeat):
             cache = self.workdir / f"cache-{self.name}-{n}"  # new directory: an empty cache
             cold.append(
@@ -213,6 +213,12 @@ class Profile:
             )
             warm.append(
                 self.measure(f"tool warm {n + 1}/{repeat}", {**tool, "cache_dir": str(cache)})
+            )
+            kept.append(
+                self.measure(
+                    f"tool warm, kept connection {n + 1}/{repeat}",
+                    {**tool, "cache_dir": str(cache), "kept": True},
+                )
             )
         # A variant, not a goal row: the same cold scan on one connection (no pool logins).
         single = [
@@ -253,6 +259,7 @@ class Profile:
         return {
             "cold": cold,
             "warm": warm,
+            "kept": kept,
             "single": single,
             "reference": reference,
             "threshold": threshold,

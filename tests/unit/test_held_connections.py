@@ -132,3 +132,72 @@ def test_a_connection_idle_for_the_limit_is_closed_and_a_busy_one_is_not() -> No
     leave.set()
     user.join(10)
     assert not connector.connections[1].closed
+
+
+def test_a_job_borrows_the_kept_connection_and_gives_it_back() -> None:
+    held, connector = HeldConnections(), FakeConnector()
+    held.run("sid", connector, lambda conn: None)  # a preview left one kept
+    lent = held.lend("sid", connector)
+    first = lent.connect()
+    other = lent.connect()  # a pool's second connection is a fresh one
+    assert connector.attempts == 2
+    other.close()
+    first.close()
+    assert connector.connections[1].closed
+    assert not connector.connections[0].closed
+    again = held.lend("sid", connector).connect()  # the next QC: no login at all
+    again.close()
+    assert connector.attempts == 2
+    assert held.open_count() == 1
+
+
+def test_each_pass_of_a_job_borrows_it_in_turn() -> None:
+    held, connector = HeldConnections(), FakeConnector()
+    lent = held.lend("sid", connector)
+    lent.connect().close()  # the GPS pass opened it, and it is kept
+    lent.connect().close()  # the check pass takes it again
+    assert connector.attempts == 1
+    assert held.open_count() == 1
+
+
+def test_a_lent_connection_that_failed_is_closed_not_kept() -> None:
+    held, connector = HeldConnections(), FakeConnector({"F": 3})
+    conn = held.lend("sid", connector).connect()
+
+    def dies(*args: Any, **kwargs: Any) -> None:
+        raise RemoteUnavailable("connection reset")
+
+    connector.connections[0].read_headers = dies  # type: ignore[method-assign]
+    with pytest.raises(RemoteUnavailable):
+        conn.read_headers("s", [], lambda *a: None)
+    conn.close()
+    assert connector.connections[0].closed
+    assert held.open_count() == 0
+
+
+def test_a_read_stopped_by_cancel_is_not_kept() -> None:
+    held, connector = HeldConnections(), FakeConnector({"F": 3})
+    conn = held.lend("sid", connector).connect()
+    conn.read_headers("s", [], lambda *a: None, cancelled=lambda: True)
+    conn.close()
+    assert connector.connections[0].closed
+    assert held.open_count() == 0
+
+
+def test_a_connection_given_back_after_logout_is_closed() -> None:
+    held, connector = HeldConnections(), FakeConnector()
+    conn = held.lend("sid", connector).connect()
+    held.forget("sid")
+    conn.close()
+    assert connector.connections[0].closed
+    assert held.open_count() == 0
+
+
+def test_a_preview_meanwhile_keeps_its_own_and_the_lent_one_closes() -> None:
+    held, connector = HeldConnections(), FakeConnector()
+    conn = held.lend("sid", connector).connect()
+    held.run("sid", connector, lambda c: None)  # a preview during the QC opens its own
+    conn.close()
+    assert connector.connections[0].closed
+    assert not connector.connections[1].closed
+    assert held.open_count() == 1

@@ -85,6 +85,19 @@ def test_a_second_scan_comes_from_the_cache(logged_in: FlaskClient) -> None:
     assert second["result"]["folders"] == first["result"]["folders"]
 
 
+def test_a_rescan_of_an_unchanged_site_costs_no_login(
+    app: Flask, logged_in: FlaskClient, server: SftpServerHandle, sftp_username: str
+) -> None:
+    """The job borrows the login's kept connection: the second QC neither logs in nor opens."""
+    wait_for_job(logged_in, start_scan(logged_in, "SITE-A"))
+    logins = server.auth_attempts[sftp_username]
+    second = wait_for_job(logged_in, start_scan(logged_in, "SITE-A"))
+    assert second["state"] == "done"
+    assert second["result"]["stats"]["cached"] == 7
+    assert server.auth_attempts[sftp_username] == logins
+    assert context(app).held.open_count() == 1  # kept for the next click or QC
+
+
 def test_starting_a_scan_needs_the_csrf_header(
     logged_in: FlaskClient, server: SftpServerHandle
 ) -> None:

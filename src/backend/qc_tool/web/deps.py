@@ -94,7 +94,8 @@ class QCContext:
             creds = self.sessions.get(sid)
             if creds is None:
                 raise NotLoggedIn("the login ended before the scan started")
-            connector = self.connector(creds)
+            # The job's first connection is the login's kept one: a rescan costs no login.
+            connector = self.held.lend(sid, self.connector(creds))
             key = self.site_lock_key(creds, site)
             job.waiting_for("another QC of this site to finish (it then reads from the cache)")
             if not self.site_locks.acquire(key, job.cancelled):
