@@ -19,6 +19,7 @@ from qc_tool.adapters.local import LocalConnector
 from qc_tool.adapters.sftp.connect import SftpEndpoint
 from qc_tool.adapters.sftp.connection import SftpConnector
 from qc_tool.config import Settings, load
+from qc_tool.domain.models import ScanResult
 from qc_tool.domain.structure import StructureProfile
 from qc_tool.services.checks.result import load_profile, parse_resolution
 from qc_tool.services.checks.run import CheckOptions
@@ -27,10 +28,11 @@ from qc_tool.services.logins.held_connections import HeldConnections
 from qc_tool.services.logins.ratelimit import LoginLimiter
 from qc_tool.services.logins.sessions import SessionStore
 from qc_tool.services.logins.sweeper import Sweeper, sweep_interval
-from qc_tool.services.ports import Connector
+from qc_tool.services.ports import Connector, ResultCache
 from qc_tool.services.previews import PreviewService
 from qc_tool.services.scan.overview import load_site_profile
 from qc_tool.services.scan.parsing import LazyParser, workers_setting
+from qc_tool.services.scan.site_analysis_service import ProgressCallback, ScanOptions, scan_site
 from qc_tool.services.uploads.store import UploadStore
 from qc_tool.services.uploads.zip_safety import ZipLimits
 from qc_tool.services.workers import MeasuringPool, check_workers_setting
@@ -68,6 +70,28 @@ class Collaborators:
     site_locks: SiteLocks = field(default_factory=SiteLocks)
     measuring: MeasuringPool = field(default_factory=lambda: MeasuringPool(0))
     sweeper: Sweeper | None = None  # closes idle kept connections, ends idle logins
+
+    def scan(
+        self,
+        connector: Connector,
+        cache: ResultCache,
+        site: str,
+        *,
+        max_connections: int,
+        on_progress: ProgressCallback,
+        cancelled: Callable[[], bool] = lambda: False,
+    ) -> ScanResult:
+        """The GPS pass of ``site`` as the web app and the CLI run it: on this parsing pool."""
+        options = ScanOptions(max_connections=max_connections)
+        return scan_site(
+            connector,
+            cache,
+            site,
+            options=options,
+            on_progress=on_progress,
+            cancelled=cancelled,
+            parser=self.parser,
+        )
 
 
 def bootstrap(

@@ -35,7 +35,6 @@ from qc_tool.services.ports import Connector, NoCache
 from qc_tool.services.progress import Rate
 from qc_tool.services.scan.overview import load_site_profile, site_structure
 from qc_tool.services.scan.parsing import ProcessParser, workers_setting
-from qc_tool.services.scan.site_analysis_service import ScanOptions, scan_site
 from qc_tool.services.workers import MeasuringPool
 
 EXIT_CODES = """exit codes:
@@ -177,14 +176,7 @@ def _scan(args: argparse.Namespace, settings: Settings) -> int:
     cap = args.max_connections or settings.max_connections
     bar = _ProgressBar(sys.stderr)
     try:
-        result = scan_site(
-            connector,
-            cache,
-            site,
-            options=ScanOptions(max_connections=cap),
-            on_progress=bar.update,
-            parser=parts.parser,
-        )
+        result = parts.scan(connector, cache, site, max_connections=cap, on_progress=bar.update)
     finally:
         if isinstance(parts.parser, ProcessParser):
             parts.parser.close()

@@ -24,7 +24,6 @@ from qc_tool.services.jobs import Job, JobRunner
 from qc_tool.services.logins.sessions import Credentials, LoginConnector
 from qc_tool.services.ports import Connector
 from qc_tool.services.scan.overview import site_run, site_structure
-from qc_tool.services.scan.site_analysis_service import ScanOptions, scan_site
 
 EXTENSION_KEY = "qc"
 
@@ -94,14 +93,13 @@ class QCContext(Collaborators):
         return (f"{creds.username}@{self.endpoint.server_id}{self.sites_root}", site)
 
     def _qc(self, job: Job, connector: Connector, cache: UserCache, site: str, cap: int) -> None:
-        result = scan_site(
+        result = self.scan(
             connector,
             cache,
             site,
-            options=ScanOptions(max_connections=cap),
+            max_connections=cap,
             on_progress=job.progress,
             cancelled=job.cancelled,
-            parser=self.parser,
         )
         if job.cancelled():
             return
