@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -92,7 +93,7 @@ def test_building_starts_no_thread_and_no_process(tmp_path: Path) -> None:
 
 def test_a_keyword_replaces_its_collaborator_and_none_means_none(tmp_path: Path) -> None:
     settings = load({"QC_CACHE_DIR": str(tmp_path)})
-    endpoint = sftp_endpoint(settings, host="cli.example", port=22, known_hosts=tmp_path / "kh")
+    endpoint = replace(sftp_endpoint(settings), host="cli.example", known_hosts=tmp_path / "kh")
     parts = bootstrap(settings, endpoint=endpoint, cache=None, uploads=None)
     assert parts.endpoint.host == "cli.example"
     assert parts.endpoint.known_hosts == tmp_path / "kh"

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Final
 
 from qc_tool.adapters.cache import SqliteCache
@@ -146,18 +145,12 @@ def bootstrap(
     )
 
 
-def sftp_endpoint(
-    settings: Settings,
-    *,
-    host: str | None = None,
-    port: int | None = None,
-    known_hosts: Path | None = None,
-) -> SftpEndpoint:
-    """The configured SFTP server (the CLI: a URL's host and port), with the settings' limits."""
+def sftp_endpoint(settings: Settings) -> SftpEndpoint:
+    """The configured SFTP server with the settings' limits (the CLI replaces where it is)."""
     return SftpEndpoint(
-        host=settings.sftp_host if host is None else host,
-        port=settings.sftp_port if port is None else port,
-        known_hosts=settings.known_hosts if known_hosts is None else known_hosts,
+        host=settings.sftp_host,
+        port=settings.sftp_port,
+        known_hosts=settings.known_hosts,
         connect_timeout=settings.connect_timeout,
         op_timeout=settings.op_timeout,
         max_connections=settings.max_server_connections,

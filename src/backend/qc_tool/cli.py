@@ -303,7 +303,9 @@ def _target(args: argparse.Namespace, settings: Settings) -> tuple[Connector, st
     if relative and not root:
         root = "."
     known = args.known_hosts or settings.known_hosts or Path.home() / ".ssh/known_hosts"
-    endpoint = sftp_endpoint(settings, host=url.hostname, port=port, known_hosts=known)
+    endpoint = replace(
+        sftp_endpoint(settings), host=url.hostname, port=port, known_hosts=Path(known)
+    )
     password = os.environ.get("QC_SFTP_PASSWORD")
     if password is None and not sys.stdin.isatty():
         raise BadRequest("no password: set QC_SFTP_PASSWORD, or run qc-tool in a terminal")
