@@ -1420,7 +1420,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.serve:
         _serve()
         return 0
-    from qc_tool.config import load
+    from qc_tool.config import SETTINGS, load
 
     overrides = args.overrides
     effective = load({**overrides})  # the defaults the app will use for what is not set
@@ -1463,7 +1463,7 @@ def main(argv: list[str] | None = None) -> int:
                 app.port,
                 users,
                 truth,
-                checks=bool(effective["QC_CHECKS"]),
+                checks=effective.checks,
                 follow=args.follow,
                 deadline=deadline,
             )
@@ -1476,7 +1476,8 @@ def main(argv: list[str] | None = None) -> int:
         server.stop()
         # The links would keep the site's files alive if bench.run regenerated them (9 GB).
         shutil.rmtree(work / "root", ignore_errors=True)
-    shown = {name: str(effective[name]) for name in REPORTED_SETTINGS} | overrides
+    defaults = {s.name: s.default for s in SETTINGS if s.name in REPORTED_SETTINGS}
+    shown = {name: defaults[name] for name in REPORTED_SETTINGS} | overrides
     result = LoadResult(
         settings=shown,
         users=args.users,
@@ -1491,14 +1492,12 @@ def main(argv: list[str] | None = None) -> int:
         bystander_s=crowd.bystander_s,
         bystander_problems=crowd.problems,
         server=stats,
-        logins=account_logins(
-            crowd.runs, stats, int(effective["QC_MAX_CONNECTIONS"]), bool(effective["QC_CHECKS"])
-        ),
+        logins=account_logins(crowd.runs, stats, effective.max_connections, effective.checks),
         peaks=sampler.peaks,
         worker=worker,
         client_cpu_s=client_cpu,
         verdict_problems=verdict_differences(crowd.runs),
-        cap=int(effective["QC_MAX_SERVER_CONNECTIONS"]),
+        cap=effective.max_server_connections,
         server_kind=args.server,
         reopened=reopened_connections(app.log_path.read_text(errors="replace")),
     )

@@ -322,7 +322,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             from qc_tool.config import load
 
-            timeout_s = load(settings)["QC_REQUEST_TIMEOUT"]
+            timeout_s = load(settings).request_timeout
             figures = measure(
                 app.host,
                 app.port,

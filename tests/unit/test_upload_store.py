@@ -19,6 +19,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from qc_tool.adapters.local import LocalConnector
 from qc_tool.domain.models import Progress
 from qc_tool.errors import InsufficientStorage, NotFound, UploadRefused
 from qc_tool.services.checks.run import CheckOptions, CheckProgress
@@ -71,7 +72,9 @@ def clock() -> Clock:
 
 @pytest.fixture
 def store(tmp_path: Path, clock: Clock) -> Iterator[UploadStore]:
-    made = UploadStore(ZipLimits(), keep_seconds=600, parent_dir=tmp_path, clock=clock)
+    made = UploadStore(
+        ZipLimits(), open_folder=LocalConnector, keep_seconds=600, parent_dir=tmp_path, clock=clock
+    )
     yield made
     made.close()
 
@@ -271,7 +274,7 @@ def test_a_fourth_upload_drops_the_owners_oldest(
 def test_dropping_an_owner_and_closing_delete_the_files(
     tmp_path: Path, measuring: ThreadPoolExecutor, batch_zip: bytes
 ) -> None:
-    store = UploadStore(ZipLimits(), parent_dir=tmp_path)
+    store = UploadStore(ZipLimits(), open_folder=LocalConnector, parent_dir=tmp_path)
     mine = finished(send(store, measuring, batch_zip))
     theirs = finished(send(store, measuring, batch_zip, owner=OTHER))
     store.drop_owner(OWNER)
@@ -283,14 +286,14 @@ def test_dropping_an_owner_and_closing_delete_the_files(
 
 
 def test_a_store_that_was_never_used_leaves_no_folder(tmp_path: Path) -> None:
-    UploadStore(ZipLimits(), parent_dir=tmp_path).close()
+    UploadStore(ZipLimits(), open_folder=LocalConnector, parent_dir=tmp_path).close()
     assert list(tmp_path.iterdir()) == []
 
 
 def test_closing_cancels_a_running_upload_and_deletes_its_files(
     tmp_path: Path, batch_zip: bytes
 ) -> None:
-    store = UploadStore(ZipLimits(), parent_dir=tmp_path)
+    store = UploadStore(ZipLimits(), open_folder=LocalConnector, parent_dir=tmp_path)
     gate, busy = ThreadPoolExecutor(1), threading.Event()
     gate.submit(busy.wait)  # the measuring pool stays busy until the upload is cancelled
     upload = send(store, gate, batch_zip)
@@ -368,9 +371,10 @@ def test_the_progress_rate_comes_from_the_one_rate_helper() -> None:
 CHILD = """
 import os, signal, sys
 from pathlib import Path
+from qc_tool.adapters.local import LocalConnector
 from qc_tool.services.uploads.store import UploadStore
 from qc_tool.services.uploads.zip_safety import ZipLimits
-store = UploadStore(ZipLimits(), parent_dir=Path(sys.argv[1]))
+store = UploadStore(ZipLimits(), open_folder=LocalConnector, parent_dir=Path(sys.argv[1]))
 folder = store._folder()  # what accepting an upload makes first
 (folder / "DJI_0001.JPG").write_bytes(b"photo" * 100)
 print(store.base_dir, flush=True)
@@ -401,16 +405,16 @@ def test_the_folder_of_a_killed_process_is_removed_when_the_next_store_starts(
     proc, base = _child(tmp_path, "die")
     assert proc.wait(timeout=30) == -signal.SIGKILL
     assert (base / next(base.iterdir()).name / "DJI_0001.JPG").exists()  # left behind
-    UploadStore(ZipLimits(), parent_dir=tmp_path).close()
+    UploadStore(ZipLimits(), open_folder=LocalConnector, parent_dir=tmp_path).close()
     assert list(tmp_path.iterdir()) == []
 
 
 def test_the_folder_of_a_live_store_is_never_removed(tmp_path: Path) -> None:
     proc, theirs = _child(tmp_path, "live")
     try:
-        here = UploadStore(ZipLimits(), parent_dir=tmp_path)
+        here = UploadStore(ZipLimits(), open_folder=LocalConnector, parent_dir=tmp_path)
         mine = here._folder().parent  # a store of this process, live too
-        UploadStore(ZipLimits(), parent_dir=tmp_path).close()
+        UploadStore(ZipLimits(), open_folder=LocalConnector, parent_dir=tmp_path).close()
         assert [p.name for p in theirs.rglob("*.JPG")] == ["DJI_0001.JPG"]
         assert mine.is_dir()
         here.close()

@@ -7,6 +7,7 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from datetime import datetime
 
 import pytest
+from qc_tool.config import load
 from qc_tool.demo.imagegen import ImageSpec, build_jpeg, encode_body, quantise_gps
 from qc_tool.domain.exif_reader import read_exif_block
 from qc_tool.domain.sparse import run_program
@@ -66,16 +67,19 @@ def test_the_parser_starts_its_processes_at_the_first_batch_and_parses_as_inline
     ("raw", "parse", "check"),
     [
         ("", max(1, (os.cpu_count() or 2) - 1), os.cpu_count() or 2),
-        (None, max(1, (os.cpu_count() or 2) - 1), os.cpu_count() or 2),
+        ("  ", max(1, (os.cpu_count() or 2) - 1), os.cpu_count() or 2),
         ("0", 0, 0),
         (" 3 ", 3, 3),
     ],
 )
-def test_each_setting_keeps_its_own_default(raw: object, parse: int, check: int) -> None:
-    assert workers_setting(raw) == parse  # QC_PARSE_WORKERS: one core left for the network
-    assert check_workers_setting(raw) == check  # QC_CHECK_WORKERS: every core measures
+def test_each_setting_keeps_its_own_default(raw: str, parse: int, check: int) -> None:
+    settings = load({"QC_PARSE_WORKERS": raw, "QC_CHECK_WORKERS": raw})
+    # QC_PARSE_WORKERS: one core left for the network
+    assert workers_setting(settings.parse_workers) == parse
+    # QC_CHECK_WORKERS: every core measures
+    assert check_workers_setting(settings.check_workers) == check
 
 
 def test_a_negative_worker_count_is_refused() -> None:
-    with pytest.raises(ValueError, match="QC_CHECK_WORKERS must be 0 or more"):
-        check_workers_setting("-1")
+    with pytest.raises(ValueError, match="QC_CHECK_WORKERS='-1' is not a valid whole number of 0"):
+        load({"QC_CHECK_WORKERS": "-1"})

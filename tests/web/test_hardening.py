@@ -22,7 +22,6 @@ from flask import Flask
 from flask.testing import FlaskClient
 from qc_tool import create_app
 from qc_tool.demo.sftp_server import SftpServerHandle
-from qc_tool.web.auth import LIMITER_KEY
 from qc_tool.web.security import ConfigurationError, weak_key_problem
 from werkzeug.routing import Rule
 from werkzeug.test import TestResponse
@@ -433,7 +432,7 @@ def test_the_window_ends_the_refusal(
     sftp_username: str,
     sftp_password: str,
 ) -> None:
-    limiter = app.extensions[LIMITER_KEY]
+    limiter = app.extensions["qc"].login_limiter
     now = [1000.0]
     limiter.clock = lambda: now[0]
     for _ in range(5):

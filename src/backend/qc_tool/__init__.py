@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from flask import Flask
 
+    from qc_tool.config import Settings
+
 FRONTEND_DIR = Path(__file__).resolve().parents[2] / "frontend"
 QUIET_LOGGERS = ("paramiko", "asyncssh")
 
@@ -32,7 +34,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from qc_tool.web.deps import EXTENSION_KEY, build_context
 
     settings, flask_config = _split_config(config or {})
-    _configure_logging(str(settings["QC_LOG_LEVEL"]))
+    _configure_logging(settings.log_level)
     app = Flask(
         __name__,
         template_folder=str(FRONTEND_DIR / "templates"),
@@ -42,6 +44,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     security.configure(app, settings)
     app.config.from_mapping(flask_config)
     app.extensions[EXTENSION_KEY] = build_context(settings)
+    api.attach(app)
     for blueprint in (auth.bp, pages.bp, api.bp, review.bp, vendor.bp, uploads.bp, uploads.api):
         app.register_blueprint(blueprint)
     errors.register(app)
@@ -54,7 +57,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     return app
 
 
-def _split_config(overrides: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+def _split_config(overrides: Mapping[str, Any]) -> tuple[Settings, dict[str, Any]]:
     """(typed QC settings, other Flask config) from the environment and ``overrides``."""
     from qc_tool import config
 

@@ -16,8 +16,9 @@ from urllib.parse import unquote, urlsplit
 from qc_tool import config
 from qc_tool.adapters.cache import SqliteCache, UserCache
 from qc_tool.adapters.local import LocalConnector
-from qc_tool.adapters.sftp.connect import SftpEndpoint
 from qc_tool.adapters.sftp.connection import SftpConnector
+from qc_tool.bootstrap import bootstrap, sftp_endpoint
+from qc_tool.config import Settings
 from qc_tool.domain.checks.rules import CaptureProfile
 from qc_tool.domain.models import Progress, ScanResult
 from qc_tool.domain.paths import display_text
@@ -34,8 +35,7 @@ from qc_tool.services.ports import Connector, NoCache
 from qc_tool.services.progress import Rate
 from qc_tool.services.scan.overview import load_site_profile, site_structure
 from qc_tool.services.scan.parsing import ProcessParser, workers_setting
-from qc_tool.services.scan.site_analysis_service import ScanOptions, scan_site
-from qc_tool.services.workers import MeasuringPool, check_workers_setting
+from qc_tool.services.workers import MeasuringPool
 
 EXIT_CODES = """exit codes:
   0  pass: every photo judged good (and the site profile met, when one is set)
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         if args.command == "cache":
-            count = SqliteCache(_cache_dir(args, settings)).clear()
+            count = SqliteCache(args.cache_dir or settings.cache_folder()).clear()
             print(f"cache cleared: {count} results removed")
             return 0
         return _scan(args, settings)
@@ -149,45 +149,40 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _cache_dir(args: argparse.Namespace, settings: dict[str, object]) -> Path:
-    return Path(args.cache_dir) if args.cache_dir else config.cache_dir(settings)
-
-
-def _scan(args: argparse.Namespace, settings: dict[str, object]) -> int:
+def _scan(args: argparse.Namespace, settings: Settings) -> int:
     # Everything the user typed is checked before the first byte is read.
     if not args.checks:
         needless = [o for o, v in _CHECK_ONLY if getattr(args, v)]
         if needless:
             raise BadRequest(f"{', '.join(needless)} need --checks (they set the photo checks)")
     options = _check_options(args) if args.checks else None
-    profile_path = args.site_profile or settings.get("QC_SITE_PROFILE")
-    site_profile = load_site_profile(Path(str(profile_path))) if profile_path else None
+    profile_path = args.site_profile or settings.site_profile
+    site_profile = load_site_profile(profile_path) if profile_path else None
     for path in (args.json_out, args.csv_out):
         if path and path != "-":
             _check_writable(Path(path))
     connector, site, user = _target(args, settings)
+    workers = workers_setting(settings.parse_workers)
+    # Local folders are read from disk in one thread; the parsing pool pays off over SFTP.
+    sftp = args.target.startswith("sftp://")
+    parts = bootstrap(
+        settings,
+        cache=None if args.no_cache else SqliteCache(args.cache_dir or settings.cache_folder()),
+        parser=ProcessParser(workers) if workers and sftp else None,
+        check_options=options or CheckOptions(),  # the command line's, not QC_CHECK_PROFILE
+        site_profile=site_profile,
+        uploads=None,
+    )
     # The cache holds what each login read (adapters/cache.py): this run's rows are the SFTP
     # user's, or for a local folder the account running the tool.
-    cache: UserCache | NoCache = (
-        NoCache() if args.no_cache else SqliteCache(_cache_dir(args, settings)).for_user(user)
-    )
-    cap = args.max_connections or int(str(settings["QC_MAX_CONNECTIONS"]))
+    cache: UserCache | NoCache = parts.cache.for_user(user) if parts.cache else NoCache()
+    cap = args.max_connections or settings.max_connections
     bar = _ProgressBar(sys.stderr)
-    workers = workers_setting(settings.get("QC_PARSE_WORKERS"))
-    # Local folders are read from disk in one thread; the parsing pool pays off over SFTP.
-    parser = ProcessParser(workers) if workers and args.target.startswith("sftp://") else None
     try:
-        result = scan_site(
-            connector,
-            cache,
-            site,
-            options=ScanOptions(max_connections=cap),
-            on_progress=bar.update,
-            parser=parser,
-        )
+        result = parts.scan(connector, cache, site, max_connections=cap, on_progress=bar.update)
     finally:
-        if parser is not None:
-            parser.close()
+        if isinstance(parts.parser, ProcessParser):
+            parts.parser.close()
     bar.finish()
     if not result.images:
         raise BadRequest(_no_photos(args.target, result))
@@ -195,8 +190,7 @@ def _scan(args: argparse.Namespace, settings: dict[str, object]) -> int:
     _print_table(result, out)
     report = None
     if options is not None:
-        workers = check_workers_setting(settings.get("QC_CHECK_WORKERS"))
-        report = _check(options, connector, result, cap, cache, MeasuringPool(workers))
+        report = _check(options, connector, result, cap, cache, parts.measuring)
         print_check_stats(report, out)
     structure = site_structure(site_profile, result) if site_profile is not None else None
     document = result_document(result, report, structure)
@@ -283,7 +277,7 @@ def _positive(text: str) -> int:
     return int(text)
 
 
-def _target(args: argparse.Namespace, settings: dict[str, object]) -> tuple[Connector, str, str]:
+def _target(args: argparse.Namespace, settings: Settings) -> tuple[Connector, str, str]:
     """The connector, the site, and whose reads these are (the cache's user)."""
     if not args.target.startswith("sftp://"):
         path = Path(args.target).resolve()
@@ -311,17 +305,9 @@ def _target(args: argparse.Namespace, settings: dict[str, object]) -> tuple[Conn
     root = parent if parent or relative else "/"
     if relative and not root:
         root = "."
-    known = args.known_hosts or settings.get("QC_KNOWN_HOSTS") or Path.home() / ".ssh/known_hosts"
-    endpoint = SftpEndpoint(
-        url.hostname,
-        port,
-        Path(str(known)),
-        connect_timeout=float(str(settings["QC_CONNECT_TIMEOUT"])),
-        op_timeout=float(str(settings["QC_OP_TIMEOUT"])),
-        max_connections=int(str(settings["QC_MAX_SERVER_CONNECTIONS"])),
-        max_handshakes=int(str(settings["QC_MAX_SERVER_HANDSHAKES"])),
-        trust_on_first_use=bool(int(str(settings["QC_TRUST_ON_FIRST_USE"]))),
-        max_listing=int(str(settings["QC_MAX_LISTING"])),
+    known = args.known_hosts or settings.known_hosts or Path.home() / ".ssh/known_hosts"
+    endpoint = replace(
+        sftp_endpoint(settings), host=url.hostname, port=port, known_hosts=Path(known)
     )
     password = os.environ.get("QC_SFTP_PASSWORD")
     if password is None and not sys.stdin.isatty():

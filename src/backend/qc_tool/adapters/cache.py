@@ -114,20 +114,43 @@ class UserCache:
         self, server: str, files: Sequence[RemoteFile], prefix: str
     ) -> Mapping[str, ImageResult]:
         """Cached results of the files whose size and mtime still match."""
-        wanted = {f"{prefix}/{f.path}": f for f in files}
         out: dict[str, ImageResult] = {}
+        for f, blob in self._unchanged("images", "result", server, files, prefix):
+            data = {k: v for k, v in json.loads(blob).items() if k in _RESULT_FIELDS}
+            out[f.path] = ImageResult(**data)
+        return out
+
+    def _unchanged(
+        self,
+        table: str,  # "images" or "measures": this module's names, never a caller's text
+        column: str,
+        server: str,
+        files: Sequence[RemoteFile],
+        prefix: str,
+        key: str | None = None,
+    ) -> list[tuple[RemoteFile, str]]:
+        """(file, stored text) of this user's rows for ``files`` whose size and mtime still match
+        (and, for measures, taken with the measuring ``key``)."""
+        wanted = {f"{prefix}/{f.path}": f for f in files}
+        keyed = " AND key = ?" if key is not None else ""
+        query = (
+            f"SELECT path, size, mtime, {column} FROM {table}"
+            f" WHERE server = ? AND user = ?{keyed} AND path >= ? AND path < ?"
+        )
+        # '0' sorts right after '/': the range is every path below the prefix.
+        params = (
+            server,
+            self.user,
+            *([key] if key is not None else []),
+            prefix + "/",
+            prefix + "0",
+        )
+        out: list[tuple[RemoteFile, str]] = []
         with self._store._db() as db:
-            rows = db.execute(
-                "SELECT path, size, mtime, result FROM images"
-                " WHERE server = ? AND user = ? AND path >= ? AND path < ?",
-                (server, self.user, prefix + "/", prefix + "0"),  # '0' sorts right after '/'
-            )
-            for path, size, mtime, blob in rows:
+            for path, size, mtime, blob in db.execute(query, params):
                 f = wanted.get(path)
-                if f is None or f.size != size or f.mtime != mtime:
-                    continue
-                data = {k: v for k, v in json.loads(blob).items() if k in _RESULT_FIELDS}
-                out[f.path] = ImageResult(**data)
+                if f is not None and f.size == size and f.mtime == mtime:
+                    out.append((f, blob))
         return out
 
     def put_many(self, server: str, results: Sequence[ImageResult], prefix: str) -> None:
@@ -170,22 +193,12 @@ class UserCache:
         """Cached measures of the files unchanged since, taken with the same measuring ``key``."""
         from qc_tool.services.checks.measure import CachedMeasure  # only a check pass gets here
 
-        wanted = {f"{prefix}/{f.path}": f for f in files}
         out: dict[str, CachedMeasure] = {}
-        with self._store._db() as db:
-            rows = db.execute(
-                "SELECT path, size, mtime, measure FROM measures"
-                " WHERE server = ? AND user = ? AND key = ? AND path >= ? AND path < ?",
-                (server, self.user, key, prefix + "/", prefix + "0"),
-            )
-            for path, size, mtime, blob in rows:
-                f = wanted.get(path)
-                if f is None or f.size != size or f.mtime != mtime:
-                    continue
-                try:
-                    out[f.path] = CachedMeasure.from_json(json.loads(blob))
-                except (KeyError, TypeError, ValueError):
-                    continue  # a record of an older layout: measure the photo again
+        for f, blob in self._unchanged("measures", "measure", server, files, prefix, key):
+            try:
+                out[f.path] = CachedMeasure.from_json(json.loads(blob))
+            except (KeyError, TypeError, ValueError):
+                continue  # a record of an older layout: measure the photo again
         return out
 
     def put_measures(

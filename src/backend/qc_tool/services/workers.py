@@ -25,20 +25,9 @@ INLINE_THREADS = 2  # a pool of 0 processes: threads of this process (tests, deb
 WARM_UP_TIMEOUT_S = 60
 
 
-def worker_count(raw: object, name: str, default: int) -> int:
-    """A worker-count setting: empty means ``default``, else a whole number of 0 or more."""
-    text = str(raw or "").strip()
-    if not text:
-        return default
-    value = int(text)
-    if value < 0:
-        raise ValueError(f"{name} must be 0 or more")
-    return value
-
-
-def check_workers_setting(raw: object) -> int:
-    """QC_CHECK_WORKERS: empty means one process per core, 0 means threads in this process."""
-    return worker_count(raw, "QC_CHECK_WORKERS", os.cpu_count() or 2)
+def check_workers_setting(configured: int | None) -> int:
+    """QC_CHECK_WORKERS: not set means one process per core, 0 means threads in this process."""
+    return (os.cpu_count() or 2) if configured is None else configured
 
 
 class WorkerPool:

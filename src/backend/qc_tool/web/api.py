@@ -8,8 +8,7 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, request, url_for
-from flask.blueprints import BlueprintSetupState
+from flask import Blueprint, Flask, current_app, jsonify, request, url_for
 from werkzeug.wrappers import Response
 
 from qc_tool.domain.paths import safe_name
@@ -119,10 +118,10 @@ HEARTBEAT_S = 15.0  # a comment line this often: proxies keep the stream, dead c
 RETRY_MS = 2000
 
 
-@bp.record_once
-def _attach(state: BlueprintSetupState) -> None:
-    state.app.extensions[STREAMS_KEY] = threading.BoundedSemaphore(MAX_EVENT_STREAMS)
-    state.app.extensions[DOCUMENTS_KEY] = Documents()
+def attach(app: Flask) -> None:
+    """The app's stream places and documents; its factory calls this (a blueprint builds nothing)."""
+    app.extensions[STREAMS_KEY] = threading.BoundedSemaphore(MAX_EVENT_STREAMS)
+    app.extensions[DOCUMENTS_KEY] = Documents()
 
 
 @bp.get("/jobs/<job_id>/events")

@@ -15,8 +15,7 @@ import logging
 import math
 from dataclasses import dataclass
 
-from flask import Blueprint, current_app, g, redirect, render_template, request, session, url_for
-from flask.blueprints import BlueprintSetupState
+from flask import Blueprint, g, redirect, render_template, request, session, url_for
 from werkzeug.wrappers import Response
 
 from qc_tool.errors import (
@@ -32,7 +31,7 @@ from qc_tool.services.logins.ratelimit import LoginLimiter
 from qc_tool.services.logins.sessions import Credentials
 from qc_tool.services.scan.sites import check_login
 from qc_tool.web import errors as web_errors  # the module: web.errors imports this one
-from qc_tool.web.deps import EXTENSION_KEY, QCContext, qc
+from qc_tool.web.deps import qc
 
 bp = Blueprint("auth", __name__)
 log = logging.getLogger(__name__)
@@ -40,24 +39,11 @@ log = logging.getLogger(__name__)
 SESSION_ID = "sid"
 MAX_USERNAME = 128
 MAX_PASSWORD = 1024
-LIMITER_KEY = "qc_login_limiter"
-
-
-@bp.record_once
-def _attach(state: BlueprintSetupState) -> None:
-    """One login limiter per app, from its settings."""
-    ctx = state.app.extensions[EXTENSION_KEY]
-    assert isinstance(ctx, QCContext)
-    state.app.extensions[LIMITER_KEY] = LoginLimiter(
-        max_failures=int(ctx.settings["QC_LOGIN_MAX_FAILURES"]),
-        window_s=float(ctx.settings["QC_LOGIN_WINDOW_S"]),
-    )
 
 
 def login_limiter() -> LoginLimiter:
-    found = current_app.extensions[LIMITER_KEY]
-    assert isinstance(found, LoginLimiter)
-    return found
+    """The app's one login limiter (qc_tool.bootstrap builds it from the settings)."""
+    return qc().login_limiter
 
 
 @dataclass(frozen=True)

@@ -1,66 +1,41 @@
 """The web app's shared resources, built once per app, and the per-user objects made from them.
 
-This is the web side's composition root: it is the one place that picks the concrete adapters
-(paramiko connector, SQLite cache) and hands them to services; views only ask it for them.
+qc_tool.bootstrap picks the concrete adapters (paramiko connector, SQLite cache, pools) from the
+settings; this module makes the app's ``QCContext`` of them, and views only ask it for them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, fields
 from typing import Any
 
 from flask import current_app
 
-from qc_tool.adapters.cache import SqliteCache, UserCache
-from qc_tool.adapters.sftp.connect import SftpEndpoint
-from qc_tool.adapters.sftp.connection import SftpConnector
-from qc_tool.config import cache_dir
+from qc_tool.adapters.cache import UserCache
+from qc_tool.bootstrap import Collaborators, bootstrap
+from qc_tool.config import Settings
 from qc_tool.domain.models import ScanResult
-from qc_tool.domain.structure import StructureProfile
 from qc_tool.domain.verdict import ChecksState
 from qc_tool.errors import NotLoggedIn, QCError, RemoteUnavailable
-from qc_tool.services.checks.result import load_profile, parse_resolution, site_verdict
-from qc_tool.services.checks.run import CheckOptions, CheckReport, check_site
-from qc_tool.services.jobs import Job, JobManager, JobRunner, SiteLocks
-from qc_tool.services.logins.held_connections import HeldConnections
-from qc_tool.services.logins.sessions import Credentials, LoginConnector, SessionStore
-from qc_tool.services.logins.sweeper import Sweeper, sweep_interval
+from qc_tool.services.checks.result import site_verdict
+from qc_tool.services.checks.run import CheckReport, check_site
+from qc_tool.services.jobs import Job, JobRunner
+from qc_tool.services.logins.sessions import Credentials, LoginConnector
 from qc_tool.services.ports import Connector
-from qc_tool.services.previews import PreviewService
-from qc_tool.services.scan.overview import load_site_profile, site_run, site_structure
-from qc_tool.services.scan.parsing import LazyParser, workers_setting
-from qc_tool.services.scan.site_analysis_service import ScanOptions, scan_site
-from qc_tool.services.uploads.store import UploadStore
-from qc_tool.services.workers import MeasuringPool, check_workers_setting
+from qc_tool.services.scan.overview import site_run, site_structure
 
 EXTENSION_KEY = "qc"
 
 
 @dataclass(frozen=True)
-class QCContext:
-    """Everything the views share: settings, where the server is, logins, jobs and the cache."""
-
-    settings: Mapping[str, Any]
-    endpoint: SftpEndpoint
-    sessions: SessionStore
-    jobs: JobManager
-    cache: SqliteCache  # read and written per user only: cache.for_user(creds.username)
-    parser: LazyParser | None  # EXIF parsing processes, started by the first scan
-    check_options: CheckOptions = field(default_factory=CheckOptions)
-    site_profile: StructureProfile | None = None  # QC_SITE_PROFILE: expected folders
-    previews: PreviewService = field(default_factory=PreviewService)
-    held: HeldConnections = field(default_factory=HeldConnections)  # one per login, previews
-    uploads: UploadStore | None = None  # ZIP uploads (web/uploads.py)
-    site_locks: SiteLocks = field(default_factory=SiteLocks)
-    measuring: MeasuringPool = field(default_factory=lambda: MeasuringPool(0))
-    sweeper: Sweeper | None = None  # closes idle kept connections, ends idle logins
+class QCContext(Collaborators):
+    """What the views share (qc_tool.bootstrap builds it), and the web's use of it: a login's
+    connector, the body of a QC job, forgetting a login, closing down."""
 
     @property
     def sites_root(self) -> str:
-        return str(self.settings["QC_SITES_ROOT"])
+        return self.settings.sites_root
 
     def connector(self, creds: Credentials) -> Connector:
         """A connector for one user; connecting with it is one login attempt.
@@ -70,12 +45,12 @@ class QCContext:
         """
         if not self.endpoint.host:
             raise RemoteUnavailable("no SFTP server is configured (QC_SFTP_HOST is empty)")
-        sftp = SftpConnector(self.endpoint, self.sites_root, creds.username, creds.password)
+        sftp = self.connect(self.endpoint, self.sites_root, creds.username, creds.password)
         return LoginConnector(sftp, creds, self.sessions.refused)
 
     @property
     def checks_enabled(self) -> bool:
-        return bool(self.settings["QC_CHECKS"])
+        return self.settings.checks
 
     def check_executor(self) -> tuple[Executor, int]:
         """Where the checks measure pixels, and how many photos at once."""
@@ -102,11 +77,16 @@ class QCContext:
                 return
             job.waiting_for(None)
             try:
-                self._qc(job, connector, self.cache.for_user(creds.username), site, cap)
+                self._qc(job, connector, self.user_cache(creds.username), site, cap)
             finally:
                 self.site_locks.release(key)
 
         return run
+
+    def user_cache(self, username: str) -> UserCache:
+        """The cache rows of one user (adapters/cache.py); the web app always has a cache."""
+        assert self.cache is not None
+        return self.cache.for_user(username)
 
     def site_lock_key(self, creds: Credentials, site: str) -> tuple[str, str]:
         """One QC of a site at a time per user: the cache is per user (adapters/cache.py), so
@@ -114,14 +94,13 @@ class QCContext:
         return (f"{creds.username}@{self.endpoint.server_id}{self.sites_root}", site)
 
     def _qc(self, job: Job, connector: Connector, cache: UserCache, site: str, cap: int) -> None:
-        result = scan_site(
+        result = self.scan(
             connector,
             cache,
             site,
-            options=ScanOptions(max_connections=cap),
+            max_connections=cap,
             on_progress=job.progress,
             cancelled=job.cancelled,
-            parser=self.parser,
         )
         if job.cancelled():
             return
@@ -178,63 +157,15 @@ class QCContext:
         self.held.close_all()
 
 
-def build_context(settings: Mapping[str, Any]) -> QCContext:
-    """Make the app's shared resources from typed settings (see ``qc_tool.config``)."""
-    known_hosts = settings.get("QC_KNOWN_HOSTS")
-    endpoint = SftpEndpoint(
-        host=str(settings.get("QC_SFTP_HOST") or ""),
-        port=int(settings["QC_SFTP_PORT"]),
-        known_hosts=Path(known_hosts) if known_hosts else None,
-        connect_timeout=float(settings["QC_CONNECT_TIMEOUT"]),
-        op_timeout=float(settings["QC_OP_TIMEOUT"]),
-        max_connections=int(settings["QC_MAX_SERVER_CONNECTIONS"]),
-        max_handshakes=int(settings["QC_MAX_SERVER_HANDSHAKES"]),
-        trust_on_first_use=bool(settings["QC_TRUST_ON_FIRST_USE"]),
-        max_listing=int(settings["QC_MAX_LISTING"]),
-    )
-    idle_s = float(settings["QC_SESSION_HOURS"]) * 3600
-    keep_s = float(settings["QC_PREVIEW_IDLE_S"])
-    sessions = SessionStore(
-        idle_seconds=idle_s, max_seconds=float(settings["QC_SESSION_MAX_HOURS"]) * 3600
-    )
-    held = HeldConnections(idle_seconds=keep_s)
-    ctx = QCContext(
-        settings=settings,
-        endpoint=endpoint,
-        sessions=sessions,
-        held=held,
-        sweeper=Sweeper([held.close_idle, sessions.expire], sweep_interval(keep_s, idle_s)),
-        jobs=JobManager(
-            max_jobs=int(settings["QC_MAX_JOBS"]),
-            per_login=int(settings["QC_MAX_JOBS_PER_LOGIN"]),
-        ),
-        cache=SqliteCache(cache_dir(settings)),
-        parser=LazyParser(workers)
-        if (workers := workers_setting(settings.get("QC_PARSE_WORKERS")))
-        else None,
-        check_options=check_options(settings),
-        uploads=UploadStore.from_settings(settings),
-        measuring=MeasuringPool(check_workers_setting(settings.get("QC_CHECK_WORKERS"))),
-        site_profile=load_site_profile(Path(path))
-        if (path := settings.get("QC_SITE_PROFILE"))
-        else None,
-    )
+def build_context(settings: Settings, **overrides: Any) -> QCContext:
+    """The app's shared resources: ``bootstrap(settings, **overrides)``, its sweeper started."""
+    parts = bootstrap(settings, **overrides)
+    ctx = QCContext(**{f.name: getattr(parts, f.name) for f in fields(parts)})
     # A login that expires or is refused is forgotten as a logout is: jobs, uploads, connection.
     ctx.sessions.on_expire = ctx.forget_login
     if ctx.sweeper is not None:
         ctx.sweeper.start()
     return ctx
-
-
-def check_options(settings: Mapping[str, Any]) -> CheckOptions:
-    """The photo checks' options from QC_CHECK_PROFILE and QC_MIN_RESOLUTION (bad ones stop start-up)."""
-    profile = settings.get("QC_CHECK_PROFILE")
-    resolution = settings.get("QC_MIN_RESOLUTION")
-    return CheckOptions(
-        profile=load_profile(Path(profile)) if profile else None,
-        min_resolution=parse_resolution(resolution) if resolution else None,
-        max_connections=int(settings["QC_MAX_CONNECTIONS"]),
-    )
 
 
 def qc() -> QCContext:

@@ -24,7 +24,7 @@ def sites() -> str:
     found = list_sites(connector)
     latest = {s.name: ctx.jobs.latest_for(login.sid, s.name) for s in found}
     # This user's own last QC of each site (no scan needed); never another user's.
-    runs = ctx.cache.for_user(login.username).last_runs(connector.server_id)
+    runs = ctx.user_cache(login.username).last_runs(connector.server_id)
     return render_template(
         "sites.html",
         sites=found,
@@ -66,6 +66,6 @@ def qc_page(site: str, job_id: str) -> str:
         job=job,
         state=job.public_state,
         result=job.scan_ready,  # published when the GPS pass ends, while the checks still run
-        tile_url=ctx.settings.get("QC_TILE_URL") or "",
-        tile_attribution=ctx.settings.get("QC_TILE_ATTRIBUTION") or "",
+        tile_url=ctx.settings.tile_url,
+        tile_attribution=ctx.settings.tile_attribution,
     )

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
 from datetime import timedelta
-from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, request
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
+
+from qc_tool.config import Settings
 
 # Endpoints whose responses may be cached by the browser: files that hold no user data.
 # These set their own Cache-Control (photo previews: private, keyed by path and size).
@@ -48,13 +48,13 @@ PLACEHOLDER_KEYS = frozenset(
 _HOW = "set it to a long random value: python -c 'import secrets; print(secrets.token_hex(32))'"
 
 
-def secret_key(settings: Mapping[str, Any]) -> str:
+def secret_key(settings: Settings) -> str:
     """QC_SECRET_KEY, or a random key for this process (logins then end with the process).
 
     In production (QC_PRODUCTION=1) a missing, short or placeholder key stops start-up.
     """
-    key = str(settings.get("QC_SECRET_KEY") or "")
-    if settings.get("QC_PRODUCTION"):
+    key = settings.secret_key
+    if settings.production:
         problem = weak_key_problem(key)
         if problem is not None:
             raise ConfigurationError(f"QC_PRODUCTION=1 but QC_SECRET_KEY {problem}: {_HOW}")
@@ -74,19 +74,19 @@ def weak_key_problem(key: str) -> str | None:
     return None
 
 
-def configure(app: Flask, settings: Mapping[str, Any]) -> None:
+def configure(app: Flask, settings: Settings) -> None:
     """Signed-cookie, CSRF and header settings; call before blueprints are registered."""
     # The cookie's signature is dated at login and never refreshed (the session is not
     # permanent), so it must not carry the idle timeout, which an active user never meets:
     # the SessionStore (services/logins/sessions.py) keeps both limits. The signature outlives the
     # absolute one a little, so it is always the store that ends a login, and wipes it.
-    session_seconds = float(settings["QC_SESSION_MAX_HOURS"]) * 3600 + COOKIE_GRACE_S
+    session_seconds = settings.session_max_hours * 3600 + COOKIE_GRACE_S
     app.config.update(
         SECRET_KEY=secret_key(settings),
         SESSION_COOKIE_NAME="qc_session",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
-        SESSION_COOKIE_SECURE=bool(settings.get("QC_PRODUCTION")),
+        SESSION_COOKIE_SECURE=settings.production,
         PERMANENT_SESSION_LIFETIME=timedelta(seconds=session_seconds),
         # A CSRF token lives as long as a login may, so a page left open still works.
         WTF_CSRF_TIME_LIMIT=int(session_seconds),
@@ -95,11 +95,11 @@ def configure(app: Flask, settings: Mapping[str, Any]) -> None:
         MAX_CONTENT_LENGTH=64 * 1024,  # the app only ever receives small forms
     )
     CSRFProtect(app)
-    proxies = int(settings.get("QC_TRUSTED_PROXIES") or 0)
+    proxies = settings.trusted_proxies
     if proxies > 0:
         # Only as many hops as are really ours: a client could send any X-Forwarded-For.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
-    policy = content_security_policy(str(settings.get("QC_TILE_URL") or ""))
+    policy = content_security_policy(settings.tile_url)
 
     @app.after_request
     def add_security_headers(response: Response) -> Response:

@@ -127,8 +127,8 @@ def result(upload_id: str) -> str:
         document=document,
         page=ResultPage.of(document) if document is not None else None,
         keep_minutes=round(store().keep_seconds / 60),
-        tile_url=settings.get("QC_TILE_URL") or "",
-        tile_attribution=settings.get("QC_TILE_ATTRIBUTION") or "",
+        tile_url=settings.tile_url,
+        tile_attribution=settings.tile_attribution,
     )
 
 

@@ -146,7 +146,7 @@ class RequestBufferingWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn is
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.request_timeout = float(config.load()["QC_REQUEST_TIMEOUT"])
+        self.request_timeout = config.load().request_timeout
         self.buffering = buffers_requests(self.cfg)
         # Connections whose request is being read, in order of deadline: every deadline is
         # "now + request_timeout" when the entry is made, so insertion order is that order.

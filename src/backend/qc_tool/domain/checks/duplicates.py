@@ -47,12 +47,19 @@ class DuplicateCandidate:
     alt: float | None = None  # metres; a climb up a tower is movement, not hovering
 
 
+Group = tuple[str, ...]  # names in input order; the first one stands for the group
+
+
 @dataclass(frozen=True, slots=True)
 class NearMatch:
     """A photo's closest look-alike that is not a copy of the same file."""
 
     partner: str
     distance: int  # pHash bits that differ
+
+    def outcome(self, group: Group) -> CheckOutcome:
+        why = f"Near-duplicate of {_shown(self.partner)} ({self.distance} of {HASH_BITS} hash bits differ)"
+        return _failed("near_duplicate", why, group, "look-alike photos", self.distance)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,8 +70,9 @@ class HoverMatch:
     metres: float
     seconds: float
 
-
-Group = tuple[str, ...]  # names in input order; the first one stands for the group
+    def outcome(self, group: Group) -> CheckOutcome:
+        why = f"Taken while hovering: {self.metres:.1f} m and {self.seconds:.0f} s from {_shown(self.partner)}"
+        return _failed("hovering", why, group, "shots of one hover", self.metres)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,36 +93,25 @@ class DuplicateReport:
         for group in self.identical:
             for name in group:
                 partner = group[1] if name == group[0] else group[0]
-                message = f"Byte-identical copy of {_shown(partner)}"
-                message += _group_note(group, "identical files")
-                out.setdefault(name, []).append(
-                    CheckOutcome("duplicate", False, message, len(group) - 1)
-                )
-        for group in self.near:
-            for name in group:
-                near = self.near_match.get(name)
-                if near is None:  # only copies of its own file look like it
-                    continue
-                message = (
-                    f"Near-duplicate of {_shown(near.partner)} "
-                    f"({near.distance} of {HASH_BITS} hash bits differ)"
-                ) + _group_note(group, "look-alike photos")
-                out.setdefault(name, []).append(
-                    CheckOutcome("near_duplicate", False, message, near.distance)
-                )
-        for group in self.hovering:
-            for name in group:
-                hover = self.hover_match.get(name)
-                if hover is None:
-                    continue
-                message = (
-                    f"Taken while hovering: {hover.metres:.1f} m and {hover.seconds:.0f} s "
-                    f"from {_shown(hover.partner)}"
-                ) + _group_note(group, "shots of one hover")
-                out.setdefault(name, []).append(
-                    CheckOutcome("hovering", False, message, hover.metres)
-                )
+                why = f"Byte-identical copy of {_shown(partner)}"
+                outcome = _failed("duplicate", why, group, "identical files", len(group) - 1)
+                out.setdefault(name, []).append(outcome)
+        matched: tuple[tuple[tuple[Group, ...], Mapping[str, NearMatch | HoverMatch]], ...] = (
+            (self.near, self.near_match),
+            (self.hovering, self.hover_match),
+        )
+        for groups, matches in matched:
+            for group in groups:
+                for name in group:
+                    match = matches.get(name)
+                    if match is not None:  # None: its only partners are copies of its own file
+                        out.setdefault(name, []).append(match.outcome(group))
         return out
+
+
+def _failed(kind: str, why: str, group: Group, members: str, value: float) -> CheckOutcome:
+    """A failed outcome whose message says why, and how many ``members`` its group holds."""
+    return CheckOutcome(kind, False, why + _group_note(group, members), value)
 
 
 def _shown(name: str) -> str:

@@ -15,7 +15,7 @@ from qc_tool.domain.exif import summarize
 from qc_tool.domain.exif_reader import ExifBlock
 from qc_tool.domain.models import ExifSummary
 from qc_tool.errors import QCError
-from qc_tool.services.workers import WorkerPool, worker_count
+from qc_tool.services.workers import WorkerPool
 
 
 def default_workers() -> int:
@@ -23,9 +23,9 @@ def default_workers() -> int:
     return max(1, (os.cpu_count() or 2) - 1)
 
 
-def workers_setting(raw: object) -> int:
-    """QC_PARSE_WORKERS: empty means cores - 1, 0 means parse inline."""
-    return worker_count(raw, "QC_PARSE_WORKERS", default_workers())
+def workers_setting(configured: int | None) -> int:
+    """QC_PARSE_WORKERS: not set means cores - 1, 0 means parse inline."""
+    return default_workers() if configured is None else configured
 
 
 def summarize_many(blocks: list[ExifBlock]) -> list[ExifSummary | str]:

@@ -16,7 +16,6 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 from pathlib import Path
 
-from qc_tool.adapters.local import LocalConnector
 from qc_tool.domain.models import FolderSummary, ImageResult, ScanResult
 from qc_tool.domain.pixel_reader import PixelSource, read_pixels
 from qc_tool.domain.sparse import run_program
@@ -28,7 +27,7 @@ from qc_tool.services.checks.run import (
     check_site,
 )
 from qc_tool.services.exports.document import Document
-from qc_tool.services.ports import NoCache
+from qc_tool.services.ports import Connector, NoCache
 from qc_tool.services.scan.site_analysis_service import ProgressCallback, ScanOptions, scan_site
 from qc_tool.services.uploads.zip_safety import PlannedPhoto
 
@@ -40,7 +39,7 @@ LOCAL_SIGNATURE = b"PK\x03\x04"
 
 
 def check_unpacked(
-    root: Path,
+    connector: Connector,
     site: str,
     executor: Executor,
     *,
@@ -51,12 +50,12 @@ def check_unpacked(
     on_checks: CheckProgressCallback | None = None,
     cancelled: Callable[[], bool] = lambda: False,
 ) -> tuple[ScanResult, CheckReport]:
-    """The GPS/EXIF pass, then the pixel checks of ``root/site``, as View QC runs them.
+    """The GPS/EXIF pass, then the pixel checks of ``site`` as View QC runs them; ``connector``
+    reads the unpacked photos' folder (the local-folder adapter, chosen by qc_tool.bootstrap).
 
     ``damaged`` (path -> reason) are the photos that could not be unpacked: they join the
     scan as unreadable, so the verdict judges them with the rest.
     """
-    connector = LocalConnector(root)
     # One connection: the files are on the local disk, more threads would only share it.
     scan = scan_site(
         connector,

@@ -18,7 +18,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -40,6 +40,7 @@ from qc_tool.services.checks.result import result_document
 from qc_tool.services.checks.run import CheckOptions, CheckProgress
 from qc_tool.services.exports import images_csv
 from qc_tool.services.jobs import Packed
+from qc_tool.services.ports import Connector
 from qc_tool.services.previews import PreviewService
 from qc_tool.services.progress import Rate
 from qc_tool.services.scan.overview import site_structure
@@ -186,12 +187,14 @@ class UploadStore:
         self,
         limits: ZipLimits,
         *,
+        open_folder: Callable[[Path], Connector],  # reads an unpacked upload (LocalConnector)
         keep_seconds: float = 3600.0,
         parent_dir: Path | None = None,  # where its temporary folder goes (default: TMPDIR)
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.limits = limits
         self.keep_seconds = keep_seconds
+        self._open_folder = open_folder
         self._clock = clock
         self._parent = parent_dir
         self._base: Path | None = None  # made at the first upload, so an idle app leaves nothing
@@ -201,13 +204,6 @@ class UploadStore:
         self._lock = threading.Lock()
         self._closed = False
         remove_stale_folders(Path(parent_dir or tempfile.gettempdir()))
-
-    @classmethod
-    def from_settings(cls, settings: Mapping[str, Any]) -> UploadStore:
-        return cls(
-            ZipLimits.from_settings(settings),
-            keep_seconds=float(settings["QC_UPLOAD_KEEP_MINUTES"]) * 60,
-        )
 
     @property
     def base_dir(self) -> Path | None:
@@ -365,7 +361,7 @@ class UploadStore:
             pool, workers = executor()
             upload.phase = "reading headers"
             scan, report = check_unpacked(
-                upload.folder / PHOTOS_DIR,
+                self._open_folder(upload.folder / PHOTOS_DIR),
                 upload.site,
                 pool,
                 workers=workers,

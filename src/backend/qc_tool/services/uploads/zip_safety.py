@@ -23,10 +23,9 @@ import stat
 import struct
 import zipfile
 import zlib
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Self
+from typing import IO, Self
 
 from qc_tool.domain.paths import is_image_name, safe_name
 from qc_tool.errors import PathRejected, UploadRefused, UploadTooLarge
@@ -61,12 +60,9 @@ class ZipLimits:
     ratio_floor: int = MB  # smaller entries are not held to the ratio: they cannot hurt
 
     @classmethod
-    def from_settings(cls, settings: Mapping[str, Any]) -> ZipLimits:
-        return cls(
-            max_zip_bytes=int(float(str(settings["QC_UPLOAD_MAX_MB"])) * MB),
-            max_entries=int(str(settings["QC_UPLOAD_MAX_FILES"])),
-            max_photo_bytes=int(float(str(settings["QC_UPLOAD_MAX_TOTAL_MB"])) * MB),
-        )
+    def of_megabytes(cls, max_zip_mb: float, max_entries: int, max_photo_mb: float) -> ZipLimits:
+        """The limits as the settings give them: sizes in MB."""
+        return cls(int(max_zip_mb * MB), max_entries, int(max_photo_mb * MB))
 
 
 @dataclass(frozen=True, slots=True)
