@@ -133,35 +133,28 @@ class LocalConnection:
 def _walk(base: Path, folder: str) -> FolderListing:
     """One folder's tree, level by level as over SFTP: the same walk, bounds and reports.
 
-    Entries are taken without following links (lstat), and a directory already listed (by
-    device and inode) is not listed again.
+    Entries are taken without following links (lstat), as OpenSSH's READDIR gives them.
     """
     walk = FolderWalk(folder)
     budget = EntryBudget(paths.MAX_LISTING, str(base / folder))
-    seen: set[tuple[int, int]] = set()
     level = [folder]
     while level:
         below: list[str] = []
         for directory in level:
             try:
-                entries = _entries(base.joinpath(*directory.split("/")), budget, seen)
+                entries = _entries(base.joinpath(*directory.split("/")), budget)
             except OSError as exc:
                 if directory == folder:  # the folder itself: the scan fails with the reason
                     raise RemoteError(f"cannot list {base / folder}: {exc.strerror}") from exc
                 walk.not_searched(directory, f"cannot list it: {exc.strerror}")
                 continue
-            if entries is not None:
-                below += walk.add(directory, entries)
+            below += walk.add(directory, entries)
         level = below
     return walk.listing()
 
 
-def _entries(path: Path, budget: EntryBudget, seen: set[tuple[int, int]]) -> list[Entry] | None:
-    """The entries of one directory, or None when it was already listed."""
-    identity = os.stat(path, follow_symlinks=False)
-    if (identity.st_dev, identity.st_ino) in seen:
-        return None
-    seen.add((identity.st_dev, identity.st_ino))
+def _entries(path: Path, budget: EntryBudget) -> list[Entry]:
+    """The entries of one directory, each as lstat sees it, counted against the budget."""
     out = []
     with os.scandir(path) as scan:
         for e in scan:

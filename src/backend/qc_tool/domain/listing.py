@@ -5,9 +5,13 @@ top-level folder they sit under, with paths ``<folder>/<sub>/<file>``. The adapt
 directories level by level (SFTP: every directory of a level in flight at once) and hand each
 listing to ``FolderWalk.add``, which sorts the entries into photos, other files, directories
 to list next and entries not searched (with why). The walk is bounded: ``MAX_DEPTH`` levels
-below the folder (a deeper directory is reported, not listed), each directory listed once,
-links never followed, and the entries of the whole tree counted against one budget
-(``paths.EntryBudget``, QC_MAX_LISTING).
+below the folder (a deeper directory is reported, not listed), and the entries of the whole
+tree counted against one budget (``paths.EntryBudget``, QC_MAX_LISTING). Links are never
+followed: entries are taken as the server's READDIR gives them (lstat on OpenSSH and
+asyncssh), where a link is a link, not the directory it points to, so a walk descends only
+into real directories, each reached from its one parent: each is listed once and a link loop
+is never entered. (A server whose READDIR followed links would show a loop as directories;
+the depth bound would end it.)
 """
 
 from __future__ import annotations
@@ -61,7 +65,7 @@ class FolderWalk:
     """One top-level folder's tree, as its directories are listed.
 
     Directories are named by their path inside the site (``<folder>/<sub>``); ``add`` returns
-    the subdirectories to list next, each at most once and none deeper than ``max_depth``.
+    the subdirectories to list next, none deeper than ``max_depth``.
     """
 
     def __init__(self, folder: str, max_depth: int = MAX_DEPTH) -> None:
@@ -70,13 +74,11 @@ class FolderWalk:
         self._photos: list[RemoteFile] = []
         self._others: list[OtherFile] = []
         self._not_searched: list[NotSearched] = []
-        self._listed: set[str] = set()
+        self._directories = 0
 
     def add(self, directory: str, entries: Iterable[Entry]) -> list[str]:
         """Take one directory's listing; return the subdirectories to list next."""
-        if directory in self._listed:
-            return []
-        self._listed.add(directory)
+        self._directories += 1
         depth = directory.count("/")  # the folder itself is level 0
         below: list[str] = []
         for e in entries:
@@ -96,7 +98,7 @@ class FolderWalk:
                     self.not_searched(
                         path, f"more than {self.max_depth} folder levels below {self.folder}"
                     )
-                elif path not in self._listed:
+                else:
                     below.append(path)
             elif e.kind is Kind.LINK:
                 self.not_searched(path, LINK)
@@ -115,5 +117,5 @@ class FolderWalk:
             others=others[:MAX_SHOWN],
             other_files=len(others),
             not_searched=sorted(self._not_searched, key=lambda n: n.path)[:MAX_SHOWN],
-            directories=len(self._listed),
+            directories=self._directories,
         )

@@ -138,6 +138,8 @@ def _list(
     for start in range(0, len(readable), LIST_BATCH):
         listing.update(conn.list_images(site, readable[start : start + LIST_BATCH]))
         count = sum(len(found.photos) for found in listing.values())
+        for folder in readable[start : start + LIST_BATCH]:
+            _log_listing(folder, listing[folder])
         if count > max_photos:
             more = " at least" if start + LIST_BATCH < len(readable) else ""
             raise SiteTooLarge(
@@ -146,6 +148,22 @@ def _list(
             )
     conn.release()  # a worker thread takes it over for reading
     return listing, skipped
+
+
+def _log_listing(folder: str, found: FolderListing) -> None:
+    """What listing a folder found besides its own photos (subfolders, other files)."""
+    deeper = sum(1 for f in found.photos if f.path.count("/") > 1)
+    if found.directories > 1 or found.other_files:
+        log.info(
+            "Folder %s: %d photos (%d in %d subfolders), %d other files",
+            folder,
+            len(found.photos),
+            deeper,
+            found.directories - 1,
+            found.other_files,
+        )
+    for entry in found.not_searched:
+        log.warning("Folder %s: %s not searched: %s", folder, entry.path, entry.reason)
 
 
 def _folder_queues(
