@@ -91,7 +91,8 @@ SETTINGS: tuple[Setting, ...] = (
         "QC_MAX_LISTING",
         "20000",
         "Most entries one folder listing on the SFTP server may hold (sites root, a site, a "
-        "folder); a larger folder is an error naming it, never a listing silently cut short.",
+        "folder with every folder below it); a larger folder is an error naming it, never a "
+        "listing silently cut short.",
         int,
     ),
     Setting(
