@@ -241,15 +241,15 @@ def _write(path: str, text: str) -> None:
 
 
 def _no_photos(target: str, result: ScanResult) -> str:
-    """Why nothing was judged, and for a sites root the site to scan instead."""
+    """Why nothing was judged: the folders found, and the other files they hold."""
     if result.folders:
-        first = min((f.name for f in result.folders), key=str.casefold)
-        hint = f"{target.rstrip('/')}/{first}"
+        others = sum(f.other_files for f in result.folders)
+        held = f"only {others} other files" if others else "none"
         return (
-            f"no photos in {target}: its {len(result.folders)} folders hold none. "
-            f"Is it the sites root? Scan one site, e.g. qc-tool scan {hint}"
+            f"no photos in {target}: its {len(result.folders)} folders and the folders below "
+            f"them hold {held} (photos are .jpg, .jpeg, .heic, .heif or .dng files)"
         )
-    return f"no photos in {target}: a site holds folders of .jpg photos"
+    return f"no photos in {target}: a site holds folders of photos"
 
 
 def _check(
