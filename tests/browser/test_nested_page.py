@@ -60,4 +60,7 @@ def test_the_folder_table_shows_subfolder_photos_and_other_files_on_demand(
     plain = page.locator('#folders tbody tr[data-folder="Plain"]')
     expect(plain.locator("td.subfolders")).to_have_text("")
     expect(plain.locator("td.others")).to_have_text("")
+    # The photo table names a photo by its path inside the folder, subfolders and all.
+    deep = page.locator('#images tbody tr[data-path="Card/DCIM/100MEDIA/DJI_0001.JPG"]')
+    expect(deep.locator("td.path")).to_have_text("DCIM/100MEDIA/DJI_0001.JPG")
     watch.assert_clean()
