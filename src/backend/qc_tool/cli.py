@@ -384,6 +384,15 @@ def _print_table(result: ScanResult, out: TextIO) -> None:
             f"{f.errors:>6}",
             file=out,
         )
+        found = [
+            f"{f.in_subfolders} in subfolders" if f.in_subfolders else "",
+            f"{f.other_files} other files" if f.other_files else "",
+            f"{len(f.not_searched)} not searched" if f.not_searched else "",
+        ]
+        if any(found):  # what the folder held besides photos at its top
+            print(f"{'':<{width}}  ({', '.join(x for x in found if x)})", file=out)
+        for entry in f.not_searched:
+            print(f"{'':<{width}}  {show(entry.path)}: {show(entry.reason)}", file=out)
     s = result.stats
     total = len(result.images)
     print(
