@@ -91,8 +91,7 @@ SETTINGS: tuple[Setting, ...] = (
         "QC_MAX_LISTING",
         "20000",
         "Most entries one folder listing on the SFTP server may hold (sites root, a site, a "
-        "folder with every folder below it); a larger folder is an error naming it, never a "
-        "listing silently cut short.",
+        "folder); a larger folder is an error naming it, never a listing silently cut short.",
         int,
     ),
     Setting(
