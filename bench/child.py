@@ -243,12 +243,12 @@ def run_threshold(job: dict[str, Any]) -> dict[str, Any]:
         conns.append(connector.connect())
         logins.append(time.perf_counter() - start)
     try:
-        listing = conns[0].list_images(job["site"], [job["folder"]])[job["folder"]]
+        listing = conns[0].list_images(job["site"], [job["folder"]])[job["folder"]].photos
         rtt = _round_trips(conns[0], job["sites_root"], job["site"], job["folder"])
         conns[0].release()
         folders = conns[0].list_folders(job["site"])
         site_files = [
-            f for files in conns[0].list_images(job["site"], folders).values() for f in files
+            f for found in conns[0].list_images(job["site"], folders).values() for f in found.photos
         ]
         conns[0].release()
         rows = [

@@ -82,7 +82,7 @@ def main() -> None:
         connector = SftpConnector(endpoint, str(data), username, password)
         for _ in range(args.requests):  # one after another: sshd's MaxStartups stays clear
             conns.append(connector.connect())
-        file = conns[0].list_images(SITE, [FOLDER])[FOLDER][0]
+        file = conns[0].list_images(SITE, [FOLDER])[FOLDER].photos[0]
         conns[0].release()  # its request thread takes it over
         service = (
             PreviewService(decodes=args.requests, max_file_bytes=1 << 40)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from qc_tool.domain.exif_reader import ExifBlock
-from qc_tool.domain.models import ImageResult, RemoteFile, SiteInfo
+from qc_tool.domain.models import FolderListing, ImageResult, RemoteFile, SiteInfo
 from qc_tool.domain.pixel_reader import PixelSource
 from qc_tool.services.ports import (
     Connector,
@@ -104,10 +104,10 @@ class TimedConnection:
         self._timeline.add("list folders", start, self._timeline.now(), count=len(folders))
         return folders
 
-    def list_images(self, site: str, folders: Sequence[str]) -> dict[str, list[RemoteFile]]:
+    def list_images(self, site: str, folders: Sequence[str]) -> dict[str, FolderListing]:
         start = self._timeline.now()
         listing = self._inner.list_images(site, folders)
-        files = sum(len(v) for v in listing.values())
+        files = sum(len(v.photos) for v in listing.values())
         self._timeline.add("list images", start, self._timeline.now(), count=files)
         return listing
 

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from qc_tool.domain.exif_reader import ExifBlock
-from qc_tool.domain.models import RemoteFile, SiteInfo
+from qc_tool.domain.models import FolderListing, RemoteFile, SiteInfo
 from qc_tool.errors import RemoteUnavailable
 from qc_tool.services.ports import HeaderCallback
 
@@ -41,9 +41,11 @@ class FakeConnection:
     def list_folders(self, site: str) -> list[str]:
         return sorted(self.folders)
 
-    def list_images(self, site: str, folders: Sequence[str]) -> dict[str, list[RemoteFile]]:
+    def list_images(self, site: str, folders: Sequence[str]) -> dict[str, FolderListing]:
         return {
-            f: [RemoteFile(f"{f}/{i:04d}.JPG", 100, 1) for i in range(self.folders[f])]
+            f: FolderListing(
+                [RemoteFile(f"{f}/{i:04d}.JPG", 100, 1) for i in range(self.folders[f])]
+            )
             for f in folders
         }
 

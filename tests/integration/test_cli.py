@@ -20,6 +20,9 @@ from qc_tool.demo.imagegen import ImageSpec, build_jpeg, encode_body, quantise_g
 from qc_tool.demo.scene import render_scene
 from qc_tool.demo.sftp_server import start_sftp_server
 
+from integration.test_nested_folders import SITE as CARD_SITE
+from integration.test_nested_folders import add_links, make_card
+
 SITE = "S1"
 USER, PASSWORD = "tech", "pw-cli"
 
@@ -103,13 +106,37 @@ def test_csv_works_without_checks_and_its_valid_column_is_the_verdict(
     ]
 
 
-def test_a_sites_root_says_it_holds_no_photos_and_names_a_site(
-    good_site: Path, capsys: pytest.CaptureFixture[str]
+def test_a_sites_root_is_scanned_with_each_site_a_folder_of_subfolder_photos(
+    good_site: Path, tmp_path: Path
 ) -> None:
     root = good_site.parent
-    assert main(["scan", str(root), "--no-cache"]) == 2
+    out = tmp_path / "root.json"
+    main(["scan", str(root), "--no-cache", "--json", str(out)])
+    (folder,) = json.loads(out.read_text())["folders"]
+    assert (folder["name"], folder["images"], folder["in_subfolders"]) == (SITE, 8, 8)
+
+
+def test_the_table_says_what_a_folder_held_below_its_top(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    make_card(tmp_path / CARD_SITE)
+    add_links(tmp_path / CARD_SITE)
+    main(["scan", str(tmp_path / CARD_SITE), "--no-cache"])
+    out = capsys.readouterr().out
+    assert "(7 in subfolders, 3 other files, 3 not searched)" in out
+    assert "Card/DCIM/100MEDIA/Loop: a symbolic link: not followed" in out
+
+
+def test_folders_without_photos_say_what_they_hold(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    site = tmp_path / "sites" / SITE
+    (site / "Tower" / "DCIM").mkdir(parents=True)
+    (site / "Tower" / "DCIM" / "DJI_0001.MP4").write_bytes(b"video")
+    (site / "Tower" / "flight.SRT").write_bytes(b"log")
+    assert main(["scan", str(site), "--no-cache"]) == 2
     line = capsys.readouterr().err.strip()
-    assert "no photos in" in line and f"qc-tool scan {root}/{SITE}" in line
+    assert f"no photos in {site}: its 1 folders" in line and "only 2 other files" in line
 
 
 @pytest.mark.parametrize(

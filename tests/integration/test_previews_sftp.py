@@ -57,7 +57,7 @@ def conn(sftp: SftpConnector) -> Iterator[SftpConnection]:
 
 
 def _listed(conn: SftpConnection, name: str) -> RemoteFile:
-    listing = conn.list_images(SITE, ["Tower"])["Tower"]
+    listing = conn.list_images(SITE, ["Tower"])["Tower"].photos
     return next(f for f in listing if f.path == f"Tower/{name}")
 
 

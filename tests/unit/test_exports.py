@@ -463,15 +463,16 @@ def test_the_report_is_self_contained_with_totals_folders_map_and_failures(
     folders = re.search(r'<table class="folders">.*?</table>', html, re.DOTALL)
     assert folders is not None
     header = re.findall(r'<th class="num">([^<]*)</th>', folders.group(0))
-    assert header == ["Photos", "With GPS", "Invalid"]
+    assert header == ["Photos", "In subfolders", "With GPS", "Invalid", "Other files"]
     tower = re.search(r"<tr><td>Tower-Scans</td>(.*?)</tr>", folders.group(0), re.DOTALL)
     assert tower is not None
     cells = re.findall(r"<td[^>]*>([^<]*)</td>", tower.group(1))
     tower_missing = sum(
         1 for i in document["images"] if i["lat"] is None and i["path"].startswith("Tower")
     )
-    assert cells[:3] == ["9", str(9 - tower_missing), str(2 + tower_missing)]
-    assert cells[3] == ("No GPS, " if tower_missing else "") + "Blurred, Exposure"  # worst first
+    # Photos, in subfolders (none: blank), with GPS, invalid, other files (none: blank), why.
+    assert cells[:5] == ["9", "", str(9 - tower_missing), str(2 + tower_missing), ""]
+    assert cells[5] == ("No GPS, " if tower_missing else "") + "Blurred, Exposure"  # worst first
 
 
 def _checked_document(images: list[ImageResult], site: str = "S1") -> dict[str, Any]:

@@ -51,3 +51,16 @@ def test_missing_numbers_are_flagged_per_folder_whatever_the_order() -> None:
 def test_a_run_of_missing_numbers_is_one_gap() -> None:
     gaps = find_gaps([_photo("D", 1, 0.0), _photo("D", 12, 3.0)])
     assert [g.detail for g in gaps] == ["numbers 2-11 missing"]
+
+
+def test_each_card_directory_below_a_folder_numbers_its_own_series() -> None:
+    photos = [_photo("A/DCIM/100MEDIA", n, 3.0 * n) for n in range(1, 6)]
+    photos += [_photo("A/DCIM/101MEDIA", n, 3.0 * n + 20) for n in (1, 2, 4)]
+    (gap,) = find_gaps(photos)  # only 101MEDIA's missing 3; the restart at 1 is no gap
+    assert (gap.folder, gap.kind, gap.after, gap.before, gap.detail) == (
+        "A",
+        "numbering",
+        "A/DCIM/101MEDIA/DJI_0002.JPG",
+        "A/DCIM/101MEDIA/DJI_0004.JPG",
+        "number 3 missing",
+    )

@@ -62,9 +62,20 @@ def test_a_scan_runs_to_done_with_exact_counts(logged_in: FlaskClient) -> None:
     assert job["checks_state"] == "done" and job["checks"]["done"] == job["checks"]["total"] == 6
     failures = {f["name"]: f.pop("failures") for f in result["folders"]}
     assert set(failures) == {"Antenna A", "Tower base"}
+    none: dict[str, Any] = {"in_subfolders": 0, "other_files": 0, "others": [], "not_searched": []}
+    notes = {"path": "Tower base/notes.txt", "size": 25}  # web/conftest.py's SITE_A
     assert result["folders"] == [
-        {"name": "Antenna A", "images": 3, "gps_points": 3, "missing_gps": 0, "errors": 0},
-        {"name": "Tower base", "images": 4, "gps_points": 2, "missing_gps": 1, "errors": 1},
+        {"name": "Antenna A", "images": 3, "gps_points": 3, "missing_gps": 0, "errors": 0, **none},
+        {
+            "name": "Tower base",
+            "images": 4,
+            "gps_points": 2,
+            "missing_gps": 1,
+            "errors": 1,
+            **none,
+            "other_files": 1,  # notes.txt: not a photo, so counted and listed, never read
+            "others": [notes],
+        },
     ]
     images = by_path(result)
     assert len(images) == 7 and "Tower base/notes.txt" not in images

@@ -238,15 +238,15 @@ def _write(path: str, text: str) -> None:
 
 
 def _no_photos(target: str, result: ScanResult) -> str:
-    """Why nothing was judged, and for a sites root the site to scan instead."""
+    """Why nothing was judged: the folders found, and the other files they hold."""
     if result.folders:
-        first = min((f.name for f in result.folders), key=str.casefold)
-        hint = f"{target.rstrip('/')}/{first}"
+        others = sum(f.other_files for f in result.folders)
+        held = f"only {others} other files" if others else "none"
         return (
-            f"no photos in {target}: its {len(result.folders)} folders hold none. "
-            f"Is it the sites root? Scan one site, e.g. qc-tool scan {hint}"
+            f"no photos in {target}: its {len(result.folders)} folders and the folders below "
+            f"them hold {held} (photos are .jpg, .jpeg, .heic, .heif or .dng files)"
         )
-    return f"no photos in {target}: a site holds folders of .jpg photos"
+    return f"no photos in {target}: a site holds folders of photos"
 
 
 def _check(
@@ -373,6 +373,15 @@ def _print_table(result: ScanResult, out: TextIO) -> None:
             f"{f.errors:>6}",
             file=out,
         )
+        found = [
+            f"{f.in_subfolders} in subfolders" if f.in_subfolders else "",
+            f"{f.other_files} other files" if f.other_files else "",
+            f"{len(f.not_searched)} not searched" if f.not_searched else "",
+        ]
+        if any(found):  # what the folder held besides photos at its top
+            print(f"{'':<{width}}  ({', '.join(x for x in found if x)})", file=out)
+        for entry in f.not_searched:
+            print(f"{'':<{width}}  {show(entry.path)}: {show(entry.reason)}", file=out)
     s = result.stats
     total = len(result.images)
     print(

@@ -7,9 +7,17 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from qc_tool.domain import paths
 from qc_tool.domain.exif_reader import read_exif_block
-from qc_tool.domain.models import RemoteFile, SiteInfo
-from qc_tool.domain.paths import display_name, is_image_name, name_problem, path_problem, safe_name
+from qc_tool.domain.listing import Entry, FolderWalk, kind_of
+from qc_tool.domain.models import FolderListing, RemoteFile, SiteInfo
+from qc_tool.domain.paths import (
+    EntryBudget,
+    display_name,
+    name_problem,
+    path_problem,
+    safe_name,
+)
 from qc_tool.domain.pixel_reader import read_pixels
 from qc_tool.domain.sparse import ReadProgram, run_program
 from qc_tool.errors import NotFound, QCError, RemoteError
@@ -53,19 +61,9 @@ class LocalConnection:
             raise NotFound(f"no such site: {site}")
         return _subdirs(path)
 
-    def list_images(self, site: str, folders: Sequence[str]) -> dict[str, list[RemoteFile]]:
-        out: dict[str, list[RemoteFile]] = {}
-        for folder in folders:
-            path = self._root / safe_name(site, "site") / safe_name(folder, "folder")
-            files = []
-            with os.scandir(path) as entries:
-                for e in entries:
-                    name = display_name(e.name)
-                    if e.is_file(follow_symlinks=False) and is_image_name(name):
-                        st = e.stat(follow_symlinks=False)
-                        files.append(RemoteFile(f"{folder}/{name}", st.st_size, int(st.st_mtime)))
-            out[folder] = sorted(files, key=lambda f: f.path)
-        return out
+    def list_images(self, site: str, folders: Sequence[str]) -> dict[str, FolderListing]:
+        base = self._root / safe_name(site, "site")
+        return {f: _walk(base, safe_name(f, "folder")) for f in folders}
 
     def read_headers(
         self,
@@ -130,6 +128,42 @@ class LocalConnection:
 
     def close(self) -> None:
         return None
+
+
+def _walk(base: Path, folder: str) -> FolderListing:
+    """One folder's tree, level by level as over SFTP: the same walk, bounds and reports.
+
+    Entries are taken without following links (lstat), as OpenSSH's READDIR gives them.
+    """
+    walk = FolderWalk(folder)
+    budget = EntryBudget(paths.MAX_LISTING, str(base / folder))
+    level = [folder]
+    while level:
+        below: list[str] = []
+        for directory in level:
+            try:
+                entries = _entries(base.joinpath(*directory.split("/")), budget)
+            except OSError as exc:
+                if directory == folder:  # the folder itself: the scan fails with the reason
+                    raise RemoteError(f"cannot list {base / folder}: {exc.strerror}") from exc
+                walk.not_searched(directory, f"cannot list it: {exc.strerror}")
+                continue
+            below += walk.add(directory, entries)
+        level = below
+    return walk.listing()
+
+
+def _entries(path: Path, budget: EntryBudget) -> list[Entry]:
+    """The entries of one directory, each as lstat sees it, counted against the budget."""
+    out = []
+    with os.scandir(path) as scan:
+        for e in scan:
+            budget.take(1)
+            st = e.stat(follow_symlinks=False)
+            out.append(
+                Entry(display_name(e.name), kind_of(st.st_mode), st.st_size, int(st.st_mtime))
+            )
+    return out
 
 
 def _subdirs(path: Path) -> list[str]:

@@ -24,6 +24,44 @@ class RemoteFile:
 
 
 @dataclass(frozen=True, slots=True)
+class OtherFile:
+    """A file of a folder that is not a photo (a video, a flight log, text): shown, never read."""
+
+    path: str  # "<folder>/<sub>/<file>", as RemoteFile.path
+    size: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"path": self.path, "size": self.size}
+
+
+@dataclass(frozen=True, slots=True)
+class NotSearched:
+    """A directory or link below a folder that was not looked into, and why (too deep, a link,
+    a name that cannot be sent back, the server refused to list it)."""
+
+    path: str
+    reason: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"path": self.path, "reason": self.reason}
+
+
+@dataclass(slots=True)
+class FolderListing:
+    """What listing one top-level folder (and the folders below it) found.
+
+    ``others`` and ``not_searched`` keep their first listing.MAX_SHOWN entries by path;
+    ``other_files`` counts every other file.
+    """
+
+    photos: list[RemoteFile] = field(default_factory=list)
+    others: list[OtherFile] = field(default_factory=list)
+    other_files: int = 0
+    not_searched: list[NotSearched] = field(default_factory=list)
+    directories: int = 0  # directories listed, the folder itself included
+
+
+@dataclass(frozen=True, slots=True)
 class ExifSummary:
     """What the header reader extracts from one image; GPS fields are None when missing."""
 
@@ -94,15 +132,27 @@ class FolderSummary:
     missing_gps: int = 0
     errors: int = 0
     skipped: str | None = None  # the folder was not read: why (its name cannot be used)
+    in_subfolders: int = 0  # of ``images``, those found in folders below this one
+    other_files: int = 0  # files that are not photos, at any depth below the folder
+    others: list[OtherFile] = field(default_factory=list)  # the first MAX_SHOWN of them
+    not_searched: list[NotSearched] = field(default_factory=list)  # the first MAX_SHOWN
 
     def add(self, image: ImageResult) -> None:
         self.images += 1
+        if image.path.count("/") > 1:
+            self.in_subfolders += 1
         if image.error is not None:
             self.errors += 1
         elif image.has_gps:
             self.gps_points += 1
         else:
             self.missing_gps += 1
+
+    def take_listing(self, listing: FolderListing) -> None:
+        """Add what the listing found besides photos: other files, what was not searched."""
+        self.other_files = listing.other_files
+        self.others = list(listing.others)
+        self.not_searched = list(listing.not_searched)
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)

@@ -15,7 +15,10 @@ import re
 from qc_tool.errors import PathRejected, RemoteError
 
 MAX_NAME = 255
-IMAGE_SUFFIXES = (".jpg", ".jpeg")
+# The one rule for which file names are photos (any case): the scan reads them, uploads unpack
+# them; every other file of a folder is listed as an "other file". A file's format is decided
+# by its bytes when it is read, never by this name.
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".heic", ".heif", ".dng")
 # Entries one listing may hold (QC_MAX_LISTING). A site folder holds hundreds of photos; a
 # folder of tens of thousands is a mistake (a whole archive uploaded into one folder) or
 # hostile, and listing it whole would hold every entry's attributes in memory.
@@ -111,7 +114,26 @@ def join_remote(root: str, *names: str) -> str:
 
 
 def is_image_name(name: str) -> bool:
+    """Whether a listed file is a photo (JPEG, HEIC/HEIF, DNG by its name; hidden ones never)."""
     return name.lower().endswith(IMAGE_SUFFIXES) and not name.startswith(".")
+
+
+class EntryBudget:
+    """Entries a listing may hold, counted across every directory it spans: one top-level
+    folder's whole tree shares one budget, so a tree of many folders is bounded as one."""
+
+    def __init__(self, limit: int, path: str) -> None:
+        self.limit = limit
+        self.path = path
+        self.used = 0
+
+    @property
+    def exceeded(self) -> bool:
+        return self.used > self.limit
+
+    def take(self, count: int) -> None:
+        self.used += count
+        check_listing(self.used, self.limit, self.path)
 
 
 def check_listing(count: int, limit: int, path: str) -> None:

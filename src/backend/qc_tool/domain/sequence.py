@@ -70,11 +70,14 @@ def _time_gaps(folder: str, images: Sequence[ImageResult]) -> list[Gap]:
 
 
 def _numbering_gaps(folder: str, images: Sequence[ImageResult]) -> list[Gap]:
-    numbered: dict[tuple[str, str], list[tuple[int, str]]] = {}
+    # A series is numbered within its own directory: a card's 100MEDIA and 101MEDIA below
+    # one folder each start their own run.
+    numbered: dict[tuple[str, str, str], list[tuple[int, str]]] = {}
     for image in images:
-        match = _NUMBER.match(image.path.rsplit("/", 1)[-1])
+        directory, _, name = image.path.rpartition("/")
+        match = _NUMBER.match(name)
         if match:
-            series = (match["stem"], match["ext"].lower())
+            series = (directory, match["stem"], match["ext"].lower())
             numbered.setdefault(series, []).append((int(match["number"]), image.path))
     gaps = []
     for members in numbered.values():

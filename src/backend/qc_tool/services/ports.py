@@ -7,7 +7,7 @@ from concurrent.futures import Future
 from typing import TYPE_CHECKING, Protocol
 
 from qc_tool.domain.exif_reader import ExifBlock
-from qc_tool.domain.models import ExifSummary, ImageResult, RemoteFile, SiteInfo
+from qc_tool.domain.models import ExifSummary, FolderListing, ImageResult, RemoteFile, SiteInfo
 from qc_tool.domain.pixel_reader import PixelSource
 
 if TYPE_CHECKING:  # the checks' measures pull in numpy; a GPS scan never needs them
@@ -25,7 +25,10 @@ class SiteConnection(Protocol):
 
     def list_folders(self, site: str) -> list[str]: ...
 
-    def list_images(self, site: str, folders: Sequence[str]) -> dict[str, list[RemoteFile]]: ...
+    def list_images(self, site: str, folders: Sequence[str]) -> dict[str, FolderListing]:
+        """Each folder's photos at any depth below it (``domain/listing.py``), other files
+        and what was not searched. Raises RemoteError when a folder cannot be listed."""
+        ...
 
     def read_headers(
         self,

@@ -14,11 +14,12 @@ from qc_tool.adapters.sftp.connect import SftpEndpoint, open_sftp, open_transpor
 from qc_tool.adapters.sftp.engine import Engine, Task
 from qc_tool.adapters.sftp.errors import LINK_ERRORS
 from qc_tool.adapters.sftp.limits import SERVER_SLOTS, ServerSlots
-from qc_tool.adapters.sftp.tasks import header_task, is_dir, is_file, listing_task, pixels_task
+from qc_tool.adapters.sftp.tasks import entry, header_task, is_dir, listing_task, pixels_task
 from qc_tool.adapters.sftp.wire import Wire
-from qc_tool.domain.models import RemoteFile, SiteInfo
+from qc_tool.domain import paths
+from qc_tool.domain.listing import FolderWalk
+from qc_tool.domain.models import FolderListing, RemoteFile, SiteInfo
 from qc_tool.domain.paths import (
-    is_image_name,
     join_remote,
     name_problem,
     path_problem,
@@ -158,21 +159,52 @@ class SftpConnection:
         entries = self._run_one(self._listing(path), f"site {site!r}")
         return sorted(e.filename for e in entries if is_dir(e) and _plain(e.filename))
 
-    def list_images(self, site: str, folders: Sequence[str]) -> dict[str, list[RemoteFile]]:
+    def list_images(self, site: str, folders: Sequence[str]) -> dict[str, FolderListing]:
         site = safe_name(site, "site")
-        paths = {f: join_remote(self._root, site, safe_name(f, "folder")) for f in folders}
-        # A folder that cannot be listed fails the scan with the reason (too many entries, no
-        # permission) rather than passing for an empty folder.
-        listed = self._list_many(paths, strict=True)
-        out: dict[str, list[RemoteFile]] = {}
-        for folder in folders:
-            files = [
-                RemoteFile(f"{folder}/{e.filename}", int(e.st_size or 0), int(e.st_mtime or 0))
-                for e in listed.get(folder, [])
-                if is_file(e) and is_image_name(e.filename)
-            ]
-            out[folder] = sorted(files, key=lambda f: f.path)
-        return out
+        base = join_remote(self._root, site)
+        walks = {f: FolderWalk(safe_name(f, "folder")) for f in folders}
+        # One budget per folder's whole tree (QC_MAX_LISTING), shared by its listings in flight.
+        limit = paths.MAX_LISTING if self._max_listing is None else self._max_listing
+        budgets = {f: paths.EntryBudget(limit, join_remote(base, f)) for f in folders}
+        # Level by level: every directory of a level, of every folder, is listed at once.
+        level = {f: f for f in folders}  # directory (path inside the site) -> its folder
+        while level:
+            listed, failed = self._list_level(base, level, budgets)
+            for budget in budgets.values():  # a tree past QC_MAX_LISTING fails the scan
+                paths.check_listing(budget.used, budget.limit, budget.path)
+            # A folder that cannot be listed fails the scan with the reason (no permission)
+            # rather than passing for an empty folder; a directory below it costs only itself.
+            for directory, reason in sorted(failed.items()):
+                if directory in walks:
+                    raise RemoteError(f"cannot list {join_remote(base, directory)}: {reason}")
+                walks[level[directory]].not_searched(directory, f"cannot list it: {reason}")
+            level = {
+                sub: level[directory]
+                for directory, entries in sorted(listed.items())
+                for sub in walks[level[directory]].add(directory, map(entry, entries))
+            }
+        return {f: walk.listing() for f, walk in walks.items()}
+
+    def _list_level(
+        self, base: str, level: dict[str, str], budgets: dict[str, paths.EntryBudget]
+    ) -> tuple[dict[str, list[Any]], dict[str, str]]:
+        """List every directory of one level at once: their entries, and why others failed."""
+        listed: dict[str, list[Any]] = {}
+        failed: dict[str, str] = {}
+
+        def done(directory: str, value: list[Any] | None, error: str | None) -> None:
+            if error is not None or value is None:
+                log.warning("cannot list %s: %s", join_remote(base, directory), error)
+                failed[directory] = error or "no reply"
+            else:
+                listed[directory] = value
+
+        tasks = (
+            (d, listing_task(join_remote(base, *d.split("/")), budget=budgets[folder]))
+            for d, folder in level.items()
+        )
+        self._engine().run(tasks, done)
+        return listed, failed
 
     def read_headers(
         self,
@@ -287,22 +319,17 @@ class SftpConnection:
     def _listing(self, path: str) -> Task[list[Any]]:
         return listing_task(path, self._max_listing)
 
-    def _list_many(self, paths: dict[str, str], *, strict: bool = False) -> dict[str, list[Any]]:
-        """List several folders at once. A folder that cannot be listed is logged and left out,
-        or, when ``strict``, raises RemoteError once the others are done."""
+    def _list_many(self, dirs: dict[str, str]) -> dict[str, list[Any]]:
+        """List several folders at once; one that cannot be listed is logged and left out."""
         listed: dict[str, list[Any]] = {}
-        failed: list[str] = []
 
         def done(key: str, value: list[Any] | None, error: str | None) -> None:
             if error is not None or value is None:
-                log.warning("cannot list %s: %s", paths[key], error)
-                failed.append(f"cannot list {paths[key]}: {error}")
+                log.warning("cannot list %s: %s", dirs[key], error)
             else:
                 listed[key] = value
 
-        self._engine().run(((k, self._listing(p)) for k, p in paths.items()), done)
-        if strict and failed:
-            raise RemoteError(failed[0])
+        self._engine().run(((k, self._listing(p)) for k, p in dirs.items()), done)
         return listed
 
 

@@ -23,6 +23,8 @@ from typing import Any
 import jinja2
 
 from qc_tool import FRONTEND_DIR
+from qc_tool.domain.listing import MAX_SHOWN
+from qc_tool.services.uploads.zip_safety import size_text
 
 from .document import Document, Photo, by_folder, flight_order, photos, with_gps
 
@@ -55,6 +57,10 @@ class FolderRow:
     invalid: int  # the verdict's re-fly item of the folder: its photos
     why: list[str]  # and its reasons, by name
     skipped: str | None = None  # the folder was not read: why
+    in_subfolders: int = 0  # of ``images``, those found in folders below it
+    other_files: int = 0  # files that are not photos (videos, flight logs, text)
+    others: tuple[tuple[str, str], ...] = ()  # the first ones listed: (path, size as text)
+    not_searched: tuple[tuple[str, str], ...] = ()  # (path, why)
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +176,7 @@ def print_report(document: Document, generated: datetime | None = None) -> str:
             labels=labels,
             refly=verdict["refly"],
             rows=_folder_rows(document, items, verdict, labels),
+            max_shown=MAX_SHOWN,
             rejected=_rejected(items, labels),
             layers=_map_layers(document, near, projection),
             coverage=coverage if coverage.get("tower") else None,
@@ -222,13 +229,25 @@ def _folder_rows(
 ) -> list[FolderRow]:
     """Every folder, alphabetical, with the verdict's re-fly item of it (if any)."""
     refly = {item["folder"]: item for item in verdict["refly"]}
-    skipped = {f["name"]: f.get("skipped") for f in document["folders"]}
+    summaries = {f["name"]: f for f in document["folders"]}
     rows = []
     for name, group in by_folder(document, items).items():
         item = refly.get(name, {"photos": [], "reasons": []})
         why = [labels.get(k, k) for k in item["reasons"]]
         located = len(with_gps(group))
-        row = FolderRow(name, len(group), located, len(item["photos"]), why, skipped.get(name))
+        summary = summaries.get(name, {})  # a document of an older version lacks the counts
+        row = FolderRow(
+            name,
+            len(group),
+            located,
+            len(item["photos"]),
+            why,
+            summary.get("skipped"),
+            in_subfolders=summary.get("in_subfolders", 0),
+            other_files=summary.get("other_files", 0),
+            others=tuple((o["path"], size_text(o["size"])) for o in summary.get("others", [])),
+            not_searched=tuple((n["path"], n["reason"]) for n in summary.get("not_searched", [])),
+        )
         rows.append(row)
     return sorted(rows, key=lambda row: (row.name.casefold(), row.name))
 

@@ -19,6 +19,7 @@ from qc_tool.domain.exif_reader import ExifBlock
 from qc_tool.domain.models import (
     TRUNCATED_BODY,
     ExifSummary,
+    FolderListing,
     FolderSummary,
     ImageResult,
     Progress,
@@ -79,10 +80,11 @@ def scan_site(
             # Nothing cached: a cold scan of a real site needs a pool, so the second
             # connection opens while the first lists (the size is settled after listing).
             pool.grow(2)
-        listing, skipped = on_first(
+        listings, skipped = on_first(
             pool, lambda conn: _list(conn, site, options.max_photos), retries, cancelled
         )
-        run = _Run(site, listing, on_progress, parser, skipped)
+        listing = {folder: found.photos for folder, found in listings.items()}
+        run = _Run(site, listing, on_progress, parser, skipped, listings)
         cached = cache.get_many(connector.server_id, run.all_files, prefix)
         run.take_cached(cached)
         misses = run.misses(cached)
@@ -122,20 +124,22 @@ def scan_site(
 
 def _list(
     conn: SiteConnection, site: str, max_photos: int
-) -> tuple[dict[str, list[RemoteFile]], dict[str, str]]:
-    """The site's folders and their images, listed on one connection; and the folders left
-    out, each with the reason (a name that cannot be sent to the server costs only itself).
-    A site of more than ``max_photos`` is refused as soon as the folders listed so far hold
-    more."""
+) -> tuple[dict[str, FolderListing], dict[str, str]]:
+    """The site's folders and what they hold (photos at any depth), listed on one
+    connection; and the folders left out, each with the reason (a name that cannot be sent
+    to the server costs only itself). A site of more than ``max_photos`` is refused as soon
+    as the folders listed so far hold more."""
     folders = conn.list_folders(site)
     skipped = {f: problem for f in folders if (problem := name_problem(f)) is not None}
     for folder, problem in skipped.items():
         log.warning("Folder %s skipped: %s", folder, problem)
     readable = [f for f in folders if f not in skipped]
-    listing: dict[str, list[RemoteFile]] = {}
+    listing: dict[str, FolderListing] = {}
     for start in range(0, len(readable), LIST_BATCH):
         listing.update(conn.list_images(site, readable[start : start + LIST_BATCH]))
-        count = sum(len(files) for files in listing.values())
+        count = sum(len(found.photos) for found in listing.values())
+        for folder in readable[start : start + LIST_BATCH]:
+            _log_listing(folder, listing[folder])
         if count > max_photos:
             more = " at least" if start + LIST_BATCH < len(readable) else ""
             raise SiteTooLarge(
@@ -144,6 +148,22 @@ def _list(
             )
     conn.release()  # a worker thread takes it over for reading
     return listing, skipped
+
+
+def _log_listing(folder: str, found: FolderListing) -> None:
+    """What listing a folder found besides its own photos (subfolders, other files)."""
+    deeper = sum(1 for f in found.photos if f.path.count("/") > 1)
+    if found.directories > 1 or found.other_files:
+        log.info(
+            "Folder %s: %d photos (%d in %d subfolders), %d other files",
+            folder,
+            len(found.photos),
+            deeper,
+            found.directories - 1,
+            found.other_files,
+        )
+    for entry in found.not_searched:
+        log.warning("Folder %s: %s not searched: %s", folder, entry.path, entry.reason)
 
 
 def _folder_queues(
@@ -173,8 +193,10 @@ class _Run:
         on_progress: ProgressCallback | None,
         parser: HeaderParser | None = None,
         skipped: Mapping[str, str] | None = None,
+        found: Mapping[str, FolderListing] | None = None,
     ) -> None:
         self._parser = parser
+        self._found = dict(found or {})  # other files and what was not searched, per folder
         self.skipped = dict(skipped or {})
         self._parsing: list[Future[list[ExifSummary | str]]] = []
         self._batch: list[tuple[RemoteFile, ExifBlock]] = []
@@ -325,6 +347,8 @@ class _Run:
         out = ScanResult(self.site)
         for folder, files in self.listing.items():
             summary = FolderSummary(folder)
+            if folder in self._found:
+                summary.take_listing(self._found[folder])
             for f in files:
                 image = self._results.get(f.path)
                 if image is None:  # never happens unless cancelled; keep the document whole

@@ -6,8 +6,9 @@ export function folderOf(path) {
   return cut < 0 ? "" : path.slice(0, cut);
 }
 
+/** A photo's path inside its folder: the file name, or DCIM/100MEDIA/DJI_0001.JPG below a card. */
 export function fileOf(path) {
-  return path.slice(path.lastIndexOf("/") + 1);
+  return path.slice(path.indexOf("/") + 1);
 }
 
 export function hasGps(image) {

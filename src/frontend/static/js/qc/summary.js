@@ -15,7 +15,7 @@ export function renderFolders(doc, palette, kinds) {
       // Not read: its name cannot be used as a path (shown escaped by the server).
       body.appendChild(el("tr", { "data-folder": folder.name, class: "skipped" },
         el("td", {}, folder.name),
-        el("td", { colspan: "4" }, el("span", { class: "tag bad" }, "skipped"),
+        el("td", { colspan: "6" }, el("span", { class: "tag bad" }, "skipped"),
           " " + folder.skipped)));
       continue;
     }
@@ -26,11 +26,34 @@ export function renderFolders(doc, palette, kinds) {
     body.appendChild(el("tr", { "data-folder": folder.name },
       el("td", {}, el("span", { class: palette.swatchClass(folder.name) }), folder.name),
       el("td", { class: "num" }, String(folder.images)),
+      el("td", { class: "num subfolders" }, folder.in_subfolders ? String(folder.in_subfolders) : ""),
       el("td", { class: "num" }, String(folder.gps_points)),
       el("td", { class: "num" + (invalid ? " bad" : "") }, String(invalid)),
+      el("td", { class: "others" }, otherFiles(folder)),
       el("td", { class: "why" }, why)));
   }
   byId("folders-card").hidden = false;
+}
+
+/** A folder's files that are not photos, and what was not searched: counts, the list on demand. */
+function otherFiles(folder) {
+  const others = folder.others || [];
+  const notSearched = folder.not_searched || [];
+  const count = folder.other_files || 0;
+  if (!count && !notSearched.length) {
+    return "";
+  }
+  const label = [count ? count + (count === 1 ? " file" : " files") : "",
+    notSearched.length ? notSearched.length + " not searched" : ""].filter(Boolean).join(", ");
+  const items = others.map((o) => el("li", {}, o.path + " (" + showBytes(o.size) + ")"));
+  if (count > others.length) {
+    items.push(el("li", { class: "muted" }, "and " + (count - others.length) + " more"));
+  }
+  for (const n of notSearched) {
+    items.push(el("li", { class: "bad" }, n.path + ": not searched, " + n.reason));
+  }
+  return el("details", { class: "other-files" }, el("summary", {}, label),
+    el("ul", { class: "plain" }, items));
 }
 
 export function renderStructure(doc) {
