@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from qc_tool.domain.models import RemoteFile, SiteInfo
+from qc_tool.domain.models import FolderListing, RemoteFile, SiteInfo
 from qc_tool.errors import NotLoggedIn, RemoteError, RemoteUnavailable
 from qc_tool.services.ports import (
     Connector,
@@ -258,7 +258,7 @@ class _Lent:
     def list_folders(self, site: str) -> list[str]:
         return self._call(lambda: self._conn.list_folders(site))
 
-    def list_images(self, site: str, folders: Sequence[str]) -> dict[str, list[RemoteFile]]:
+    def list_images(self, site: str, folders: Sequence[str]) -> dict[str, FolderListing]:
         return self._call(lambda: self._conn.list_images(site, folders))
 
     def read_headers(
