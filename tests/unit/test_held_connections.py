@@ -153,15 +153,26 @@ def test_a_job_borrows_the_kept_connection_and_gives_it_back() -> None:
 
 def test_each_pass_of_a_job_borrows_it_in_turn() -> None:
     held, connector = HeldConnections(), FakeConnector()
+    held.run("sid", connector, lambda conn: None)
     lent = held.lend("sid", connector)
-    lent.connect().close()  # the GPS pass opened it, and it is kept
+    lent.connect().close()  # the GPS pass
     lent.connect().close()  # the check pass takes it again
     assert connector.attempts == 1
     assert held.open_count() == 1
 
 
+def test_a_job_of_a_login_with_nothing_kept_keeps_nothing() -> None:
+    """Server slots: a job's own connections close with it, or every user would hold one."""
+    held, connector = HeldConnections(), FakeConnector()
+    conn = held.lend("sid", connector).connect()
+    conn.close()
+    assert connector.attempts == 1 and connector.connections[0].closed
+    assert held.open_count() == 0
+
+
 def test_a_lent_connection_that_failed_is_closed_not_kept() -> None:
     held, connector = HeldConnections(), FakeConnector({"F": 3})
+    held.run("sid", connector, lambda c: None)
     conn = held.lend("sid", connector).connect()
 
     def dies(*args: Any, **kwargs: Any) -> None:
@@ -177,6 +188,7 @@ def test_a_lent_connection_that_failed_is_closed_not_kept() -> None:
 
 def test_a_read_stopped_by_cancel_is_not_kept() -> None:
     held, connector = HeldConnections(), FakeConnector({"F": 3})
+    held.run("sid", connector, lambda c: None)
     conn = held.lend("sid", connector).connect()
     conn.read_headers("s", [], lambda *a: None, cancelled=lambda: True)
     conn.close()
@@ -186,6 +198,7 @@ def test_a_read_stopped_by_cancel_is_not_kept() -> None:
 
 def test_a_connection_given_back_after_logout_is_closed() -> None:
     held, connector = HeldConnections(), FakeConnector()
+    held.run("sid", connector, lambda c: None)
     conn = held.lend("sid", connector).connect()
     held.forget("sid")
     conn.close()
@@ -195,6 +208,7 @@ def test_a_connection_given_back_after_logout_is_closed() -> None:
 
 def test_a_preview_meanwhile_keeps_its_own_and_the_lent_one_closes() -> None:
     held, connector = HeldConnections(), FakeConnector()
+    held.run("sid", connector, lambda c: None)
     conn = held.lend("sid", connector).connect()
     held.run("sid", connector, lambda c: None)  # a preview during the QC opens its own
     conn.close()

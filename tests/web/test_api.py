@@ -100,13 +100,19 @@ def test_a_rescan_of_an_unchanged_site_costs_no_login(
     app: Flask, logged_in: FlaskClient, server: SftpServerHandle, sftp_username: str
 ) -> None:
     """The job borrows the login's kept connection: the second QC neither logs in nor opens."""
-    wait_for_job(logged_in, start_scan(logged_in, "SITE-A"))
+    job_id = start_scan(logged_in, "SITE-A")
+    wait_for_job(logged_in, job_id)
+    preview = logged_in.get(
+        f"/sites/SITE-A/qc/{job_id}/preview?path=Antenna%20A/DJI_0001.JPG&size=thumb",
+        headers={"Accept": "application/json"},
+    )
+    assert preview.status_code == 200  # the login's previews keep a connection
     logins = server.auth_attempts[sftp_username]
     second = wait_for_job(logged_in, start_scan(logged_in, "SITE-A"))
     assert second["state"] == "done"
     assert second["result"]["stats"]["cached"] == 7
     assert server.auth_attempts[sftp_username] == logins
-    assert context(app).held.open_count() == 1  # kept for the next click or QC
+    assert context(app).held.open_count() == 1  # given back for the next click or QC
 
 
 def test_starting_a_scan_needs_the_csrf_header(

@@ -184,9 +184,7 @@ def test_previews_at_once_after_a_password_change_cost_one_attempt(
 ) -> None:
     job_id = finished_job(logged_in)
     cookie = logged_in.get_cookie(app.config["SESSION_COOKIE_NAME"])
-    # The job left its connection kept; an idle sweep closes it, so the previews must log in.
-    assert cookie is not None and context(app).held.open_count() == 1
-    context(app).held.close_all()
+    assert cookie is not None and context(app).held.open_count() == 0
     server.set_password(sftp_username, "changed-by-the-administrator")
     attempts = server.auth_attempts[sftp_username]
     photos = ["Antenna A/DJI_0001.JPG", "Antenna A/DJI_0002.JPG", "Antenna A/DJI_0003.JPG"]

@@ -8,10 +8,10 @@ takes it over (``SiteConnection.release``). Each kept connection holds a slot of
 QC_MAX_SERVER_CONNECTIONS, so it is closed after ``idle_seconds`` without use by
 ``close_idle`` (the app's sweeper thread calls it), and at logout or expiry by ``forget``.
 
-A QC job of the login borrows the same connection (``lend``): a rescan of an unchanged site
-then lists it on a connection that is already open, with no SSH handshake and no password
-attempt (measured on the WAN profile in docs/performance.md), and leaves its first connection
-kept for the next one.
+A QC job of the login borrows the same connection when there is one (``lend``): a rescan of
+an unchanged site then lists it on a connection that is already open, with no SSH handshake
+and no password attempt (measured on the WAN profile in docs/performance.md), and gives it
+back for the next click.
 """
 
 from __future__ import annotations
@@ -97,9 +97,9 @@ class HeldConnections:
     def lend(self, key: str, connector: Connector) -> Connector:
         """A connector whose first connection is this key's kept one, given back when closed.
 
-        For a job of the login: its first ``connect`` takes the kept connection out (or opens
-        one, which is kept afterwards), so a second QC of the login costs no login at all; each
-        pass of the job (GPS, checks) borrows it in turn. A
+        For a job of the login: its first ``connect`` takes the kept connection out when the
+        login has one (its previews keep one), so a rescan costs no login at all; each pass of
+        the job (GPS, checks) borrows it in turn. Without one, the job connects as usual. A
         preview asked for meanwhile opens its own kept connection; the lent one is then
         closed when given back, so a key never keeps two.
         """
@@ -209,15 +209,14 @@ class _LendingConnector:
             first, self._out = not self._out, True
         if not first:  # a pool's further connections
             return self._connector.connect()
-        try:
-            conn = self._held._take(self._key)
-            if conn is None:
-                conn = self._connector.connect()
-            else:
-                log.debug("a QC reuses its login's kept connection")
-        except BaseException:
+        conn = self._held._take(self._key)
+        if conn is None:
+            # Nothing kept: the job's connections are its own and close with it. Keeping one
+            # after every job would hold a server slot per user who ran a QC (each slot is one
+            # of QC_MAX_SERVER_CONNECTIONS), and other users' scans would wait for them.
             self._returned()
-            raise
+            return self._connector.connect()
+        log.debug("a QC reuses its login's kept connection")
         return _Lent(conn, self._give_back)
 
     def _give_back(self, conn: SiteConnection, healthy: bool) -> None:
