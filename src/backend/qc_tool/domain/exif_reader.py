@@ -11,7 +11,8 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from qc_tool.domain.jpeg import SOI, SegmentWalk, not_jpeg_reason
+from qc_tool.domain.formats import locate_exif
+from qc_tool.domain.jpeg import SOI, SegmentWalk
 from qc_tool.domain.sparse import ReadProgram, SparseBytes, fetch
 from qc_tool.domain.tiff import TYPE_LONG, Entry, Tiff
 from qc_tool.errors import UnreadableImage
@@ -49,14 +50,16 @@ def read_exif_block(size: int) -> ReadProgram[ExifBlock]:
     buf = SparseBytes(size)
     yield from fetch(buf, [(0, FIRST_READ), (max(0, size - TAIL_READ), TAIL_READ)])
     head = buf.get(0, min(buf.size, 12)) or b""
-    if not head.startswith(SOI):
-        raise UnreadableImage(not_jpeg_reason(head))
+    if not head.startswith(SOI):  # HEIF, TIFF/DNG: their EXIF is the same TIFF body
+        found = yield from locate_exif(buf)
+        tiff = None if found is None else (yield from fetch_tiff_parts(*found))
+        return ExifBlock(tiff, False, buf.bytes_read)
     truncated = not _ends_with_eoi(buf)
     segment = yield from _find_exif_segment(buf)
     if segment is None:
         return ExifBlock(None, truncated, buf.bytes_read)
     base, length = segment
-    tiff = yield from _fetch_tiff_parts(buf, base, length)
+    tiff = yield from fetch_tiff_parts(buf, base, length)
     # A file that stops right after its EXIF segment may end in the thumbnail's own EOI.
     truncated = truncated or buf.size <= base + length
     return ExifBlock(tiff, truncated, buf.bytes_read)
@@ -89,7 +92,7 @@ def _find_exif_segment(buf: SparseBytes) -> ReadProgram[tuple[int, int] | None]:
                 return pos + 10, length - 8
 
 
-def _fetch_tiff_parts(buf: SparseBytes, base: int, length: int) -> ReadProgram[bytes]:
+def fetch_tiff_parts(buf: SparseBytes, base: int, length: int) -> ReadProgram[bytes]:
     """Fetch IFD0, the EXIF and GPS IFDs and their kept values; return the sparse TIFF body."""
     tiff, ifd0 = yield from Tiff.open(buf, base, length)
     (ifd0_entries,) = yield from tiff.read_ifds([(ifd0, "IFD0", IFD0_TAGS)])

@@ -15,7 +15,7 @@ import re
 from qc_tool.errors import PathRejected, RemoteError
 
 MAX_NAME = 255
-IMAGE_SUFFIXES = (".jpg", ".jpeg")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".heic", ".heif", ".dng")  # i13-tree owns this list
 # Entries one listing may hold (QC_MAX_LISTING). A site folder holds hundreds of photos; a
 # folder of tens of thousands is a mistake (a whole archive uploaded into one folder) or
 # hostile, and listing it whole would hold every entry's attributes in memory.
