@@ -1,0 +1,232 @@
+"""HEIF/HEIC and TIFF/DNG photos: positions through the meta box and the IFDs, by range reads,
+and the embedded JPEG the photo checks judge them by (or why there is none)."""
+
+from __future__ import annotations
+
+import dataclasses
+import struct
+
+import pytest
+from formats_support import (
+    RAW_SIZE,
+    SPEC,
+    build_dng,
+    build_heif,
+    exif_tiff,
+    pillow_heic,
+    scene_jpeg,
+    spec_at,
+)
+from qc_tool.demo.imagegen import ImageSpec, expected_altitude, expected_lat_lon
+from qc_tool.domain.exif import summarize
+from qc_tool.domain.exif_reader import ExifBlock, read_exif_block
+from qc_tool.domain.heif import MAX_TOP_BOXES
+from qc_tool.domain.models import ExifSummary
+from qc_tool.domain.pixel_reader import PixelSource, read_pixels
+from qc_tool.domain.sparse import run_program
+from qc_tool.errors import UnreadableImage
+
+
+def _reader(data: bytes, cap: int | None = None):  # type: ignore[no-untyped-def]
+    def read_at(offset: int, length: int) -> bytes:
+        return data[offset : offset + min(length, cap or length)]
+
+    return read_at
+
+
+def header(data: bytes, cap: int | None = None) -> ExifBlock:
+    return run_program(read_exif_block(len(data)), _reader(data, cap))
+
+
+def position(data: bytes) -> ExifSummary:
+    return summarize(header(data))
+
+
+def pixels(data: bytes) -> PixelSource:
+    return run_program(read_pixels(len(data)), _reader(data))
+
+
+def assert_exact(summary: ExifSummary, spec: ImageSpec) -> None:
+    assert (summary.lat, summary.lon) == expected_lat_lon(spec)
+    assert summary.alt == expected_altitude(spec)
+    assert summary.taken == spec.taken.isoformat()
+    assert summary.gps_note is None
+
+
+# -- HEIF/HEIC positions ---------------------------------------------------------------------
+
+
+def test_a_phone_heic_gives_the_position_written() -> None:
+    assert_exact(position(pillow_heic(SPEC)), SPEC)
+    assert position(pillow_heic(SPEC)).camera == "DJI FC6310"
+
+
+@pytest.mark.parametrize("lat, lon", [(52.37, 4.89), (-0.0001, -179.9999), (89.9, 0.0)])
+def test_heif_positions_north_south_east_west(lat: float, lon: float) -> None:
+    spec = spec_at(lat, lon, 12.5)
+    assert_exact(position(build_heif(exif=exif_tiff(spec))), spec)
+
+
+def test_big_endian_exif_in_a_heif() -> None:
+    spec = dataclasses.replace(spec_at(10.5, 20.25), byte_order="MM")
+    assert_exact(position(build_heif(exif=exif_tiff(spec))), spec)
+
+
+def test_an_exif_item_stored_in_the_meta_box_idat() -> None:
+    spec = spec_at(48.85, 2.35)
+    data = build_heif(exif=exif_tiff(spec), exif_in_idat=True)
+    assert_exact(position(data), spec)
+
+
+def test_a_heic_without_exif_is_read_and_says_so() -> None:
+    for data in (pillow_heic(None), build_heif(exif=None)):
+        summary = position(data)
+        assert summary.lat is None and summary.gps_note == "no EXIF data in the file"
+
+
+def test_a_heic_reads_only_its_boxes_and_exif_not_its_image_data() -> None:
+    """2 MB of image data before the Exif item: read are the first 4 KB and the EXIF parts."""
+    spec = spec_at(1.0, 2.0)
+    data = build_heif(exif=exif_tiff(spec), primary=b"\x00" * 2_000_000)
+    block = header(data)
+    assert_exact(summarize(block), spec)
+    assert block.bytes_read < 8192 < len(data)
+
+
+def test_short_server_reads_give_the_same_heif_result() -> None:
+    data = build_heif(exif=exif_tiff(SPEC), primary=b"\x00" * 50_000)
+    assert header(data, cap=7) == header(data)
+
+
+def test_a_heic_reads_as_the_same_facts_whatever_libheif_or_the_hand_layout() -> None:
+    assert position(pillow_heic(SPEC)) == position(build_heif(exif=exif_tiff(SPEC, (256, 192))))
+
+
+# -- broken HEIF files ------------------------------------------------------------------------
+
+
+def _reason(data: bytes) -> str:
+    with pytest.raises(UnreadableImage) as err:
+        position(data)
+    return err.value.message
+
+
+def test_a_box_claiming_more_than_its_container_is_named() -> None:
+    data = bytearray(build_heif(exif=exif_tiff(SPEC)))
+    at = data.index(b"iloc") - 4
+    struct.pack_into(">I", data, at, 60_000)
+    assert _reason(bytes(data)) == (
+        f"corrupt HEIF: the 'iloc' box at byte {at - data.index(b'meta') + 4:,} of the 'meta' "
+        "box claims 60,000 bytes, more than its container holds"
+    )
+
+
+def test_a_meta_box_past_the_end_of_the_file_is_truncated() -> None:
+    data = build_heif(exif=exif_tiff(SPEC))
+    cut = data[: data.index(b"mdat") - 20]
+    assert _reason(cut).startswith("truncated: the HEIF 'meta' box ends at byte")
+
+
+def test_zero_and_tiny_box_sizes_are_refused() -> None:
+    data = bytearray(build_heif(exif=exif_tiff(SPEC)))
+    struct.pack_into(">I", data, data.index(b"iinf") - 4, 3)
+    assert "'iinf' box" in _reason(bytes(data)) and "claims 3 bytes" in _reason(bytes(data))
+
+
+def test_an_exif_item_pointing_past_the_file() -> None:
+    data = bytearray(build_heif(exif=exif_tiff(SPEC)))
+    iloc = data.index(b"iloc") + 4 + 4 + 4  # version/flags, sizes, count
+    struct.pack_into(">I", data, iloc + 16 + 8, len(data) + 10)  # item 2: 16 bytes on, its offset
+    assert _reason(bytes(data)).startswith("corrupt HEIF: an item extent starts at byte")
+
+
+def test_a_file_of_endless_empty_boxes_stops_at_the_bound() -> None:
+    heif = build_heif(exif=None)
+    ftyp = heif[: int.from_bytes(heif[:4], "big")]
+    data = ftyp + struct.pack(">I4s", 8, b"free") * 200
+    assert _reason(data) == f"corrupt HEIF: no 'meta' box in the first {MAX_TOP_BOXES} boxes"
+
+
+def test_a_video_is_not_a_photo() -> None:
+    mp4 = build_heif(exif=None, brands=(b"isom", b"isom", b"mp41"))
+    assert _reason(mp4) == "not a photo: an ISO media file (a video?) with brands 'isom', 'mp41'"
+
+
+def test_every_cut_of_a_heif_header_gives_a_result_or_a_reason() -> None:
+    data = build_heif(exif=exif_tiff(SPEC), thumbnail=scene_jpeg(64, 48))
+    for cut in range(0, data.index(b"mdat") + 400, 7):
+        try:
+            position(data[:cut])
+            pixels(data[:cut])
+        except UnreadableImage as exc:
+            assert exc.message
+
+
+# -- DNG / TIFF ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("via", ["subifds", "chain"])
+@pytest.mark.parametrize("order", ["II", "MM"])
+def test_a_dng_gives_the_position_written(via: str, order: str) -> None:
+    spec = dataclasses.replace(spec_at(-12.5, 130.8, 88.0), byte_order=order)  # type: ignore[arg-type]
+    data = build_dng(spec, scene_jpeg(640, 480), via=via)  # type: ignore[arg-type]
+    summary = position(data)
+    assert (summary.lat, summary.lon, summary.alt) == (*expected_lat_lon(spec), expected_altitude(spec))  # type: ignore[misc]
+    assert summary.camera == "DJI FC6310" and summary.taken == spec.taken.isoformat()
+
+
+@pytest.mark.parametrize("via", ["subifds", "chain"])
+def test_a_dng_preview_is_what_the_checks_judge(via: str) -> None:
+    preview = scene_jpeg(640, 480)
+    data = build_dng(SPEC, preview, via=via)  # type: ignore[arg-type]
+    got = pixels(data)
+    assert got.data == preview and got.source == "preview" and got.not_checked is None
+    assert got.dimensions == RAW_SIZE
+    assert got.bytes_read < len(data) + 4096
+
+
+def test_a_dng_without_a_preview_is_not_checked_and_says_why() -> None:
+    got = pixels(build_dng(SPEC, None))
+    assert got.data == b"" and got.dimensions == RAW_SIZE
+    assert got.not_checked == (
+        "not checked: the TIFF/DNG holds no JPEG preview (raw data is not decoded)"
+    )
+
+
+def test_a_dng_reads_its_ifds_not_its_raw_data() -> None:
+    data = build_dng(SPEC, None) + b"\x00" * 3_000_000  # the raw data a real DNG carries
+    assert header(data).bytes_read < 8192
+    assert pixels(data).bytes_read < 8192
+
+
+def test_a_dng_sub_ifd_pointing_at_itself_ends() -> None:
+    data = bytearray(build_dng(SPEC, None, via="chain"))
+    raw_at = struct.unpack_from("<I", data, 8 + 2 + 12 * struct.unpack_from("<H", data, 8)[0])[0]
+    count = struct.unpack_from("<H", data, raw_at)[0]
+    struct.pack_into("<I", data, raw_at + 2 + 12 * count, 8)  # the raw IFD links back to IFD0
+    assert pixels(bytes(data)).not_checked is not None
+
+
+# -- previews of HEIF files ------------------------------------------------------------------
+
+
+def test_a_heif_jpeg_thumbnail_is_what_the_checks_judge() -> None:
+    thumb = scene_jpeg(320, 240)
+    got = pixels(build_heif(exif=exif_tiff(SPEC), thumbnail=thumb, primary=b"\x00" * 500_000))
+    assert got.data == thumb and got.not_checked is None and got.source == "preview"
+    assert got.bytes_read < 4096 + len(thumb) + 4096
+
+
+def test_a_hevc_only_heic_is_not_checked_and_says_why() -> None:
+    got = pixels(pillow_heic(SPEC))
+    assert got.data == b""
+    assert got.not_checked == (
+        "not checked: the HEIF holds no JPEG preview (its image is coded as 'hvc1', "
+        "which the checks do not decode)"
+    )
+
+
+def test_a_heic_is_read_as_heic_whatever_its_name() -> None:
+    """The readers never see a name: the bytes decide (the scan test names one .jpg)."""
+    data = pillow_heic(SPEC)
+    assert_exact(position(data), SPEC)
