@@ -9,6 +9,7 @@ IFD, reached through IFD0's SubIFDs or through the IFD chain, as DNG writers do.
 
 from __future__ import annotations
 
+import functools
 import io
 import struct
 from datetime import datetime
@@ -49,13 +50,14 @@ def exif_tiff(spec: ImageSpec, size: tuple[int, int] = (640, 480)) -> bytes:
     return build_exif(spec, size, None).data
 
 
-def pillow_heic(spec: ImageSpec | None, size: tuple[int, int] = (256, 192)) -> bytes:
+@functools.cache  # x265 takes a while; the bytes never change
+def pillow_heic(spec: ImageSpec | None, size: tuple[int, int] = (640, 480), seed: int = 3) -> bytes:
     """A HEIC as libheif writes it: one HEVC image, and an Exif item unless ``spec`` is None."""
-    pixels = render_scene(size[0], size[1], seed=3)
+    pixels = render_scene(size[0], size[1], seed=seed)
     heif = pillow_heif.from_pillow(Image.fromarray(np.asarray(pixels)).convert("RGB"))
     out = io.BytesIO()
     exif = None if spec is None else b"Exif\x00\x00" + exif_tiff(spec, size)
-    heif.save(out, format="HEIF", quality=60, exif=exif)
+    heif.save(out, format="HEIF", quality=85, exif=exif)
     return out.getvalue()
 
 
@@ -80,13 +82,14 @@ def build_heif(
     thumbnail: bytes | None = None,
     exif_in_idat: bool = False,
     primary: bytes = b"\x00" * 64,
+    primary_type: bytes = b"hvc1",
     brands: tuple[bytes, ...] = (b"heic", b"mif1", b"heic"),
 ) -> bytes:
     """ftyp, meta (hdlr, pitm, iinf, iloc v1, iref, [idat]), mdat; item 1 the (fake HEVC)
     primary image, 2 the Exif item (``b"\\0\\0\\0\\0Exif\\0\\0"`` + ``exif``), 3 a JPEG
     thumbnail. With ``exif_in_idat`` the Exif item is stored in ``idat`` (construction 1)."""
     exif_item = None if exif is None else b"\x00\x00\x00\x06Exif\x00\x00" + exif
-    items: list[tuple[int, bytes, bytes]] = [(1, b"hvc1", primary)]
+    items: list[tuple[int, bytes, bytes]] = [(1, primary_type, primary)]
     if exif_item is not None:
         items.append((2, b"Exif", exif_item))
     if thumbnail is not None:
@@ -116,7 +119,11 @@ def build_heif(
         children = [
             full_box(b"hdlr", 0, b"\x00" * 4 + b"pict" + b"\x00" * 13),
             full_box(b"pitm", 0, struct.pack(">H", 1)),
-            full_box(b"iinf", 0, struct.pack(">H", len(items)) + b"".join(_infe(i, k) for i, k, _ in items)),
+            full_box(
+                b"iinf",
+                0,
+                struct.pack(">H", len(items)) + b"".join(_infe(i, k) for i, k, _ in items),
+            ),
             full_box(b"iloc", 1, iloc),
         ]
         if refs:

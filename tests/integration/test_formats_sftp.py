@@ -32,14 +32,16 @@ SPECS: dict[str, ImageSpec] = {
     "Phone/IMG_0003.heif": spec_at(-33.86870, 151.20920, 23.0),  # with a JPEG thumbnail
     "Raw/DJI_0001.DNG": spec_at(-33.86885, 151.20935, 45.0),  # with a JPEG preview
     "Raw/DJI_0002.DNG": spec_at(-33.86880, 151.20925, 46.0),  # without
+    "Phone/IMG_0006.HEIF": spec_at(-33.86886, 151.20931, 24.0),
 }
+AV1 = "Phone/IMG_0006.HEIF"  # AV1-coded: not decoded, so not checked
 NO_EXIF = "Phone/IMG_0004.HEIC"
 CORRUPT = "Phone/IMG_0005.HEIC"
 HEVC_ONLY = ("Phone/IMG_0001.HEIC", "Phone/IMG_0002.jpg")
 
 
 def _corrupt_heic() -> bytes:
-    data = bytearray(pillow_heic(spec_at(-33.8688, 151.2093)))
+    data = bytearray(pillow_heic(spec_at(-33.8688, 151.2093), seed=7))
     struct.pack_into(">I", data, data.index(b"iloc") - 4, 100_000)
     return bytes(data)
 
@@ -49,13 +51,14 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("formats-root")
     files = {
         "Phone/IMG_0001.HEIC": pillow_heic(SPECS["Phone/IMG_0001.HEIC"]),
-        "Phone/IMG_0002.jpg": pillow_heic(SPECS["Phone/IMG_0002.jpg"]),
+        "Phone/IMG_0002.jpg": pillow_heic(SPECS["Phone/IMG_0002.jpg"], seed=4),
         "Phone/IMG_0003.heif": build_heif(
             exif=exif_tiff(SPECS["Phone/IMG_0003.heif"]),
             thumbnail=scene_jpeg(640, 480, seed=31),
             primary=bytes(1_000_000),
         ),
-        NO_EXIF: pillow_heic(None),
+        NO_EXIF: pillow_heic(None, seed=6),
+        AV1: build_heif(exif=exif_tiff(SPECS[AV1]), primary_type=b"av01"),
         CORRUPT: _corrupt_heic(),
         "Raw/DJI_0001.DNG": build_dng(
             SPECS["Raw/DJI_0001.DNG"], scene_jpeg(640, 480, seed=32), raw_bytes=RAW_PADDING
@@ -77,7 +80,9 @@ def _assert_positions(result: ScanResult) -> None:
         assert image.error is None, (path, image.error)
         assert (image.lat, image.lon) == expected_lat_lon(spec), path
         assert image.alt == expected_altitude(spec) and image.taken == spec.taken.isoformat()
-    assert by_path[NO_EXIF].error is None and by_path[NO_EXIF].gps_note == "no EXIF data in the file"
+    assert (
+        by_path[NO_EXIF].error is None and by_path[NO_EXIF].gps_note == "no EXIF data in the file"
+    )
     assert by_path[CORRUPT].error == (
         "corrupt HEIF: the 'iloc' box at byte 45 of the 'meta' box claims 100,000 bytes, "
         "more than its container holds"
@@ -96,25 +101,28 @@ def _check(conn: Any, scan: ScanResult) -> CheckReport:
 
 def _assert_checks(scan: ScanResult, report: CheckReport) -> None:
     checks = {c.name: c for c in report.images}
-    assert checks["Raw/DJI_0001.DNG"].valid is True and checks["Raw/DJI_0001.DNG"].source == "preview"
+    assert (
+        checks["Raw/DJI_0001.DNG"].valid is True and checks["Raw/DJI_0001.DNG"].source == "preview"
+    )
     assert checks["Phone/IMG_0003.heif"].valid is True
     assert checks["Raw/DJI_0002.DNG"].valid is None
     assert checks["Raw/DJI_0002.DNG"].not_checked == (
         "not checked: the TIFF/DNG holds no JPEG preview (raw data is not decoded)"
     )
-    for path in HEVC_ONLY:
-        assert checks[path].valid is None and str(checks[path].not_checked).startswith(
-            "not checked: the HEIF holds no JPEG preview"
-        )
+    for path in HEVC_ONLY:  # decoded from the whole file
+        assert checks[path].valid is True and checks[path].source == "full", checks[path]
+    assert checks[AV1].valid is None and checks[AV1].not_checked == (
+        "not checked: the HEIF's image is coded as 'av01', which the checks do not decode"
+    )
     document = result_document(scan, report)
     images = {i["path"]: i for i in document["images"]}
-    for path in (*HEVC_ONLY, "Raw/DJI_0002.DNG"):
+    for path in (AV1, "Raw/DJI_0002.DNG"):
         assert images[path]["valid"] is None, path
         assert images[path]["reasons"] == [checks[path].not_checked]
-    assert images["Raw/DJI_0001.DNG"]["valid"] is True
+    assert images["Raw/DJI_0001.DNG"]["valid"] is True and images[HEVC_ONLY[1]]["valid"] is True
     assert images[CORRUPT]["valid"] is False and images[NO_EXIF]["valid"] is False
     photos = document["verdict"]["photos"]
-    assert (photos["valid"], photos["invalid"], photos["unchecked"]) == (2, 2, 3)
+    assert (photos["valid"], photos["invalid"], photos["unchecked"]) == (4, 2, 2)
 
 
 def test_heic_and_dng_over_sftp(root: Path) -> None:

@@ -536,9 +536,7 @@ def test_the_report_calls_out_missing_folders_and_sequence_gaps(document: dict[s
 
 def test_maps_show_a_photo_not_judged_as_neither_valid_nor_failed() -> None:
     """valid null (checks not run, or a DNG without a preview) is its own state everywhere."""
-    document = _document(
-        [_image("F/a.JPG", -33.86, 151.2), _image("F/b.DNG", -33.861, 151.201)]
-    )
+    document = _document([_image("F/a.JPG", -33.86, 151.2), _image("F/b.DNG", -33.861, 151.201)])
     assert [i["valid"] for i in document["images"]] == [None, None]
     styles = Counter(
         e.text for e in ET.fromstring(kml(document)).iter() if e.tag.endswith("styleUrl")
@@ -546,4 +544,6 @@ def test_maps_show_a_photo_not_judged_as_neither_valid_nor_failed() -> None:
     assert styles == {"#unchecked": 2, "#path": 1}
     types = [e.text for e in ET.fromstring(gpx(document)).iter() if e.tag.endswith("type")]
     assert types == ["unchecked", "unchecked"]
-    assert [f["properties"].get("valid") for f in json.loads(geojson(document))["features"][:2]] == [None, None]
+    assert [
+        f["properties"].get("valid") for f in json.loads(geojson(document))["features"][:2]
+    ] == [None, None]

@@ -18,6 +18,8 @@ from formats_support import (
     spec_at,
 )
 from qc_tool.demo.imagegen import ImageSpec, expected_altitude, expected_lat_lon
+from qc_tool.domain.checks import decode
+from qc_tool.domain.checks.decode import ImageDecodeError, ImageTooLarge, decode_gray
 from qc_tool.domain.exif import summarize
 from qc_tool.domain.exif_reader import ExifBlock, read_exif_block
 from qc_tool.domain.heif import MAX_TOP_BOXES
@@ -99,7 +101,7 @@ def test_short_server_reads_give_the_same_heif_result() -> None:
 
 
 def test_a_heic_reads_as_the_same_facts_whatever_libheif_or_the_hand_layout() -> None:
-    assert position(pillow_heic(SPEC)) == position(build_heif(exif=exif_tiff(SPEC, (256, 192))))
+    assert position(pillow_heic(SPEC)) == position(build_heif(exif=exif_tiff(SPEC, (640, 480))))
 
 
 # -- broken HEIF files ------------------------------------------------------------------------
@@ -171,7 +173,10 @@ def test_a_dng_gives_the_position_written(via: str, order: str) -> None:
     spec = dataclasses.replace(spec_at(-12.5, 130.8, 88.0), byte_order=order)  # type: ignore[arg-type]
     data = build_dng(spec, scene_jpeg(640, 480), via=via)  # type: ignore[arg-type]
     summary = position(data)
-    assert (summary.lat, summary.lon, summary.alt) == (*expected_lat_lon(spec), expected_altitude(spec))  # type: ignore[misc]
+    assert (summary.lat, summary.lon, summary.alt) == (
+        *expected_lat_lon(spec),
+        expected_altitude(spec),
+    )  # type: ignore[misc]
     assert summary.camera == "DJI FC6310" and summary.taken == spec.taken.isoformat()
 
 
@@ -217,12 +222,22 @@ def test_a_heif_jpeg_thumbnail_is_what_the_checks_judge() -> None:
     assert got.bytes_read < 4096 + len(thumb) + 4096
 
 
-def test_a_hevc_only_heic_is_not_checked_and_says_why() -> None:
-    got = pixels(pillow_heic(SPEC))
+def test_a_hevc_heic_without_a_jpeg_is_read_whole_for_the_checks_to_decode() -> None:
+    data = pillow_heic(SPEC)
+    got = pixels(data)
+    assert (got.data, got.source, got.not_checked, got.bytes_read) == (
+        data,
+        "full",
+        None,
+        len(data),
+    )
+
+
+def test_a_heif_in_a_coding_the_checks_cannot_decode_is_not_checked_and_says_why() -> None:
+    got = pixels(build_heif(exif=exif_tiff(SPEC), primary_type=b"av01"))
     assert got.data == b""
     assert got.not_checked == (
-        "not checked: the HEIF holds no JPEG preview (its image is coded as 'hvc1', "
-        "which the checks do not decode)"
+        "not checked: the HEIF's image is coded as 'av01', which the checks do not decode"
     )
 
 
@@ -230,3 +245,25 @@ def test_a_heic_is_read_as_heic_whatever_its_name() -> None:
     """The readers never see a name: the bytes decide (the scan test names one .jpg)."""
     data = pillow_heic(SPEC)
     assert_exact(position(data), SPEC)
+
+
+# -- decoding a HEVC HEIC for the checks ----------------------------------------------------
+
+
+def test_a_heic_decodes_to_luma_at_the_analysis_size() -> None:
+    gray = decode_gray(pillow_heic(SPEC, (640, 480)), long_side=320)
+    assert (gray.width, gray.height, gray.pixels.shape) == (640, 480, (240, 320))
+
+
+def test_a_cut_heic_is_a_decode_error_with_the_reason() -> None:
+    data = pillow_heic(SPEC)
+    with pytest.raises(ImageDecodeError, match="^Corrupt HEIF data"):
+        decode_gray(data[: len(data) // 2], long_side=320)
+
+
+def test_a_heic_over_the_pixel_bound_is_refused_before_decoding(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(decode, "MAX_HEIF_PIXELS", 640 * 480 - 1)
+    with pytest.raises(ImageTooLarge, match="HEIF image too large to decode"):
+        decode_gray(pillow_heic(SPEC), long_side=320)

@@ -8,6 +8,7 @@ part: a HEIC named .jpg is read as HEIC. Anything else is refused with what it i
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from qc_tool.domain import dng, heif
 from qc_tool.domain.jpeg import SOI, not_jpeg_reason
@@ -15,16 +16,20 @@ from qc_tool.domain.sparse import ReadProgram, SparseBytes, fetch_exact
 from qc_tool.errors import UnreadableImage
 
 HEAD = 16  # bytes that identify the format (the first read always holds more)
+# What libheif (in the pillow-heif wheel: libde265) decodes, when there is no JPEG to read.
+HEVC_CODED = frozenset({"hvc1", "hev1"})
 
 
 @dataclass(frozen=True, slots=True)
 class EmbeddedPreview:
     """The JPEG the photo checks judge a non-JPEG photo by, or why there is none to judge."""
 
-    data: bytes  # a complete JPEG file; empty when ``not_checked``
+    data: bytes  # a complete JPEG file (a HEIF file when ``source`` is "full"); empty when
+    # ``not_checked``
     bytes_read: int
     dimensions: tuple[int, int] | None  # of the main image, when the header states it
     not_checked: str | None = None  # "not checked: <why>"
+    source: Literal["preview", "full"] = "preview"
 
 
 def _head(buf: SparseBytes) -> bytes:
@@ -62,23 +67,39 @@ def read_preview(buf: SparseBytes, max_bytes: int) -> ReadProgram[EmbeddedPrevie
 
 
 def _heif_preview(buf: SparseBytes, max_bytes: int) -> ReadProgram[EmbeddedPreview]:
+    """A JPEG item (the primary image, or its ``thmb`` thumbnail) if there is one; else the
+    whole file, for the checks to decode its HEVC image (up to ``max_bytes``)."""
     meta = yield from heif.read_meta(buf)
     primary = meta.items.get(meta.primary) if meta.primary is not None else None
     images = ([primary] if primary is not None else []) + meta.thumbnails()
     jpegs = [i for i in images if i.type == "jpeg" and i.unsupported is None and i.length]
     usable = [i for i in jpegs if i.length <= max_bytes]
-    if not usable:
-        coded = primary.type if primary is not None else "unknown"
-        why = (
-            f"not checked: the HEIF's JPEG preview is over {max_bytes // 1024 // 1024} MB"
-            if jpegs
-            else f"not checked: the HEIF holds no JPEG preview (its image is coded as "
-            f"'{coded}', which the checks do not decode)"
-        )
+    if usable:
+        item = max(usable, key=lambda i: i.length)
+        data = yield from heif.read_item(buf, item, max_bytes)
+        return _checked(data, buf.bytes_read, None, "HEIF")
+    coded = _coded_as(meta, primary)
+    if coded not in HEVC_CODED:
+        why = f"not checked: the HEIF's image is coded as '{coded}', which the checks do not decode"
         return EmbeddedPreview(b"", buf.bytes_read, None, why)
-    item = max(usable, key=lambda i: i.length)
-    data = yield from heif.read_item(buf, item, max_bytes)
-    return _checked(data, buf.bytes_read, None, "HEIF")
+    if buf.size > max_bytes:
+        why = f"not checked: the HEIF file is over {max_bytes // 1024 // 1024} MB"
+        return EmbeddedPreview(b"", buf.bytes_read, None, why)
+    chunks = buf.chunks()
+    head = chunks[0][1] if chunks and chunks[0][0] == 0 else b""  # the boxes read so far
+    rest = yield from fetch_exact(len(head), buf.size - len(head))
+    return EmbeddedPreview(head + rest, buf.bytes_read + len(rest), None, source="full")
+
+
+def _coded_as(meta: heif.HeifMeta, primary: heif.Item | None) -> str:
+    """The primary image's coding; for a grid, its tiles' (``dimg`` references)."""
+    if primary is None:
+        return "unknown"
+    if primary.type != "grid":
+        return primary.type
+    tiles = [to for r, f, to in meta.refs if r == "dimg" and f == primary.id]
+    tile = meta.items.get(tiles[0][0]) if tiles and tiles[0] else None
+    return tile.type if tile is not None else "grid"
 
 
 def _tiff_preview(buf: SparseBytes, max_bytes: int) -> ReadProgram[EmbeddedPreview]:

@@ -54,7 +54,7 @@ def read_pixels(size: int, *, whole_file: bool = False) -> ReadProgram[PixelSour
     yield from fetch(buf, [(0, HEADER_READ)])
     if buf.get(0, 2) != SOI:  # HEIF, TIFF/DNG: their embedded JPEG (domain/formats.py)
         p = yield from read_preview(buf, MAX_PREVIEW_BYTES)
-        return PixelSource(p.data, "preview", b"", p.bytes_read, p.dimensions, p.not_checked)
+        return PixelSource(p.data, p.source, b"", p.bytes_read, p.dimensions, p.not_checked)
     header_end, dims = yield from _walk_header(buf)
     header = _sparse(buf, header_end)
     preview = None if whole_file else find_mpf_preview(header, size)
