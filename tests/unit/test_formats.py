@@ -4,7 +4,9 @@ and the embedded JPEG the photo checks judge them by (or why there is none)."""
 from __future__ import annotations
 
 import dataclasses
+import io
 import struct
+from pathlib import Path
 
 import pytest
 from formats_support import (
@@ -17,16 +19,19 @@ from formats_support import (
     scene_jpeg,
     spec_at,
 )
+from PIL import Image
+from qc_tool.adapters.local import LocalConnector
 from qc_tool.demo.imagegen import ImageSpec, expected_altitude, expected_lat_lon
 from qc_tool.domain.checks import decode
 from qc_tool.domain.checks.decode import ImageDecodeError, ImageTooLarge, decode_gray
 from qc_tool.domain.exif import summarize
 from qc_tool.domain.exif_reader import ExifBlock, read_exif_block
 from qc_tool.domain.heif import MAX_TOP_BOXES
-from qc_tool.domain.models import ExifSummary
+from qc_tool.domain.models import ExifSummary, RemoteFile
 from qc_tool.domain.pixel_reader import PixelSource, read_pixels
 from qc_tool.domain.sparse import run_program
 from qc_tool.errors import UnreadableImage
+from qc_tool.services.previews import read_source, render_preview
 
 
 def _reader(data: bytes, cap: int | None = None):  # type: ignore[no-untyped-def]
@@ -267,3 +272,27 @@ def test_a_heic_over_the_pixel_bound_is_refused_before_decoding(
     monkeypatch.setattr(decode, "MAX_HEIF_PIXELS", 640 * 480 - 1)
     with pytest.raises(ImageTooLarge, match="HEIF image too large to decode"):
         decode_gray(pillow_heic(SPEC), long_side=320)
+
+
+# -- the page's previews of these photos ------------------------------------------------------
+
+
+def _source(tmp_path: Path, name: str, data: bytes) -> PixelSource:
+    (tmp_path / "S" / "F").mkdir(parents=True, exist_ok=True)
+    (tmp_path / "S" / "F" / name).write_bytes(data)
+    conn = LocalConnector(tmp_path).connect()
+    return read_source(conn, "S", RemoteFile(f"F/{name}", len(data), 0), lambda: False)
+
+
+def test_the_page_shows_a_heic_and_a_dng_preview(tmp_path: Path) -> None:
+    for name, data in (
+        ("a.HEIC", pillow_heic(SPEC)),
+        ("b.DNG", build_dng(SPEC, scene_jpeg(640, 480))),
+    ):
+        shown = Image.open(io.BytesIO(render_preview(_source(tmp_path, name, data), 200)))
+        assert (shown.format, max(shown.size)) == ("JPEG", 200)
+
+
+def test_the_page_says_why_a_dng_without_a_preview_has_no_image(tmp_path: Path) -> None:
+    with pytest.raises(UnreadableImage, match=r"^F/c.DNG: no image to show \(not checked: "):
+        _source(tmp_path, "c.DNG", build_dng(SPEC, None))

@@ -111,11 +111,11 @@ def decode_gray(data: bytes, long_side: int) -> Gray:
     return Gray(pixels, width, height)
 
 
-def decode_heif_gray(data: bytes, long_side: int) -> Gray:
-    """Decode a HEIF/HEIC file's primary image (libheif, through pillow-heif) to luma.
+def decode_heif(data: bytes) -> Image.Image:
+    """The primary image of a HEIF/HEIC file, decoded whole by libheif (through pillow-heif).
 
-    The whole image is decoded, then reduced; images over MAX_HEIF_PIXELS (or Pillow's
-    limit) are refused before decoding. Raises ImageDecodeError with a readable message.
+    libheif has no reduced-scale decode: images over MAX_HEIF_PIXELS (or Pillow's limit) are
+    refused before decoding. Raises ImageDecodeError (ImageTooLarge) with a readable message.
     """
     try:
         heif = pillow_heif.open_heif(io.BytesIO(data), convert_hdr_to_8bit=True)
@@ -126,11 +126,18 @@ def decode_heif_gray(data: bytes, long_side: int) -> Gray:
                 f"{MAX_HEIF_PIXELS:,} pixels)"
             )
         refuse_bombs(width, height)
-        gray = heif.to_pillow().convert("L")
+        return heif.to_pillow()
     except ImageDecodeError:
         raise
     except (ValueError, RuntimeError, OSError, EOFError) as exc:  # libheif's errors
         raise ImageDecodeError(f"Corrupt HEIF data ({exc})") from exc
+
+
+def decode_heif_gray(data: bytes, long_side: int) -> Gray:
+    """``decode_gray`` for a HEIF/HEIC file: decoded whole, then reduced to luma."""
+    image = decode_heif(data)
+    width, height = image.size
+    gray = image.convert("L")
     target = _target(width, height, long_side)
     if gray.size != target:
         gray = gray.resize(target, Image.Resampling.BOX)
