@@ -27,6 +27,7 @@ MAX_BOXES = 20_000  # boxes parsed inside ``meta``, at every depth
 MAX_ITEMS = 10_000
 MAX_EXTENTS = 20_000  # over all items
 MAX_EXIF_BYTES = 1024 * 1024  # an Exif item in several pieces is gathered whole, up to this
+EXIF_READ = 4096  # first read of an Exif item
 FTYP_MAX = 4096
 # The brands of still-image HEIF files (ISO/IEC 23008-12, MIAF, AVIF, Apple's and Canon's).
 IMAGE_BRANDS = frozenset(
@@ -386,7 +387,9 @@ def locate_exif(buf: SparseBytes) -> ReadProgram[tuple[SparseBytes, int, int] | 
     else:
         data = yield from read_item(buf, item, MAX_EXIF_BYTES)
         start, length, where = 0, len(data), SparseBytes.at_hand(data)
-    yield from fetch(where, [(start, 4)])
+    # The item's start in one read: phones write 1-3 KB of Exif, so its TIFF header, IFD0
+    # and usually the GPS IFD come with it, one round trip instead of four.
+    yield from fetch(where, [(start, min(length, EXIF_READ))])
     raw = where.get(start, 4)
     if raw is None or length < 4:
         raise UnreadableImage("truncated: the HEIF Exif item is cut short")
