@@ -29,7 +29,7 @@ from qc_tool.domain.exif_reader import ExifBlock, read_exif_block
 from qc_tool.domain.heif import MAX_TOP_BOXES
 from qc_tool.domain.models import ExifSummary, RemoteFile
 from qc_tool.domain.pixel_reader import PixelSource, read_pixels
-from qc_tool.domain.sparse import run_program
+from qc_tool.domain.sparse import ReadProgram, run_program
 from qc_tool.errors import UnreadableImage
 from qc_tool.services.previews import read_source, render_preview
 
@@ -296,3 +296,23 @@ def test_the_page_shows_a_heic_and_a_dng_preview(tmp_path: Path) -> None:
 def test_the_page_says_why_a_dng_without_a_preview_has_no_image(tmp_path: Path) -> None:
     with pytest.raises(UnreadableImage, match=r"^F/c.DNG: no image to show \(not checked: "):
         _source(tmp_path, "c.DNG", build_dng(SPEC, None))
+
+
+def test_a_phone_heic_position_costs_two_round_trips() -> None:
+    """The first 4 KB (ftyp, meta) and the Exif item's first 4 KB: as few as a JPEG needs."""
+    data = pillow_heic(SPEC)
+    batches = 0
+
+    def count(program: ReadProgram[ExifBlock]) -> ExifBlock:
+        nonlocal batches
+        try:
+            want = next(program)
+            while True:
+                batches += 1
+                want = program.send([data[o : o + n] for o, n in want])
+        except StopIteration as stop:
+            block: ExifBlock = stop.value
+            return block
+
+    assert_exact(summarize(count(read_exif_block(len(data)))), SPEC)
+    assert batches == 2
