@@ -547,3 +547,5 @@ def test_maps_show_a_photo_not_judged_as_neither_valid_nor_failed() -> None:
     assert [
         f["properties"].get("valid") for f in json.loads(geojson(document))["features"][:2]
     ] == [None, None]
+    html = print_report(document)
+    assert "<title>F/a.JPG: not judged</title>" in html and ": valid</title>" not in html

@@ -228,7 +228,10 @@ def _map_layers(document: Document, items: list[Photo]) -> list[MapLayer]:
         assert p.lat is not None and p.lon is not None
         x, y = left + p.lon * squeeze * scale, top - p.lat * scale
         return MapPoint(
-            round(x, 1), round(y, 1), not p.rejected, f"{p.path}: {p.reasons or 'valid'}"
+            round(x, 1),
+            round(y, 1),
+            not p.rejected,
+            f"{p.path}: {p.reasons or ('valid' if p.valid else 'not judged')}",
         )
 
     layers = []
