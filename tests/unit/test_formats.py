@@ -316,3 +316,24 @@ def test_a_phone_heic_position_costs_two_round_trips() -> None:
 
     assert_exact(summarize(count(read_exif_block(len(data)))), SPEC)
     assert batches == 2
+
+
+def test_a_dng_claiming_millions_of_sub_ifds_costs_a_few_values() -> None:
+    """SubIFDs with a count of 700,000 (2.8 MB of offsets, all inside the file)."""
+    data = bytearray(build_dng(SPEC, scene_jpeg(640, 480), raw_bytes=3_000_000))
+    count = struct.unpack_from("<H", data, 8)[0]
+    entries = [struct.unpack_from("<HHII", data, 10 + 12 * i) for i in range(count)]
+    (at,) = [10 + 12 * i for i, e in enumerate(entries) if e[0] == 0x014A]
+    struct.pack_into("<I", data, at + 4, 700_000)
+    asked = 0
+
+    def read_at(offset: int, length: int) -> bytes:
+        nonlocal asked
+        asked += length
+        return bytes(data[offset : offset + length])
+
+    try:
+        run_program(read_pixels(len(data)), read_at)
+    except UnreadableImage as exc:
+        assert exc.message.startswith(("corrupt TIFF", "truncated"))
+    assert asked < 64 * 1024

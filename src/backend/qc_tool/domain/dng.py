@@ -14,7 +14,7 @@ at most MAX_SUB_IFDS of one SubIFDs tag are followed.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from qc_tool.domain.sparse import ReadProgram, SparseBytes
 from qc_tool.domain.tiff import Entry, Tiff
@@ -30,6 +30,9 @@ WANTED = frozenset(
 JPEG_COMPRESSIONS = (6, 7)  # old-style and new-style JPEG
 MAX_IFDS = 16
 MAX_SUB_IFDS = 8
+# Values read of any one tag: a count of millions (a SubIFDs or strip array) costs 8 values.
+# Eight keeps every out-of-line value out of line (at most 4 bytes are inline).
+MAX_VALUES = 8
 _INT_FORMATS = {3: "H", 4: "I", 13: "I"}  # SHORT, LONG, IFD
 
 
@@ -66,9 +69,9 @@ def read_layout(buf: SparseBytes) -> ReadProgram[TiffLayout]:
                 seen.add(off)
                 batch.append((off, name))
         queue = []
-        per_ifd = yield from tiff.read_ifds([(off, name, WANTED) for off, name in batch])
-        arrays = (TAG_SUB_IFDS, TAG_STRIP_OFFSETS, TAG_STRIP_COUNTS)
-        yield from tiff.fetch_values([e for es in per_ifd for e in es if e.tag in arrays])
+        found_entries = yield from tiff.read_ifds([(off, name, WANTED) for off, name in batch])
+        per_ifd = [[replace(e, count=min(e.count, MAX_VALUES)) for e in es] for es in found_entries]
+        yield from tiff.fetch_values([e for es in per_ifd for e in es])
         for (off, name), entries in zip(batch, per_ifd, strict=True):
             tags = {e.tag: e for e in entries}
             subs = _ints(tiff, tags[TAG_SUB_IFDS]) if TAG_SUB_IFDS in tags else []
@@ -130,6 +133,7 @@ def _jpeg_candidate(
         and TAG_STRIP_OFFSETS in tags
         and TAG_STRIP_COUNTS in tags
         and tags[TAG_STRIP_OFFSETS].count == 1
+        and tags[TAG_STRIP_COUNTS].count == 1
     ):
         offset = _first(tiff, tags, TAG_STRIP_OFFSETS, 0)
         length = _first(tiff, tags, TAG_STRIP_COUNTS, 0)
