@@ -337,3 +337,18 @@ def test_a_dng_claiming_millions_of_sub_ifds_costs_a_few_values() -> None:
     except UnreadableImage as exc:
         assert exc.message.startswith(("corrupt TIFF", "truncated"))
     assert asked < 64 * 1024
+
+
+def test_a_dng_model_of_millions_of_characters_is_refused_not_fetched() -> None:
+    data = bytearray(build_dng(SPEC, None, raw_bytes=3_000_000))
+    count = struct.unpack_from("<H", data, 8)[0]
+    (at,) = [
+        10 + 12 * i
+        for i in range(count)
+        if struct.unpack_from("<H", data, 10 + 12 * i)[0] == 0x0110
+    ]
+    struct.pack_into("<I", data, at + 4, 2_000_000)  # Model: 2 MB of ASCII, inside the file
+    with pytest.raises(
+        UnreadableImage, match="corrupt EXIF: the value of tag 0x0110 claims 2,000,000"
+    ):
+        header(bytes(data))

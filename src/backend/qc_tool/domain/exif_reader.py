@@ -23,6 +23,9 @@ FIRST_READ = 4096
 # enough for ~40 entries and their values, which is what cameras write.
 IFD_WINDOW = 1024
 TAIL_READ = 16  # end-of-file bytes fetched to see whether the file was truncated
+# The largest value kept: a JPEG's EXIF segment holds 64 KB in all; a TIFF/DNG file is its
+# own TIFF body, so without this a Make of 20 million characters would be fetched whole.
+MAX_VALUE_BYTES = 64 * 1024
 
 # TIFF tags the reader follows or keeps (IFD0 / EXIF IFD / GPS IFD).
 TAG_MAKE, TAG_MODEL = 0x010F, 0x0110
@@ -108,12 +111,24 @@ def fetch_tiff_parts(buf: SparseBytes, base: int, length: int) -> ReadProgram[by
         if tag in pointers
     ]
     # The sub-IFD windows and IFD0's values go out in one batch: one round trip.
+    _refuse_huge(tiff, ifd0_entries)
     yield from tiff.fetch_values(ifd0_entries, extra=[(off, IFD_WINDOW) for off, _, _ in subs])
     sub_entries = yield from tiff.read_ifds(subs)
+    _refuse_huge(tiff, [e for entries in sub_entries for e in entries])
     yield from tiff.fetch_values([e for entries in sub_entries for e in entries])
     # exifread is handed only the entries kept (its per-tag cost dominates a scan's CPU).
     kept_subs = {off: entries for (off, _, _), entries in zip(subs, sub_entries, strict=True)}
     return _compact(tiff, ifd0_entries, kept_subs)
+
+
+def _refuse_huge(tiff: Tiff, entries: list[Entry]) -> None:
+    """UnreadableImage for a kept value over MAX_VALUE_BYTES that lies inside the body (one
+    outside it is refused by the reader, with that reason)."""
+    for e in entries:
+        if e.nbytes > MAX_VALUE_BYTES and e.value_at + e.nbytes <= tiff.length:
+            raise UnreadableImage(
+                f"corrupt {tiff.kind}: the value of tag 0x{e.tag:04X} claims {e.nbytes:,} bytes"
+            )
 
 
 def _compact(tiff: Tiff, ifd0: list[Entry], subs: dict[int, list[Entry]]) -> bytes:
