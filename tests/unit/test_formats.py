@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import random
 import struct
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -352,3 +354,48 @@ def test_a_dng_model_of_millions_of_characters_is_refused_not_fetched() -> None:
         UnreadableImage, match="corrupt EXIF: the value of tag 0x0110 claims 2,000,000"
     ):
         header(bytes(data))
+
+
+def _both_passes(data: bytes) -> tuple[list[str], int]:
+    """ "result" or "reason" from the header pass and the pixel pass; bytes they asked for."""
+    asked = 0
+
+    def read_at(offset: int, length: int) -> bytes:
+        nonlocal asked
+        asked += length
+        return data[offset : offset + length]
+
+    out = []
+    programs: tuple[ReadProgram[object], ...] = (
+        read_exif_block(len(data)),  # type: ignore[assignment]
+        read_pixels(len(data)),  # type: ignore[assignment]
+    )
+    for program in programs:
+        try:
+            run_program(program, read_at)
+            out.append("result")
+        except UnreadableImage as exc:
+            assert exc.message
+            out.append("reason")
+    return out, asked
+
+
+@pytest.mark.parametrize("kind", ["heif", "dng"])
+def test_seeded_random_damage_gives_a_result_or_a_reason_and_stays_bounded(kind: str) -> None:
+    """400 files with 1-8 random bytes changed in their boxes or IFDs, through both passes."""
+    if kind == "heif":
+        good = build_heif(exif=exif_tiff(SPEC), thumbnail=scene_jpeg(64, 48), primary=bytes(4000))
+        span = good.index(b"mdat")
+    else:
+        good = build_dng(SPEC, scene_jpeg(64, 48), raw_bytes=4000)
+        span = 600
+    rng = random.Random(13)
+    outcomes: Counter[str] = Counter()
+    for _ in range(400):
+        data = bytearray(good)
+        for _ in range(rng.randint(1, 8)):
+            data[rng.randrange(span)] = rng.randrange(256)
+        found, asked = _both_passes(bytes(data))
+        outcomes.update(found)
+        assert asked <= 4 * len(data) + 16_384  # a few times the file at most, never unbounded
+    assert outcomes["result"] and outcomes["reason"]
