@@ -238,6 +238,7 @@ def test_a_hevc_heic_without_a_jpeg_is_read_whole_for_the_checks_to_decode() -> 
         None,
         len(data),
     )
+    assert got.dimensions == (640, 480)  # the primary item's ispe property: for the resolution rule
 
 
 def test_a_heif_in_a_coding_the_checks_cannot_decode_is_not_checked_and_says_why() -> None:
@@ -380,11 +381,14 @@ def _both_passes(data: bytes) -> tuple[list[str], int]:
     return out, asked
 
 
-@pytest.mark.parametrize("kind", ["heif", "dng"])
+@pytest.mark.parametrize("kind", ["heif", "libheif", "dng"])
 def test_seeded_random_damage_gives_a_result_or_a_reason_and_stays_bounded(kind: str) -> None:
     """400 files with 1-8 random bytes changed in their boxes or IFDs, through both passes."""
     if kind == "heif":
         good = build_heif(exif=exif_tiff(SPEC), thumbnail=scene_jpeg(64, 48), primary=bytes(4000))
+        span = good.index(b"mdat")
+    elif kind == "libheif":  # ipma, ipco, ispe and the rest of what libheif writes
+        good = pillow_heic(SPEC)
         span = good.index(b"mdat")
     else:
         good = build_dng(SPEC, scene_jpeg(64, 48), raw_bytes=4000)

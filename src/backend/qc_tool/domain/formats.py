@@ -72,23 +72,24 @@ def _heif_preview(buf: SparseBytes, max_bytes: int) -> ReadProgram[EmbeddedPrevi
     meta = yield from heif.read_meta(buf)
     primary = meta.items.get(meta.primary) if meta.primary is not None else None
     images = ([primary] if primary is not None else []) + meta.thumbnails()
+    dims = meta.sizes.get(primary.id) if primary is not None else None  # of the main image
     jpegs = [i for i in images if i.type == "jpeg" and i.unsupported is None and i.length]
     usable = [i for i in jpegs if i.length <= max_bytes]
     if usable:
         item = max(usable, key=lambda i: i.length)
         data = yield from heif.read_item(buf, item, max_bytes)
-        return _checked(data, buf.bytes_read, None, "HEIF")
+        return _checked(data, buf.bytes_read, dims, "HEIF")
     coded = _coded_as(meta, primary)
     if coded not in HEVC_CODED:
         why = f"not checked: the HEIF's image is coded as '{coded}', which the checks do not decode"
-        return EmbeddedPreview(b"", buf.bytes_read, None, why)
+        return EmbeddedPreview(b"", buf.bytes_read, dims, why)
     if buf.size > max_bytes:
         why = f"not checked: the HEIF file is over {max_bytes // 1024 // 1024} MB"
-        return EmbeddedPreview(b"", buf.bytes_read, None, why)
+        return EmbeddedPreview(b"", buf.bytes_read, dims, why)
     chunks = buf.chunks()
     head = chunks[0][1] if chunks and chunks[0][0] == 0 else b""  # the boxes read so far
     rest = yield from fetch_exact(len(head), buf.size - len(head))
-    return EmbeddedPreview(head + rest, buf.bytes_read + len(rest), None, source="full")
+    return EmbeddedPreview(head + rest, buf.bytes_read + len(rest), dims, source="full")
 
 
 def _coded_as(meta: heif.HeifMeta, primary: heif.Item | None) -> str:

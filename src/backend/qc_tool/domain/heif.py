@@ -80,6 +80,7 @@ class HeifMeta:
     primary: int | None
     items: dict[int, Item] = field(default_factory=dict)
     refs: tuple[tuple[str, int, tuple[int, ...]], ...] = ()  # (type, from item, to items)
+    sizes: dict[int, tuple[int, int]] = field(default_factory=dict)  # item -> ispe width, height
 
     def exif_item(self) -> Item | None:
         """The Exif item of the primary image (the one ``cdsc`` ties to it), else the first."""
@@ -255,7 +256,35 @@ def _parse_meta(data: bytes, offset: int, file_size: int) -> HeifMeta:
         for item_id, kind in types.items()
     }
     refs = _references(data, children.get(b"iref"), budget)
-    return HeifMeta(primary, items, refs)
+    return HeifMeta(primary, items, refs, _sizes(data, children.get(b"iprp"), budget))
+
+
+def _sizes(data: bytes, iprp: Box | None, budget: _Budget) -> dict[int, tuple[int, int]]:
+    """Each item's image size: its ``ispe`` property (``ipco`` lists them, ``ipma`` assigns)."""
+    if iprp is None:
+        return {}
+    boxes = {b.type: b for b in reversed(_children(data, iprp.payload, iprp.end, budget))}
+    ipco, ipma = boxes.get(b"ipco"), boxes.get(b"ipma")
+    if ipco is None or ipma is None:
+        return {}
+    properties = _children(data, ipco.payload, ipco.end, budget)  # numbered from 1
+    cur = _Cursor(data, ipma.payload, ipma.end, b"ipma")
+    head = cur.uint(4)
+    version, flags = head >> 24, head & 0xFFFFFF
+    count = cur.uint(4)
+    budget.spend("items", count)
+    out = {}
+    for _ in range(count):
+        item_id = cur.uint(2 if version < 1 else 4)
+        associations = cur.uint(1)
+        budget.spend("extents", associations)
+        for _ in range(associations):
+            index = cur.uint(2) & 0x7FFF if flags & 1 else cur.uint(1) & 0x7F
+            if 0 < index <= len(properties) and properties[index - 1].type == b"ispe":
+                box = properties[index - 1]
+                c = _Cursor(data, box.payload + 4, box.end, b"ispe")
+                out[item_id] = (c.uint(4), c.uint(4))
+    return out
 
 
 def _item_types(data: bytes, iinf: Box | None, budget: _Budget) -> dict[int, str]:
