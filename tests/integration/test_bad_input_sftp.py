@@ -34,8 +34,9 @@ USER, PASSWORD = "tester", "tester-password-1"  # the sftp_server fixture's user
 NOT_JPEGS = {
     "zero-bytes": (b"", "empty file"),
     "png": (b"\x89PNG\r\n\x1a\n" + bytes(600), "PNG"),
-    "heic": (b"\0\0\0\x18ftypheic\0\0\0\0mif1heic" + bytes(600), "HEIC"),
-    "tiff": (b"II*\x00\x08\x00\x00\x00" + bytes(600), "TIFF"),
+    # A HEIC or TIFF is read (tests/unit/test_formats.py): a HEIC of zeros is a corrupt one.
+    "heic": (b"\0\0\0\x18ftypheic\0\0\0\0mif1heic" + bytes(600), "corrupt HEIF"),
+    "mp4": (b"\0\0\0\x18ftypisom\0\0\0\0isommp41" + bytes(600), "ISO media file"),
     "text": (b"flight notes, saved as .jpg\n" * 40, "text"),
 }
 CUTS = {"cut-in-exif": 700, "cut-before-image": HEADER_END - 1, "cut-in-image": HEADER_END + 900}

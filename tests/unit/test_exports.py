@@ -533,3 +533,20 @@ def test_the_report_calls_out_missing_folders_and_sequence_gaps(document: dict[s
         assert f"<td>{gap['after']}</td><td>{gap['before']}</td><td>{gap['detail']}</td>" in html
     plain = print_report({**document, "structure": None, "gaps": []})
     assert "Site structure" not in plain and "Gaps in the sequence" not in plain
+
+
+def test_maps_show_a_photo_not_judged_as_neither_valid_nor_failed() -> None:
+    """valid null (checks not run, or a DNG without a preview) is its own state everywhere."""
+    document = _document([_image("F/a.JPG", -33.86, 151.2), _image("F/b.DNG", -33.861, 151.201)])
+    assert [i["valid"] for i in document["images"]] == [None, None]
+    styles = Counter(
+        e.text for e in ET.fromstring(kml(document)).iter() if e.tag.endswith("styleUrl")
+    )
+    assert styles == {"#unchecked": 2, "#path": 1}
+    types = [e.text for e in ET.fromstring(gpx(document)).iter() if e.tag.endswith("type")]
+    assert types == ["unchecked", "unchecked"]
+    assert [
+        f["properties"].get("valid") for f in json.loads(geojson(document))["features"][:2]
+    ] == [None, None]
+    html = print_report(document)
+    assert "<title>F/a.JPG: not judged</title>" in html and ": valid</title>" not in html

@@ -175,3 +175,37 @@ def test_an_orbit_gap_is_a_refly_naming_the_orbit_and_a_photo_aimed_away_is_inva
     assert item.note == "orbit at 45 m: fly again 190° to 240°, 350° to 20°"
     # Without coverage the same photos pass.
     assert judge_site(images, [passed(i.path) for i in images], "done").decision == "pass"
+
+
+def not_checked(path: str, *outcomes: CheckOutcome) -> ImageChecks:
+    why = "not checked: the TIFF/DNG holds no JPEG preview (raw data is not decoded)"
+    return ImageChecks.of(path, outcomes, "preview", 0.0, why)
+
+
+def test_a_photo_with_no_pixels_to_judge_is_not_checked_never_passed() -> None:
+    """A DNG without a preview: its checks ran, its pixels could not be judged."""
+    image = located("Raw/DJI_0001.DNG")
+    checks = not_checked(image.path, CheckOutcome("position", True, "On site"))
+    assert checks.valid is None and checks.to_json()["not_checked"] == checks.not_checked
+    verdict = judge_photo(image, checks)
+    assert verdict.valid is None and verdict.kinds == ()
+    assert verdict.messages == (checks.not_checked,)
+
+
+def test_a_not_checked_photo_that_fails_another_check_is_invalid() -> None:
+    image = located("Raw/DJI_0001.DNG")
+    checks = not_checked(image.path, CheckOutcome("position", False, "1.2 km from the site"))
+    assert checks.valid is False and judge_photo(image, checks).valid is False
+
+
+def test_not_checked_photos_leave_the_site_incomplete_not_failed() -> None:
+    images = [located("Tower/a.JPG"), located("Raw/b.DNG")]
+    checks = [passed("Tower/a.JPG"), not_checked("Raw/b.DNG")]
+    verdict = judge_site(images, checks, "done", StructureReport())
+    assert (verdict.decision, verdict.valid, verdict.invalid, verdict.unchecked) == (
+        "incomplete",
+        1,
+        0,
+        1,
+    )
+    assert verdict.refly == ()

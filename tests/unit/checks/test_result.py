@@ -50,6 +50,7 @@ def test_the_summary_serialises_to_json() -> None:
                 "judged": True,
             }
         ],
+        "not_checked": None,
     }
 
 

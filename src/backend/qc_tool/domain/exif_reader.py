@@ -11,7 +11,8 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from qc_tool.domain.jpeg import SOI, SegmentWalk, not_jpeg_reason
+from qc_tool.domain.formats import locate_exif
+from qc_tool.domain.jpeg import SOI, SegmentWalk
 from qc_tool.domain.sparse import ReadProgram, SparseBytes, fetch
 from qc_tool.domain.tiff import TYPE_LONG, Entry, Tiff
 from qc_tool.errors import UnreadableImage
@@ -22,6 +23,9 @@ FIRST_READ = 4096
 # enough for ~40 entries and their values, which is what cameras write.
 IFD_WINDOW = 1024
 TAIL_READ = 16  # end-of-file bytes fetched to see whether the file was truncated
+# The largest value kept: a JPEG's EXIF segment holds 64 KB in all; a TIFF/DNG file is its
+# own TIFF body, so without this a Make of 20 million characters would be fetched whole.
+MAX_VALUE_BYTES = 64 * 1024
 
 # TIFF tags the reader follows or keeps (IFD0 / EXIF IFD / GPS IFD).
 TAG_MAKE, TAG_MODEL = 0x010F, 0x0110
@@ -49,14 +53,16 @@ def read_exif_block(size: int) -> ReadProgram[ExifBlock]:
     buf = SparseBytes(size)
     yield from fetch(buf, [(0, FIRST_READ), (max(0, size - TAIL_READ), TAIL_READ)])
     head = buf.get(0, min(buf.size, 12)) or b""
-    if not head.startswith(SOI):
-        raise UnreadableImage(not_jpeg_reason(head))
+    if not head.startswith(SOI):  # HEIF, TIFF/DNG: their EXIF is the same TIFF body
+        found = yield from locate_exif(buf)
+        tiff = None if found is None else (yield from fetch_tiff_parts(*found))
+        return ExifBlock(tiff, False, buf.bytes_read)
     truncated = not _ends_with_eoi(buf)
     segment = yield from _find_exif_segment(buf)
     if segment is None:
         return ExifBlock(None, truncated, buf.bytes_read)
     base, length = segment
-    tiff = yield from _fetch_tiff_parts(buf, base, length)
+    tiff = yield from fetch_tiff_parts(buf, base, length)
     # A file that stops right after its EXIF segment may end in the thumbnail's own EOI.
     truncated = truncated or buf.size <= base + length
     return ExifBlock(tiff, truncated, buf.bytes_read)
@@ -89,7 +95,7 @@ def _find_exif_segment(buf: SparseBytes) -> ReadProgram[tuple[int, int] | None]:
                 return pos + 10, length - 8
 
 
-def _fetch_tiff_parts(buf: SparseBytes, base: int, length: int) -> ReadProgram[bytes]:
+def fetch_tiff_parts(buf: SparseBytes, base: int, length: int) -> ReadProgram[bytes]:
     """Fetch IFD0, the EXIF and GPS IFDs and their kept values; return the sparse TIFF body."""
     tiff, ifd0 = yield from Tiff.open(buf, base, length)
     (ifd0_entries,) = yield from tiff.read_ifds([(ifd0, "IFD0", IFD0_TAGS)])
@@ -105,12 +111,24 @@ def _fetch_tiff_parts(buf: SparseBytes, base: int, length: int) -> ReadProgram[b
         if tag in pointers
     ]
     # The sub-IFD windows and IFD0's values go out in one batch: one round trip.
+    _refuse_huge(tiff, ifd0_entries)
     yield from tiff.fetch_values(ifd0_entries, extra=[(off, IFD_WINDOW) for off, _, _ in subs])
     sub_entries = yield from tiff.read_ifds(subs)
+    _refuse_huge(tiff, [e for entries in sub_entries for e in entries])
     yield from tiff.fetch_values([e for entries in sub_entries for e in entries])
     # exifread is handed only the entries kept (its per-tag cost dominates a scan's CPU).
     kept_subs = {off: entries for (off, _, _), entries in zip(subs, sub_entries, strict=True)}
     return _compact(tiff, ifd0_entries, kept_subs)
+
+
+def _refuse_huge(tiff: Tiff, entries: list[Entry]) -> None:
+    """UnreadableImage for a kept value over MAX_VALUE_BYTES that lies inside the body (one
+    outside it is refused by the reader, with that reason)."""
+    for e in entries:
+        if e.nbytes > MAX_VALUE_BYTES and e.value_at + e.nbytes <= tiff.length:
+            raise UnreadableImage(
+                f"corrupt {tiff.kind}: the value of tag 0x{e.tag:04X} claims {e.nbytes:,} bytes"
+            )
 
 
 def _compact(tiff: Tiff, ifd0: list[Entry], subs: dict[int, list[Entry]]) -> bytes:

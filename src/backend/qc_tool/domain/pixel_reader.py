@@ -13,7 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from qc_tool.domain.jpeg import SOI, SegmentWalk, frame_size, is_sof, not_jpeg_reason
+from qc_tool.domain.formats import read_preview
+from qc_tool.domain.jpeg import SOI, SegmentWalk, frame_size, is_sof
 from qc_tool.domain.mpf import find_mpf_preview
 from qc_tool.domain.sparse import ReadProgram, SparseBytes, fetch, fetch_exact
 from qc_tool.errors import UnreadableImage
@@ -40,6 +41,7 @@ class PixelSource:
     header: bytes  # bytes 0..start of scan, unfetched payloads zero-filled (XMP and MPF are real)
     bytes_read: int
     dimensions: tuple[int, int] | None  # of the main image, from its SOF segment
+    not_checked: str | None = None  # no pixels the checks can judge (data empty): why
 
 
 def read_pixels(size: int, *, whole_file: bool = False) -> ReadProgram[PixelSource]:
@@ -50,8 +52,9 @@ def read_pixels(size: int, *, whole_file: bool = False) -> ReadProgram[PixelSour
         _check_whole_size(size)  # before a byte is read
     buf = SparseBytes(size)
     yield from fetch(buf, [(0, HEADER_READ)])
-    if buf.get(0, 2) != SOI:
-        raise UnreadableImage(not_jpeg_reason(buf.get(0, min(buf.size, 12)) or b""))
+    if buf.get(0, 2) != SOI:  # HEIF, TIFF/DNG: their embedded JPEG (domain/formats.py)
+        p = yield from read_preview(buf, MAX_PREVIEW_BYTES)
+        return PixelSource(p.data, p.source, b"", p.bytes_read, p.dimensions, p.not_checked)
     header_end, dims = yield from _walk_header(buf)
     header = _sparse(buf, header_end)
     preview = None if whole_file else find_mpf_preview(header, size)

@@ -220,10 +220,12 @@ def judge_photo(
         kinds.append("pointing_away")
         messages.append(f"Camera aimed {aimed_off_deg:g}° away from the tower")
     kinds.sort(key=_ORDER.__getitem__)
+    if checks is not None and checks.not_checked:
+        messages.append(checks.not_checked)
     if kinds:
         valid: bool | None = False
     else:
-        valid = True if checks is not None else None
+        valid = True if checks is not None and not checks.not_checked else None
     return PhotoVerdict(image.path, valid, tuple(kinds), tuple(messages))
 
 

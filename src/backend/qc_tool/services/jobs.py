@@ -147,7 +147,7 @@ class Job:
     def checks_finished(self, report: CheckReport) -> None:
         self.report = report
         self.checks_state = "cancelled" if self.cancelled() else "done"
-        failed = sum(not c.valid for c in report.images)
+        failed = sum(c.valid is False for c in report.images)
         self._emit("checks", {"images": len(report.images), "failed": failed})
 
     def checks_failed(self, message: str) -> None:

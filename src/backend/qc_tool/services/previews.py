@@ -37,7 +37,7 @@ from contextlib import contextmanager
 from cachetools import LRUCache
 from PIL import Image
 
-from qc_tool.domain.checks.decode import refuse_bombs
+from qc_tool.domain.checks.decode import decode_heif, refuse_bombs
 from qc_tool.domain.jpeg import header_segments
 from qc_tool.domain.models import RemoteFile
 from qc_tool.domain.pixel_reader import PixelSource
@@ -223,6 +223,8 @@ def read_source(
     source, error = results[0]
     if source is None:
         raise UnreadableImage(f"{file.path}: no image to show ({error})")
+    if source.not_checked is not None:  # a DNG without a JPEG preview, say
+        raise UnreadableImage(f"{file.path}: no image to show ({source.not_checked})")
     return source
 
 
@@ -261,6 +263,8 @@ def decode_small(data: bytes, max_edge: int) -> Image.Image:
     """
     # Pillow's bomb warning is an error here, and the size is checked explicitly too:
     # warning filters are process-wide, and previews decode in request threads.
+    if data[4:8] == b"ftyp":  # a HEIC read whole: libheif decodes it at full size
+        return decode_heif(data).convert("RGB")
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         with Image.open(io.BytesIO(data)) as image:

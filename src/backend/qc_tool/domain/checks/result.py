@@ -37,20 +37,29 @@ class CheckOutcome:
 
 @dataclass(frozen=True, slots=True)
 class ImageChecks:
-    """Every outcome for one photo; ``valid`` is True when none of them failed."""
+    """Every outcome for one photo; ``valid`` is False when one of them failed, else True,
+    or None when the photo's pixels could not be judged (``not_checked`` says why)."""
 
     name: str
-    valid: bool
+    valid: bool | None
     outcomes: tuple[CheckOutcome, ...]
     source: Source
     seconds: float
+    not_checked: str | None = None  # "not checked: <why>": no pixels the checks can judge
 
     @classmethod
     def of(
-        cls, name: str, outcomes: tuple[CheckOutcome, ...], source: Source, seconds: float
+        cls,
+        name: str,
+        outcomes: tuple[CheckOutcome, ...],
+        source: Source,
+        seconds: float,
+        not_checked: str | None = None,
     ) -> ImageChecks:
         """Build the summary, deriving ``valid`` from the outcomes so the two cannot disagree."""
-        return cls(name, all(o.ok for o in outcomes), outcomes, source, seconds)
+        failed = not all(o.ok for o in outcomes)
+        valid = False if failed else (None if not_checked else True)
+        return cls(name, valid, outcomes, source, seconds, not_checked)
 
     @property
     def failures(self) -> tuple[CheckOutcome, ...]:
@@ -63,4 +72,5 @@ class ImageChecks:
             "source": self.source,
             "seconds": round(self.seconds, 4),
             "outcomes": [o.to_json() for o in self.outcomes],
+            "not_checked": self.not_checked,
         }

@@ -39,6 +39,7 @@ class ImageEvidence:
     taken: datetime | str | None = None
     capture: CaptureFacts | None = None
     alt: float | None = None
+    not_checked: str | None = None  # the pixels could not be judged: why (``pixels`` is None)
 
     @property
     def point(self) -> Point | None:
@@ -88,7 +89,7 @@ def judge_site(
         if profile is not None:
             outcomes.extend(check_rules(profile, e.capture or CaptureFacts()))
         outcomes.extend(duplicates.get(e.name, []))
-        results.append(ImageChecks.of(e.name, tuple(outcomes), e.source, e.seconds))
+        results.append(ImageChecks.of(e.name, tuple(outcomes), e.source, e.seconds, e.not_checked))
     return results
 
 

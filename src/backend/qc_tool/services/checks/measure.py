@@ -41,7 +41,9 @@ def measure(size: int, source: PixelSource, settings: CheckSettings) -> Measured
         pixels = analyse_pixels(source.data, source=source.source, settings=settings)
     except ImageDecodeError as exc:
         error = str(exc) or type(exc).__name__
-    integrity = measure_integrity(source.data) if source.source == "full" else None
+    # A HEIF read whole has no JPEG end marker to look for: decoding it above is its check.
+    whole_jpeg = source.source == "full" and source.data.startswith(b"\xff\xd8")
+    integrity = measure_integrity(source.data) if whole_jpeg else None
     if integrity is not None and integrity.problem is None:
         integrity = _preview_cut_off(integrity, source.header, size)
     # Identical files have identical size, header and pixels read; a digest of those

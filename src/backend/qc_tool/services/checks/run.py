@@ -137,7 +137,7 @@ def check_site(
         cache.put_measures(connector.server_id, fresh, prefix, key)
     report = CheckReport(scan.site)
     dims = {i.path: info.dimensions if (info := run.source(i.path)) else None for i in images}
-    report.images, report.not_applied = _judge(evidence, images, dims, options)
+    report.images, report.not_applied = _judge(evidence, images, dims, options, run.not_checked)
     report.flight = {
         path: measured.flight
         for path, (measured, _) in evidence.items()
@@ -153,7 +153,7 @@ def check_site(
         "Checks of %s done: %d images, %d failed, %.1f s (%.1f images/s), speed-up %.2f",
         scan.site,
         len(report.images),
-        sum(not c.valid for c in report.images),
+        sum(c.valid is False for c in report.images),
         report.stats.seconds,
         report.stats.images_per_s,
         report.stats.speedup,
@@ -206,6 +206,7 @@ class _CheckRun:
         self._lock = threading.Lock()
         self._futures: dict[str, Future[Measured]] = {}
         self._read_errors: dict[str, str] = {}
+        self.not_checked: dict[str, str] = {}  # photos with no pixels to judge: why
         self._sources: dict[str, SourceInfo] = {}
         self._cached: dict[str, Measured] = {}
         self.total = len(images)
@@ -227,6 +228,12 @@ class _CheckRun:
         if source is None:
             with self._lock:
                 self._read_errors[f.path] = error or "unreadable"
+            self._finished()
+            return
+        if source.not_checked is not None:  # a HEIC or DNG without a JPEG preview
+            with self._lock:
+                self.not_checked[f.path] = source.not_checked
+                self._sources[f.path] = SourceInfo(source.source, source.bytes_read, None)
             self._finished()
             return
         self._room.acquire()  # backpressure: the reading thread waits while workers are behind
@@ -321,11 +328,13 @@ def _judge(
     images: list[ImageResult],
     dims: dict[str, tuple[int, int] | None],
     options: CheckOptions,
+    not_checked: Mapping[str, str],
 ) -> tuple[list[ImageChecks], list[str]]:
     """Every photo's checks, and the site-wide rules that could not apply to them."""
     items = []
     for image in images:
-        unread = None if image.error == TRUNCATED_BODY else "not checked (cancelled)"
+        judged_none = image.error == TRUNCATED_BODY or image.path in not_checked
+        unread = None if judged_none else "not checked (cancelled)"
         measured, error = evidence.get(image.path, (None, unread))
         facts = CaptureFacts(
             iso=image.iso,
@@ -349,6 +358,7 @@ def _judge(
                 alt=image.alt,
                 taken=image.taken,
                 capture=facts,
+                not_checked=not_checked.get(image.path),
             )
         )
     judged = judge_site(items, options.settings, options.profile)
@@ -379,7 +389,8 @@ def _with_resolution(
                 else f"Resolution too low: {value} (minimum {limit})"
             )
             extra.append(CheckOutcome("resolution", long_ok, message, value, limit))
-    return ImageChecks.of(checks.name, (*checks.outcomes, *extra), checks.source, checks.seconds)
+    outcomes = (*checks.outcomes, *extra)
+    return ImageChecks.of(checks.name, outcomes, checks.source, checks.seconds, checks.not_checked)
 
 
 def _truncation(image: ImageResult) -> CheckOutcome:

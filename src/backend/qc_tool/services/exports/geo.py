@@ -22,6 +22,7 @@ CREATOR = "qc-tool"
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 # KML colours are aabbggrr.
 _KML_GOOD, _KML_BAD, _KML_PATH = "ff37a11a", "ff2828c6", "ffad5f0b"
+_KML_UNCHECKED = "ff9e9e9e"  # grey: not judged, neither a pass nor a failure
 
 
 def _xml(text: object) -> str:
@@ -144,6 +145,7 @@ def kml(document: Document) -> bytes:
     )
     _kml_style(doc, "valid", _KML_GOOD)
     _kml_style(doc, "failed", _KML_BAD)
+    _kml_style(doc, "unchecked", _KML_UNCHECKED)
     _kml_style(doc, "path", _KML_PATH, line=True)
     for folder, items in _paths(document).items():
         kml_folder = _sub(doc, "Folder")
@@ -151,8 +153,8 @@ def kml(document: Document) -> bytes:
         for p in items:
             placemark = _sub(kml_folder, "Placemark")
             _sub(placemark, "name", p.name)
-            _sub(placemark, "description", p.reasons or "passed")
-            _sub(placemark, "styleUrl", "#valid" if p.valid else "#failed")
+            _sub(placemark, "description", p.reasons or ("passed" if p.valid else "not judged"))
+            _sub(placemark, "styleUrl", f"#{_status(p.valid)}")
             _kml_data(
                 placemark,
                 [
@@ -175,6 +177,13 @@ def kml(document: Document) -> bytes:
             coords = " ".join(",".join(repr(v) for v in _position(p)[:2]) for p in items)
             _sub(string, "coordinates", coords)
     return _serialise(root)
+
+
+def _status(valid: bool | None) -> str:
+    """The verdict's three states: a photo not judged (None) is neither valid nor failed."""
+    if valid is None:
+        return "unchecked"
+    return "valid" if valid else "failed"
 
 
 def gpx(document: Document) -> bytes:
@@ -209,7 +218,7 @@ def gpx(document: Document) -> bytes:
         _sub(wpt, "name", p.path)
         if p.reasons:
             _sub(wpt, "desc", p.reasons)
-        _sub(wpt, "type", "valid" if p.valid else "failed")
+        _sub(wpt, "type", _status(p.valid))
     for folder, items in _paths(document).items():
         trk = _sub(root, "trk")
         _sub(trk, "name", folder)

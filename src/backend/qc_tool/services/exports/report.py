@@ -305,7 +305,9 @@ def _map_layers(document: Document, items: list[Photo], proj: _Projection | None
     def project(p: Photo) -> MapPoint:
         assert p.lat is not None and p.lon is not None
         x, y = proj.xy(p.lat, p.lon)
-        return MapPoint(x, y, not p.rejected, f"{p.path}: {p.reasons or 'valid'}")
+        return MapPoint(
+            x, y, not p.rejected, f"{p.path}: {p.reasons or ('valid' if p.valid else 'not judged')}"
+        )
 
     layers = []
     groups = by_folder(document, flight_order(located))
