@@ -118,7 +118,11 @@ def _read_band(buf: SparseBytes, found: _Header, header: bytes) -> ReadProgram[P
     tail_at = max(found.end, buf.size - TAIL_READ)
     yield from fetch(buf, [(tail_at, buf.size - tail_at)])
     tail = buf.get(tail_at, buf.size - tail_at) or b""
-    prefix = b""
+    # The header's unread parts (a MakerNote, an ICC profile, the tables) complete what the
+    # walk fetched; the image data is then read in one growing range after it.
+    yield from fetch(buf, [(0, found.end)])
+    prefix = buf.get(0, found.end) or b""
+    head = len(prefix)
     band: Band | None = None
     error: str | None = None
     scan = max(0, buf.size - found.end)
@@ -145,7 +149,7 @@ def _read_band(buf: SparseBytes, found: _Header, header: bytes) -> ReadProgram[P
         b"",
         "band",
         header,
-        buf.bytes_read + len(prefix),
+        buf.bytes_read + len(prefix) - head,
         found.dimensions,
         band=band,
         thumbnail=thumbnail,

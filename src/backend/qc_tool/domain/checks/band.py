@@ -32,6 +32,7 @@ _FLAT = 128  # the luma libjpeg draws for a block it has no data for
 # A band judges focus once this many of its grid cells have texture (the focus measure's
 # grid cut over the band's own height; the measure itself needs blur_min_textured_cells).
 BAND_MIN_TEXTURED = 24
+BAND_HASH_SHARE = 0.1  # of the frame's height: the rows a thumbnail-less band's pHash covers
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,16 +125,17 @@ def enough_texture(band: np.ndarray, settings: CheckSettings) -> bool:
 def analyse_band(band: Band, thumbnail: bytes | None, settings: CheckSettings) -> PixelMeasures:
     """Focus from the band; exposure and pHash of the whole frame from the thumbnail, else the
     band (``frame_source`` says which)."""
-    frame, frame_from = band.pixels, ""
-    if thumbnail:
-        try:
-            frame = decode_gray(thumbnail, settings.analysis_long_side).pixels
-            frame_from = "thumbnail"
-        except ImageDecodeError:
-            pass  # a broken thumbnail does not make the photo broken: judge the band
-    if frame.size == 0:
-        raise ImageDecodeError("Corrupt JPEG data: no rows of the image could be decoded")
     pixels = band.pixels
+    if pixels.size == 0:
+        raise ImageDecodeError("Corrupt JPEG data: no rows of the image could be decoded")
+    whole = _thumbnail(thumbnail, settings)
+    if whole is not None:
+        frame, hashed, frame_from = whole, whole, "thumbnail"
+    else:
+        # The hash is taken over the same top share of every photo: bands grow to
+        # different heights, and hashes of different regions are not comparable.
+        frame_h = band.height * pixels.shape[1] / max(1, band.width)
+        frame, hashed, frame_from = pixels, pixels[: max(8, round(frame_h * BAND_HASH_SHARE))], ""
     measures = PixelMeasures(
         source="band",
         width=band.width,
@@ -142,7 +144,18 @@ def analyse_band(band: Band, thumbnail: bytes | None, settings: CheckSettings) -
         analysed_height=int(pixels.shape[0]),
         blur=focus_measure(pixels, settings),
         exposure=measure_exposure(frame, settings),
-        phash=phash(frame),
+        phash=phash(hashed),
         frame_source=frame_from,
     )
     return measures
+
+
+def _thumbnail(thumbnail: bytes | None, settings: CheckSettings) -> np.ndarray | None:
+    """The thumbnail's luma; None without one, or when it is broken (the thumbnail is a help:
+    a broken one does not make the photo broken)."""
+    if not thumbnail:
+        return None
+    try:
+        return decode_gray(thumbnail, settings.analysis_long_side).pixels
+    except ImageDecodeError:
+        return None

@@ -7,10 +7,10 @@ import time
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
+from qc_tool.domain.checks.band import analyse_band
 from qc_tool.domain.checks.blur import BlurMeasure
 from qc_tool.domain.checks.decode import ImageDecodeError
 from qc_tool.domain.checks.exposure import ExposureMeasure
-from qc_tool.domain.checks.band import analyse_band
 from qc_tool.domain.checks.integrity import IntegrityMeasure, band_integrity, measure_integrity
 from qc_tool.domain.checks.pixels import PixelMeasures, analyse_pixels
 from qc_tool.domain.checks.rules import parse_dji_xmp
