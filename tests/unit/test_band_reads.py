@@ -16,7 +16,7 @@ from qc_tool.demo.sites import thumbnail_of
 from qc_tool.domain.checks.band import enough_texture
 from qc_tool.domain.checks.duplicates import DuplicateCandidate, find_duplicates
 from qc_tool.domain.checks.settings import CheckSettings
-from qc_tool.domain.pixel_reader import BAND_STEPS, BAND_SETTINGS, PixelSource, read_pixels
+from qc_tool.domain.pixel_reader import BAND_SETTINGS, BAND_STEPS, PixelSource, read_pixels
 from qc_tool.domain.sparse import run_program
 from qc_tool.services.checks.measure import Measured, measure
 
