@@ -33,6 +33,8 @@ _FLAT = 128  # the luma libjpeg draws for a block it has no data for
 # grid cut over the band's own height; the measure itself needs blur_min_textured_cells).
 BAND_MIN_TEXTURED = 24
 BAND_HASH_SHARE = 0.1  # of the frame's height: the rows a thumbnail-less band's pHash covers
+BAND_HASH_MIN_TEXTURED = 24  # grid cells of those rows with texture, else the hash is FLAT
+FLAT = "flat band"  # the pHash of a featureless strip: compared with no other
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,8 +136,12 @@ def analyse_band(band: Band, thumbnail: bytes | None, settings: CheckSettings) -
     else:
         # The hash is taken over the same top share of every photo: bands grow to
         # different heights, and hashes of different regions are not comparable.
+        # A featureless strip (sky) hashes alike in every photo: such a hash is compared with
+        # nothing (``FLAT``), so that photo is only found as a byte-identical copy.
         frame_h = band.height * pixels.shape[1] / max(1, band.width)
         frame, hashed, frame_from = pixels, pixels[: max(8, round(frame_h * BAND_HASH_SHARE))], ""
+        if textured_cells(hashed, settings) < BAND_HASH_MIN_TEXTURED:
+            frame_from = FLAT
     measures = PixelMeasures(
         source="band",
         width=band.width,

@@ -30,6 +30,7 @@ from .geo import EARTH_RADIUS_M
 from .result import CheckOutcome
 from .settings import CheckSettings
 
+FLAT = "flat band"  # band.FLAT: a hash of featureless rows, compared with no other
 BUCKET_KEEP = 64  # classes remembered per band value: bounds the comparisons per new hash
 HOVER_WINDOW = 16  # earlier shots within the time limit that each shot is compared with
 NAME_SHOWN = 120  # characters of a photo name a message shows at most
@@ -215,7 +216,7 @@ def _near(
     comparing only hashes of one source."""
     sources: dict[str, list[int]] = {}
     for i, item in enumerate(items):
-        if item.phash is not None:
+        if item.phash is not None and item.phash_source != FLAT:
             sources.setdefault(item.phash_source, []).append(i)
     groups: list[Group] = []
     matches: dict[str, NearMatch] = {}
