@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import io
 from datetime import datetime
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
 from qc_tool.demo.imagegen import ImageSpec, build_jpeg
 from qc_tool.demo.scene import render_scene
 from qc_tool.demo.segments import strip_app_segments
-from qc_tool.demo.sites import thumbnail_of
+from qc_tool.demo.sites import SiteLayout, generate_site, make_body, thumbnail_of
 from qc_tool.domain.checks.band import enough_texture
 from qc_tool.domain.checks.duplicates import DuplicateCandidate, find_duplicates
 from qc_tool.domain.checks.settings import CheckSettings
@@ -116,3 +117,20 @@ def test_near_duplicates_compare_hashes_of_one_source_only() -> None:
     assert site(("thumbnail", "thumbnail")) == {"p0.jpg", "p1.jpg"}
     assert site(("preview", "preview")) == {"p0.jpg", "p1.jpg"}
     assert site(("thumbnail", "preview")) == set()  # a 160x120 thumbnail is not a preview
+
+
+def test_the_generator_writes_a_share_of_photos_without_a_preview(tmp_path: Path) -> None:
+    layout = SiteLayout(
+        folders=(("A", 60),), previews=True, distinct_scenes=True, no_preview_share=0.3
+    )
+    truth = generate_site(tmp_path, "s", layout, body=make_body(layout))
+    without = [i for i in truth.images if not i.preview]
+    assert 10 <= len(without) <= 30
+    thumbnails = set()
+    for image in truth.images:
+        source = _read((tmp_path / "s" / image.path).read_bytes())
+        assert source.source == ("preview" if image.preview else "band"), image.path
+        if not image.preview and source.thumbnail is not None:
+            thumbnails.add(source.thumbnail)
+    # Each photo's own thumbnail, made from its picture; a tenth or so have none at all.
+    assert len(without) - 6 <= len(thumbnails) < len(without)
