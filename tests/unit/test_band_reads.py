@@ -10,10 +10,10 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from qc_tool.demo.imagegen import ImageSpec, build_jpeg
+from qc_tool.demo.imagegen import ImageSpec, build_jpeg, thumbnail_of
 from qc_tool.demo.scene import render_scene
 from qc_tool.demo.segments import strip_app_segments
-from qc_tool.demo.sites import SiteLayout, generate_site, make_body, thumbnail_of
+from qc_tool.demo.sites import SiteLayout, generate_site, make_body
 from qc_tool.domain.checks.band import enough_texture
 from qc_tool.domain.checks.duplicates import DuplicateCandidate, find_duplicates
 from qc_tool.domain.checks.settings import CheckSettings

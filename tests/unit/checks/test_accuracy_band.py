@@ -10,9 +10,8 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
-from qc_tool.demo.imagegen import ImageSpec, build_jpeg
+from qc_tool.demo.imagegen import ImageSpec, build_jpeg, thumbnail_of
 from qc_tool.demo.segments import strip_app_segments
-from qc_tool.demo.sites import thumbnail_of
 from qc_tool.domain.checks import (
     CheckSettings,
     DuplicateCandidate,

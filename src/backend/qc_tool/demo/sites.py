@@ -36,13 +36,13 @@ from qc_tool.demo.defects import (
     truncate,
 )
 from qc_tool.demo.imagegen import (
-    THUMBNAIL_SIZE,
     ImageSpec,
     build_jpeg,
     encode_body,
     encode_jpeg,
     exif_app1_end,
     quantise_gps,
+    thumbnail_of,
 )
 from qc_tool.demo.scene import render_scene
 
@@ -385,16 +385,6 @@ class _Bare:
         if draw < self.share:
             self.last = "nothing" if bare < self.bare_share else "thumbnail"
         return self.last
-
-
-def thumbnail_of(body: bytes) -> bytes:
-    """The 160x120 EXIF thumbnail of a body, as a camera makes it from the picture."""
-    with Image.open(io.BytesIO(b"\xff\xd8" + body)) as img:
-        img.draft("RGB", THUMBNAIL_SIZE)
-        small = img.convert("RGB").resize(THUMBNAIL_SIZE, Image.Resampling.BOX)
-    out = io.BytesIO()
-    small.save(out, "JPEG", quality=80)
-    return out.getvalue()
 
 
 def _placed(
