@@ -133,6 +133,8 @@ def analyse_band(band: Band, thumbnail: bytes | None, settings: CheckSettings) -
     whole = _thumbnail(thumbnail, settings)
     if whole is not None:
         frame, hashed, frame_from = whole, whole, "thumbnail"
+    elif band.complete:  # the prefix was the whole file: this is the whole-file decode
+        frame, hashed, frame_from = pixels, pixels, "full"
     else:
         # The hash is taken over the same top share of every photo: bands grow to
         # different heights, and hashes of different regions are not comparable.
