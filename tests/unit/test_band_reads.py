@@ -134,3 +134,14 @@ def test_the_generator_writes_a_share_of_photos_without_a_preview(tmp_path: Path
             thumbnails.add(source.thumbnail)
     # Each photo's own thumbnail, made from its picture; a tenth or so have none at all.
     assert len(without) - 6 <= len(thumbnails) < len(without)
+
+
+def test_a_progressive_photo_without_a_preview_is_read_whole() -> None:
+    # Its first bytes hold the whole frame at low quality: no band of sharp rows to judge.
+    out = io.BytesIO()
+    Image.fromarray(SCENE).save(out, "JPEG", quality=92, progressive=True)
+    spec = ImageSpec(taken=datetime(2024, 5, 14, 9, 30), gps=(52.37, 4.89, 40.0))
+    data = build_jpeg(spec, strip_app_segments(out.getvalue()))
+    source, measured = _measure(data)
+    assert source.source == "full" and source.bytes_read >= len(data)
+    assert measured.pixels is not None and measured.pixels.blur.score is not None
