@@ -115,12 +115,12 @@ def _read_band(buf: SparseBytes, found: _Header, header: bytes) -> ReadProgram[P
     thumbnail = None
     if found.exif is not None:
         thumbnail = yield from read_thumbnail(buf, *found.exif)
+    # The tail, and the header's unread parts (a MakerNote, an ICC profile, the tables) to
+    # complete what the walk fetched, in one batch; the image data is then read in one
+    # growing range after the header.
     tail_at = max(found.end, buf.size - TAIL_READ)
-    yield from fetch(buf, [(tail_at, buf.size - tail_at)])
+    yield from fetch(buf, [(tail_at, buf.size - tail_at), (0, found.end)])
     tail = buf.get(tail_at, buf.size - tail_at) or b""
-    # The header's unread parts (a MakerNote, an ICC profile, the tables) complete what the
-    # walk fetched; the image data is then read in one growing range after it.
-    yield from fetch(buf, [(0, found.end)])
     prefix = buf.get(0, found.end) or b""
     head = len(prefix)
     band: Band | None = None
