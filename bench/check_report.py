@@ -19,6 +19,7 @@ from bench.report import MB, verdict
 LAN_MIN_IMAGES_PER_S = 40.0
 WAN_MIN_LINK_SHARE = 0.9  # link time for the bytes read / measured wall time
 PREVIEW_MAX_SHARE = 0.25  # bytes read / file size, for images read through their preview
+BAND_MAX_SHARE = 0.20  # issue 14: on average, for images without a preview (read as a band)
 MIN_PRECISION = MIN_RECALL = 0.95
 MAX_CLEAN_FLAGGED = 0.02
 
@@ -57,6 +58,15 @@ def preview_shares(run: dict[str, Any]) -> tuple[int, int, float, float]:
     if not shares:
         return 0, whole, 0.0, 0.0
     return len(shares), whole, statistics.fmean(shares), max(shares)
+
+
+def band_shares(run: dict[str, Any]) -> tuple[int, float, float]:
+    """(images read as a band, bytes read / file size over them all, the largest share)."""
+    pixels = [p for p in run["result"]["pixels"] if p["source"] == "band"]
+    if not pixels:
+        return 0, 0.0, 0.0
+    share = sum(p["bytes"] for p in pixels) / sum(p["size"] for p in pixels)
+    return len(pixels), share, max(p["bytes"] / p["size"] for p in pixels)
 
 
 def link_time(run: dict[str, Any], shape: Any) -> tuple[float, float, float]:
@@ -109,11 +119,18 @@ def check_verdicts(
         )
     by_preview, whole, mean_share, max_share = preview_shares(m)
     add(
-        f"bytes read <= {PREVIEW_MAX_SHARE:.2g} of the file, images with a preview (every image)",
+        f"bytes read <= {PREVIEW_MAX_SHARE:.2g} of the file, images with a preview (every one)",
         by_preview > 0 and max_share <= PREVIEW_MAX_SHARE,
         f"max {max_share:.3f}, mean {mean_share:.3f} over {by_preview:,} images read by preview "
         f"({whole} read whole)",
     )
+    bands, band_share, band_max = band_shares(m)
+    if bands:
+        add(
+            f"bytes read <= {BAND_MAX_SHARE:.2g} of the file on average, images without a preview",
+            band_share <= BAND_MAX_SHARE,
+            f"{band_share:.3f} over {bands:,} images read as a band (at most {band_max:.3f})",
+        )
     truncated = {i.path for i in truth.images if i.error is not None}
     whole_ok = {p["path"] for p in r["pixels"] if p["source"] == "full"} <= truncated
     add(
@@ -179,6 +196,12 @@ def render_checks(name: str, runs: list[dict[str, Any]], truth: SiteTruth, shape
         f"average, at most {max_share:.3f}), {whole} read whole; the link carried "
         f"{m['wire_down'] / MB:.1f} MB down and {m['wire_up'] / MB:.1f} MB up"
     )
+    bands, band_share, band_max = band_shares(m)
+    if bands:
+        out.append(
+            f"bytes: {bands:,} images without a preview read as a band of top rows, thumbnail "
+            f"and tail ({band_share:.3f} of their bytes, at most {band_max:.3f})"
+        )
     if name == "wan":
         need, transfer, trips = link_time(m, shape)
         out.append(

@@ -59,11 +59,13 @@ SMALL_BODY = (640, 480)
 SMALL_PREVIEW = (480, 360)
 
 
-def layout_for(small: bool) -> SiteLayout:
+def layout_for(small: bool, no_preview_share: float = 0.0) -> SiteLayout:
     """Full-size bodies (4000x3000, 960x720 MPF previews) or small ones, with defects.
 
     Each photo has its own preview (the pixels the check pass reads); the full-size body is
-    shared, as before, so generating the 9 GB takes minutes, not hours.
+    shared, as before, so generating the 9 GB takes minutes, not hours. With
+    ``no_preview_share``, that share of the photos has no preview but its own body and EXIF
+    thumbnail (a tenth of them no thumbnail either): each costs a full-size render (~3.5 s).
     """
     if small:
         layout = replace(
@@ -71,7 +73,13 @@ def layout_for(small: bool) -> SiteLayout:
         )
     else:
         layout = replace(SEED_LAYOUT, body_size=FULL_BODY, previews=True)
-    return with_defects(layout)
+    return replace(with_defects(layout), no_preview_share=no_preview_share)
+
+
+def data_label(small: bool, no_preview_share: float = 0.0) -> str:
+    """The data directory's name: each kind of site is generated into its own."""
+    label = "small" if small else "full"
+    return f"{label}-nopreview{round(no_preview_share * 100)}" if no_preview_share else label
 
 
 def _manifest(layout: SiteLayout) -> dict[str, Any]:
@@ -105,11 +113,14 @@ def _world_readable() -> Iterator[None]:
         os.umask(old)
 
 
-def ensure_dataset(data_dir: Path, *, small: bool, per_folder: int) -> Dataset:
-    """Reuse or generate the site under ``data_dir/(full|small)``; (re)link the sample."""
-    label = "small" if small else "full"
+def ensure_dataset(
+    data_dir: Path, *, small: bool, per_folder: int, no_preview_share: float = 0.0
+) -> Dataset:
+    """Reuse or generate the site under ``data_dir/(full|small)[-nopreviewNN]``; (re)link the
+    sample."""
+    label = data_label(small, no_preview_share)
     root = (data_dir / label).resolve()
-    layout = layout_for(small)
+    layout = layout_for(small, no_preview_share)
     manifest_path, truth_path = root / "manifest.json", root / "truth.json"
     wanted = _manifest(layout)
     truth: SiteTruth | None = None

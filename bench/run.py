@@ -3,6 +3,7 @@
     python -m bench.run [--profile wan|lan|both] [--small] [--sample N] [--data DIR]
                         [--server sshd|builtin|auto] [--repeat N] [--json OUT]
                         [--checks [--no-scan] [--check-workers N]] [--no-framing]
+                        [--no-preview-share F]
 
 For each link profile a link emulator (bench/linkemu.py) is put in front of one SFTP server,
 and every scan goes through it in a fresh child process (bench/child.py) so its peak RSS is
@@ -72,7 +73,18 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         default=os.cpu_count() or 2,
         help="measuring processes of the check pass (default: cores, as the CLI)",
     )
+    p.add_argument(
+        "--no-preview-share",
+        type=float,
+        default=0.0,
+        help=(
+            "share of the photos written without an MPF preview (own scene and EXIF "
+            "thumbnail), generated into its own data directory; the issue's site: 0.3"
+        ),
+    )
     args = p.parse_args(argv)
+    if not 0.0 <= args.no_preview_share <= 1.0:
+        p.error("--no-preview-share must be between 0 and 1")
     if args.sample < 1 or args.repeat < 1 or args.check_workers < 1:
         p.error("--sample, --repeat and --check-workers must be >= 1")
     if args.no_scan and not (args.checks or args.no_framing):
@@ -320,7 +332,12 @@ def main(argv: list[str] | None = None) -> int:
         f"cryptography {info['cryptography']}; load {_load()}"
     )
     print(f"code: commit {info['code']}")
-    data = ensure_dataset(args.data, small=args.small, per_folder=args.sample)
+    data = ensure_dataset(
+        args.data,
+        small=args.small,
+        per_folder=args.sample,
+        no_preview_share=args.no_preview_share,
+    )
     how = "reused" if data.generated_s is None else f"generated in {data.generated_s:.0f} s"
     print(
         f"data: {data.label}-size site {data.site}, {len(data.truth.images):,} images, "

@@ -54,7 +54,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for i, preview in previews.items():
         (folder / f"DJI_{i:04d}.JPG").write_bytes(_file(i, preview, body))
     (folder / "DJI_0008.JPG").write_bytes((folder / "DJI_0001.JPG").read_bytes())  # a copy
-    # No preview: the checks fall back to the whole file.
+    # No preview: the checks read its top rows, EXIF thumbnail and tail, not the whole file.
     (folder / "DJI_0009.JPG").write_bytes(_file(9, None, encode_body(800, 600, seed=7)))
     return root
 
@@ -77,11 +77,13 @@ def test_defects_are_found_from_previews_read_by_range(site: Path) -> None:
     for i in (0, 2, 3, 4, 5, 9):
         assert failures[f"Tower/DJI_{i:04d}.JPG"] == set(), failures[f"Tower/DJI_{i:04d}.JPG"]
     sources = {c.name: c.source for c in report.images}
-    assert sources["Tower/DJI_0009.JPG"] == "full" and sources["Tower/DJI_0000.JPG"] == "preview"
+    assert sources["Tower/DJI_0009.JPG"] == "band" and sources["Tower/DJI_0000.JPG"] == "preview"
     stats = report.stats
-    assert stats.preview_images == 9 and stats.full_images == 1
+    assert stats.preview_images == 9 and stats.full_images == 0 and stats.band_images == 1
     sizes = {i.path: i.size for i in scan.images}
-    preview_bytes = stats.bytes_read - sizes["Tower/DJI_0009.JPG"]
+    assert stats.band_file_bytes == sizes["Tower/DJI_0009.JPG"]
+    assert stats.band_bytes_read < 0.25 * stats.band_file_bytes, stats
+    preview_bytes = stats.bytes_read - stats.band_bytes_read
     assert preview_bytes < 0.25 * sum(s for p, s in sizes.items() if not p.endswith("0009.JPG"))
     assert report.folders["Tower"]["exposure"] == 1
     assert stats.cpu_seconds > 0 and stats.speedup > 0

@@ -3,7 +3,9 @@
 12 folders of 10 photos with 480x360 previews; 3 % of the photos per defect kind (4 each),
 placed and labelled by the generator (demo/defects.py). scan_site and check_site run against
 the in-process SFTP server and the verdicts are scored against the truth: the issue's bar is
-precision and recall of 0.95 per kind and at most 2 % of clean photos flagged.
+precision and recall of 0.95 per kind and at most 2 % of clean photos flagged. The site is
+checked twice: every photo with a preview, and 30 % without one (read as a band of top rows,
+the EXIF thumbnail and the tail: domain/pixel_reader.py), as the issue 14 benchmark site.
 """
 
 from __future__ import annotations
@@ -51,10 +53,11 @@ class Checked:
     scores: DefectScores
 
 
-@pytest.fixture(scope="module")
-def checked(tmp_path_factory: pytest.TempPathFactory) -> Checked:
+@pytest.fixture(scope="module", params=[0.0, 0.3], ids=["previews", "30pc-without"])
+def checked(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Checked:
     root = tmp_path_factory.mktemp("seed-checks")
-    truth = generate_site(root / "sites", SEED_SITE, LAYOUT, body=make_body(LAYOUT))
+    layout = replace(LAYOUT, no_preview_share=request.param)
+    truth = generate_site(root / "sites", SEED_SITE, layout, body=make_body(layout))
     with start_sftp_server(root, {USER: PASSWORD}, sites_root="/sites") as server:
         known_hosts = server.write_known_hosts(root.parent / "known_hosts")
         conn = connector(server.host, server.port, known_hosts, "/sites", USER, PASSWORD)
@@ -101,6 +104,17 @@ def test_previews_are_read_and_whole_files_only_for_truncated_uploads(checked: C
     truncated = checked.truth.with_defect("truncated")
     sources = {c.name: c.source for c in checked.report.images}
     assert {n for n, s in sources.items() if s == "full"} <= truncated
+    without = {i.path for i in checked.truth.images if not i.preview}
+    assert {n for n, s in sources.items() if s == "band"} == without - truncated
     stats = checked.report.stats
-    assert stats.preview_images >= 120 - len(truncated)
+    assert stats.preview_images >= 120 - len(truncated) - len(without)
     assert stats.full_images <= len(truncated)
+    assert stats.band_images == len(without - truncated)
+
+
+def test_photos_without_a_preview_cost_a_fifth_of_their_bytes_or_less(checked: Checked) -> None:
+    stats = checked.report.stats
+    if not stats.band_images:
+        pytest.skip("every photo of this site has a preview")
+    # 640x480 bodies: the header (EXIF with a MakerNote, ICC) is ~10 % of such a small file.
+    assert stats.band_bytes_read <= 0.25 * stats.band_file_bytes

@@ -120,7 +120,9 @@ def run_image(data: bytes, listed: int | None = None, *, whole_file: bool = Fals
         try:
             source = drive(read_pixels(size, whole_file=whole_file), data, out.pixel_work)
             measured = measure(size, source, CheckSettings())  # type: ignore[arg-type]
-            out.checks_error = measured.decode_error
+            integrity = measured.integrity  # a band's read finds a cut file by its end marker
+            problem = integrity.problem if integrity is not None else None
+            out.checks_error = measured.decode_error or problem
         except UnreadableImage as exc:
             out.checks_error = exc.message
         out.peak_bytes = tracemalloc.get_traced_memory()[1]

@@ -9,9 +9,12 @@ decodes back to exactly its own ``gps`` (the site generator does this; its truth
 
 from __future__ import annotations
 
+import io
 import struct
 from dataclasses import dataclass, field
 from datetime import datetime
+
+from PIL import Image
 
 from qc_tool.demo.scene import encode_body, encode_jpeg
 from qc_tool.demo.segments import (
@@ -241,8 +244,9 @@ def build_jpeg(
 ) -> bytes:
     """SOI, [APP0 JFIF, APP2 ICC], APP1 EXIF, [APP1 XMP], [APP2 MPF], body, [preview JPEG].
 
-    ``body`` comes from ``encode_body``. Thumbnail and preview JPEGs are rendered when not given;
-    pass prebuilt ones (``encode_jpeg``) to build many files quickly. Raises ValueError when the
+    ``body`` comes from ``encode_body``. Thumbnail and preview JPEGs are rendered when not given
+    (the thumbnail from the body, as a camera makes it); pass prebuilt ones (``encode_jpeg``) to
+    build many files quickly. Raises ValueError when the
     EXIF APP1 would exceed 65,533 payload bytes or a given preview does not match ``spec.preview``.
     """
     if not body.startswith(b"\xff") or not body.endswith(b"\xff\xd9"):
@@ -250,7 +254,7 @@ def build_jpeg(
     size = spec.image_size or sof_dimensions(b"\xff\xd8" + body[:4096])
     thumbnail = None
     if spec.thumbnail:
-        thumbnail = thumbnail_jpeg or encode_jpeg(*THUMBNAIL_SIZE, seed=0, quality=80)
+        thumbnail = thumbnail_jpeg or thumbnail_of(body)
     tiff = build_exif(spec, size, thumbnail)
     head = [b"\xff\xd8"]
     if spec.jfif_icc > 0:
@@ -270,6 +274,17 @@ def build_jpeg(
     kind = FULL_HD_THUMBNAIL if max(spec.preview) >= 1920 else VGA_THUMBNAIL
     mpf = mpf_app2(spec.byte_order, primary_size, primary_size - mp_header_at, len(preview), kind)
     return header + mpf + body + preview
+
+
+def thumbnail_of(body: bytes) -> bytes:
+    """The 160x120 EXIF thumbnail of a body (an ``encode_body`` result), as a camera makes it
+    from the picture."""
+    with Image.open(io.BytesIO(b"\xff\xd8" + body)) as img:
+        img.draft("RGB", THUMBNAIL_SIZE)
+        small = img.convert("RGB").resize(THUMBNAIL_SIZE, Image.Resampling.BOX)
+    out = io.BytesIO()
+    small.save(out, "JPEG", quality=80)
+    return out.getvalue()
 
 
 def exif_app1_end(data: bytes) -> int:

@@ -42,6 +42,7 @@ from qc_tool.demo.imagegen import (
     encode_jpeg,
     exif_app1_end,
     quantise_gps,
+    thumbnail_of,
 )
 from qc_tool.demo.scene import render_scene
 from qc_tool.demo.tower import tower_flight, write_tower_site
@@ -78,6 +79,12 @@ class SiteLayout:
     # None: the orbit of the GPS tests, whose big folders put shots ~0.2 m apart (every shot
     # would read as hovering); a number: the drone moves this far along its orbit per shot.
     shot_spacing_m: float | None = None
+    # With ``previews``: this share of the photos has no MPF preview (older drones, edited
+    # files), each with its own scene and an EXIF thumbnail made from it, as cameras write;
+    # ``no_thumbnail_share`` of those has no thumbnail either. The checks read such a photo's
+    # top rows and thumbnail (domain/pixel_reader.py). Costs a full-size render each.
+    no_preview_share: float = 0.0
+    no_thumbnail_share: float = 0.1
 
     @property
     def total(self) -> int:
@@ -359,6 +366,31 @@ def _pixels(
     return body, preview
 
 
+class _Bare:
+    """Which photos go without a preview (and which without a thumbnail as well)."""
+
+    def __init__(self, layout: SiteLayout, site: str, seed: int) -> None:
+        self.share = layout.no_preview_share if layout.previews else 0.0
+        self.bare_share = layout.no_thumbnail_share
+        self.rng = random.Random(f"{site}:{seed}:previews")  # other RNGs are untouched
+        self.last: Literal["thumbnail", "nothing"] | None = None  # of the photo written last
+
+    def take(self, kind: DefectKind | None) -> Literal["thumbnail", "nothing"] | None:
+        """None: a preview; else what the photo has instead ("thumbnail" or "nothing").
+
+        A near-duplicate is taken as the photo before it was, and an identical copy is that
+        photo: both keep what it had."""
+        if not self.share:
+            return None
+        draw, bare = self.rng.random(), self.rng.random()  # two draws per photo, always
+        if kind in ("near_duplicate", "identical"):
+            return self.last
+        self.last = None
+        if draw < self.share:
+            self.last = "nothing" if bare < self.bare_share else "thumbnail"
+        return self.last
+
+
 def _placed(
     kind: DefectKind | None,
     gps: tuple[float, float, float],
@@ -423,6 +455,7 @@ def generate_site(
         n: "zero_denominator" if k % 4 == 3 else "absent" for k, n in enumerate(missing)
     }
     thumbnail = encode_jpeg(160, 120, seed=seed, quality=80)
+    bare = _Bare(layout, site, seed)
     preview = (
         encode_jpeg(*layout.preview_size, seed=seed + 1, quality=PREVIEW_QUALITY)
         if layout.previews
@@ -441,6 +474,9 @@ def generate_site(
             gps = _position(layout, folder_no, index, count, rng)
             spec = _spec(layout, state, gps, taken, rng)
             kind, occurrence = plan.take(number)
+            without = bare.take(kind)
+            if without is not None:
+                spec = replace(spec, preview=None, thumbnail=without == "thumbnail")
             name = f"{folder}/DJI_{index + 1:04d}.JPG"
             if kind is not None and kind in PAIR_KINDS:  # the photo before is the other half
                 before = truth.images[-1]
@@ -458,13 +494,20 @@ def generate_site(
                     gps = _placed(kind, gps, previous, plan.rng)
                     spec = replace(spec, gps=gps)
                 own_body, own_preview = _pixels(
-                    layout, seed * 100_000 + number + 1, body, preview, kind, occurrence, previous
+                    replace(layout, previews=spec.preview is not None),
+                    seed * 100_000 + number + 1,
+                    body,
+                    preview if spec.preview is not None else None,
+                    kind,
+                    occurrence,
+                    previous,
                 )
-                data = build_jpeg(
-                    spec, own_body, thumbnail_jpeg=thumbnail, preview_jpeg=own_preview
-                )
+                thumb = thumbnail if spec.preview is not None else thumbnail_of(own_body)
+                data = build_jpeg(spec, own_body, thumbnail_jpeg=thumb, preview_jpeg=own_preview)
                 if kind == "truncated":
                     header = len(data) - len(own_body) - len(own_preview or b"")
+                    if spec.preview is None:  # the cut falls in the main image's data
+                        header += own_body.index(b"\xff\xda") + 64
                     data = truncate(data, occurrence, keep_at_least=header)
                 mtime = _write(root / site / name, data, taken)
                 image = _image_truth(name, data, mtime, spec, state, gps, taken, kind)

@@ -213,11 +213,13 @@ class PreviewService:
 def read_source(
     conn: SiteConnection, site: str, file: RemoteFile, cancelled: Callable[[], bool]
 ) -> PixelSource:
-    """The photo's embedded preview (or whole file) as ``read_pixels`` reads it."""
-    results: list[tuple[PixelSource | None, str | None]] = []
-    conn.read_pixels(
-        site, [file], lambda _f, source, error: results.append((source, error)), cancelled=cancelled
-    )
+    """The photo's embedded preview (or whole file) as ``read_pixels`` reads it.
+
+    A photo without a preview is read whole: the checks' band of its top rows is no picture.
+    """
+    results = _read(conn, site, file, cancelled, whole_file=False)
+    if results and results[0][0] is not None and results[0][0].source == "band":
+        results = _read(conn, site, file, cancelled, whole_file=True)
     if not results:
         raise UnreadableImage(f"{file.path}: the read was cancelled")
     source, error = results[0]
@@ -226,6 +228,25 @@ def read_source(
     if source.not_checked is not None:  # a DNG without a JPEG preview, say
         raise UnreadableImage(f"{file.path}: no image to show ({source.not_checked})")
     return source
+
+
+def _read(
+    conn: SiteConnection,
+    site: str,
+    file: RemoteFile,
+    cancelled: Callable[[], bool],
+    *,
+    whole_file: bool,
+) -> list[tuple[PixelSource | None, str | None]]:
+    results: list[tuple[PixelSource | None, str | None]] = []
+    conn.read_pixels(
+        site,
+        [file],
+        lambda _f, source, error: results.append((source, error)),
+        whole_file=whole_file,
+        cancelled=cancelled,
+    )
+    return results
 
 
 def render_preview(source: PixelSource, max_edge: int) -> bytes:

@@ -3,7 +3,9 @@
 Time and memory grow about linearly with the photos, whatever they hold:
 
 * identical files: grouped by digest (one dictionary);
-* near-duplicates: photos with the same pHash are one class at once; a class is compared only
+* near-duplicates: only hashes of the same source are compared (a thumbnail's with a
+  thumbnail's, a preview's with a preview's: ``phash_source``); photos with the same pHash are
+  one class at once; a class is compared only
   with the classes that share one band of its hash exactly. With at most d differing bits
   allowed, the 64 bits are cut into d + 1 bands, and any two hashes within d agree on at least
   one band (pigeonhole). Each band value remembers its ``BUCKET_KEEP`` latest classes, so a new
@@ -28,6 +30,7 @@ from .geo import EARTH_RADIUS_M
 from .result import CheckOutcome
 from .settings import CheckSettings
 
+FLAT = "flat band"  # band.FLAT: a hash of featureless rows, compared with no other
 BUCKET_KEEP = 64  # classes remembered per band value: bounds the comparisons per new hash
 HOVER_WINDOW = 16  # earlier shots within the time limit that each shot is compared with
 NAME_SHOWN = 120  # characters of a photo name a message shows at most
@@ -45,6 +48,9 @@ class DuplicateCandidate:
     lon: float | None = None
     taken: datetime | str | None = None  # ISO 8601 or EXIF "YYYY:MM:DD HH:MM:SS"
     alt: float | None = None  # metres; a climb up a tower is movement, not hovering
+    # What the pHash was computed from ("preview", "thumbnail", "band", "full"): hashes of
+    # different pictures of a photo (a 160x120 thumbnail, a 1 MP preview) are not compared.
+    phash_source: str = ""
 
 
 Group = tuple[str, ...]  # names in input order; the first one stands for the group
@@ -203,11 +209,32 @@ def _closer(best: dict[int, tuple[float, int]], me: int, value: float, other: in
 def _near(
     items: Sequence[DuplicateCandidate], max_distance: int
 ) -> tuple[list[Group], dict[str, NearMatch]]:
-    """Groups of look-alike photos, and each photo's closest look-alike of another file."""
-    classes: dict[int, list[int]] = {}  # pHash -> indices of the photos that have it
+    """Groups of look-alike photos, and each photo's closest look-alike of another file,
+    comparing only hashes of one source."""
+    sources: dict[str, list[int]] = {}
     for i, item in enumerate(items):
-        if item.phash is not None:
-            classes.setdefault(item.phash, []).append(i)
+        if item.phash is not None and item.phash_source != FLAT:
+            sources.setdefault(item.phash_source, []).append(i)
+    groups: list[Group] = []
+    matches: dict[str, NearMatch] = {}
+    for indices in sources.values():
+        found, matched = _near_one_source(items, indices, max_distance)
+        groups += found
+        matches.update(matched)
+    order = {item.name: i for i, item in enumerate(items)}
+    groups.sort(key=lambda g: order[g[0]])
+    return groups, matches
+
+
+def _near_one_source(
+    items: Sequence[DuplicateCandidate], indices: Sequence[int], max_distance: int
+) -> tuple[list[Group], dict[str, NearMatch]]:
+    """``_near`` over the photos ``indices`` (whose hashes share one source)."""
+    classes: dict[int, list[int]] = {}  # pHash -> indices of the photos that have it
+    for i in indices:
+        phash = items[i].phash
+        if phash is not None:
+            classes.setdefault(phash, []).append(i)
     hashes = list(classes)
     sets = _UnionFind(len(hashes))
     best: dict[int, tuple[float, int]] = {}  # class -> (bits, closest other class)

@@ -1,4 +1,11 @@
-"""Is the whole file there and decodable? Truncation, missing end marker, corrupt data."""
+"""Is the whole file there and decodable? Truncation, missing end marker, corrupt data.
+
+Two ways to tell: a full decode of the whole file (``measure_integrity``, for whole-file
+reads), or, for a photo read as a band, the end-of-image marker in the file's last bytes and
+the decode of the rows that were read (``band_integrity``). Neither finds damage inside the
+entropy-coded data that libjpeg resynchronises past; the band does not decode the rows below
+it at all (docs/checks.md).
+"""
 
 from __future__ import annotations
 
@@ -22,6 +29,7 @@ class IntegrityMeasure:
     has_eoi: bool
     problem: Problem | None = None
     detail: str = ""
+    partial: bool = False  # judged from the end marker and a band of rows, not a full decode
 
 
 def has_eoi(data: bytes) -> bool:
@@ -54,6 +62,17 @@ def measure_integrity(data: bytes) -> IntegrityMeasure:
     return IntegrityMeasure(gray.width, gray.height, eoi, None if eoi else "no_eoi")
 
 
+def band_integrity(
+    width: int, height: int, tail: bytes, decode_error: str | None
+) -> IntegrityMeasure:
+    """Integrity of a photo read as a band: its last bytes must end with the end marker (a
+    file cut anywhere loses it) and the rows read must decode."""
+    eoi = has_eoi(tail)
+    if decode_error is not None:
+        return IntegrityMeasure(0, 0, eoi, "corrupt", decode_error, partial=True)
+    return IntegrityMeasure(width, height, eoi, None if eoi else "no_eoi", partial=True)
+
+
 def integrity_outcome(measure: IntegrityMeasure) -> CheckOutcome:
     """The technician's reading of an integrity measure."""
     m = measure
@@ -68,10 +87,17 @@ def integrity_outcome(measure: IntegrityMeasure) -> CheckOutcome:
         return CheckOutcome(
             "integrity",
             False,
-            f"Truncated file: the {size} image decodes but the file does not end with an "
-            "end-of-image marker (cut during transfer?)",
+            f"Truncated file: the {size} image "
+            + ("header reads" if m.partial else "decodes")
+            + " but the file does not end with an end-of-image marker (cut during transfer?)",
             m.problem,
         )
+    if m.partial:
+        message = (
+            f"File complete: the {size} JPEG ends with its end-of-image marker and its top "
+            "rows decode"
+        )
+        return CheckOutcome("integrity", True, message, size)
     return CheckOutcome("integrity", True, f"File complete: the {size} JPEG decodes fully", size)
 
 

@@ -25,6 +25,14 @@ class PixelMeasures:
     blur: BlurMeasure
     exposure: ExposureMeasure
     phash: int
+    # Where exposure and the pHash were measured, when not on ``source``'s pixels: a band's
+    # are measured on the EXIF thumbnail ("thumbnail") when it has one.
+    frame_source: str = ""
+
+    @property
+    def phash_source(self) -> str:
+        """What the pHash was computed from: only hashes of one source are compared."""
+        return self.frame_source or self.source
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -38,6 +46,7 @@ class PixelMeasures:
             "dark_fraction": round(self.exposure.dark_fraction, 4),
             "bright_fraction": round(self.exposure.bright_fraction, 4),
             "phash": f"{self.phash:016x}",
+            "phash_source": self.phash_source,
         }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-Source = Literal["preview", "full"]
+Source = Literal["preview", "full", "band"]  # band: the top rows of the main image
 Scalar = float | str | None
 
 

@@ -17,8 +17,9 @@ MEASURING = (
     "dark_level",
     "bright_level",
 )
-# Bump when measure.py or the pixel measures change what they compute (3: DJI flight facts).
-MEASURES_VERSION = 3
+# Bump when measure.py or the pixel measures change what they compute (3: DJI flight facts;
+# 4: photos without a preview judged on a band, HEIF/DNG previews, the faster focus grid).
+MEASURES_VERSION = 4
 
 
 @dataclass(frozen=True, slots=True)

@@ -53,9 +53,7 @@ def judge_site(
 ) -> list[ImageChecks]:
     """Every photo's checks, in input order, with the site-relative rules applied."""
     s = settings or CheckSettings()
-    scores = [e.pixels.blur.score if e.pixels else None for e in evidence]
-    relative = relative_blur_flags(scores, s)
-    median = site_focus_median(scores)
+    relative, medians = _relative_blur(evidence, s)
     centre = site_centre([e.point for e in evidence])
     duplicates = find_duplicates(
         [
@@ -67,13 +65,14 @@ def judge_site(
                 e.lon,
                 e.taken,
                 e.alt,
+                e.pixels.phash_source if e.pixels else "",
             )
             for e in evidence
         ],
         s,
     ).outcomes()
     results = []
-    for e, flagged in zip(evidence, relative, strict=True):
+    for e, flagged, median in zip(evidence, relative, medians, strict=True):
         outcomes: list[CheckOutcome] = []
         if e.integrity is not None:
             outcomes.append(integrity_outcome(e.integrity))
@@ -91,6 +90,32 @@ def judge_site(
         outcomes.extend(duplicates.get(e.name, []))
         results.append(ImageChecks.of(e.name, tuple(outcomes), e.source, e.seconds, e.not_checked))
     return results
+
+
+def _relative_blur(
+    evidence: Sequence[ImageEvidence], s: CheckSettings
+) -> tuple[list[bool], list[float | None]]:
+    """The site-relative blur flag and site median of each photo, among the photos whose focus
+    was measured on the same kind of pixels: a preview's score (the camera's downscaled
+    picture) and a band's (the main image's own rows) differ by source, not only by focus.
+    When a kind has too few photos for the rule, all are judged together, as one site."""
+    scores = [e.pixels.blur.score if e.pixels else None for e in evidence]
+    groups: dict[str, list[int]] = {}
+    for i, e in enumerate(evidence):
+        if e.pixels is not None:
+            groups.setdefault(e.pixels.source, []).append(i)
+    if len(groups) < 2 or any(
+        judged_focus_count([scores[i] for i in g]) < s.blur_site_min_images for g in groups.values()
+    ):
+        groups = {"": list(range(len(evidence)))}
+    flags: list[bool] = [False] * len(evidence)
+    medians: list[float | None] = [None] * len(evidence)
+    for indices in groups.values():
+        mine = [scores[i] for i in indices]
+        median = site_focus_median(mine)
+        for i, flagged in zip(indices, relative_blur_flags(mine, s), strict=True):
+            flags[i], medians[i] = flagged, median
+    return flags, medians
 
 
 def rules_not_applied(

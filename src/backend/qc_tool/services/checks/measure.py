@@ -7,10 +7,11 @@ import time
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
+from qc_tool.domain.checks.band import analyse_band
 from qc_tool.domain.checks.blur import BlurMeasure
 from qc_tool.domain.checks.decode import ImageDecodeError
 from qc_tool.domain.checks.exposure import ExposureMeasure
-from qc_tool.domain.checks.integrity import IntegrityMeasure, measure_integrity
+from qc_tool.domain.checks.integrity import IntegrityMeasure, band_integrity, measure_integrity
 from qc_tool.domain.checks.pixels import PixelMeasures, analyse_pixels
 from qc_tool.domain.checks.rules import parse_dji_xmp
 from qc_tool.domain.checks.settings import CheckSettings
@@ -33,27 +34,60 @@ class Measured:
 
 
 def measure(size: int, source: PixelSource, settings: CheckSettings) -> Measured:
-    """Measure one photo. A whole file also gets the integrity check (it decodes to the end)."""
+    """Measure one photo. A whole file also gets the integrity check (it decodes to the end),
+    and so does a band (from its end marker and the rows it decoded)."""
     started = time.process_time()
     pixels: PixelMeasures | None = None
     error: str | None = None
-    try:
-        pixels = analyse_pixels(source.data, source=source.source, settings=settings)
-    except ImageDecodeError as exc:
-        error = str(exc) or type(exc).__name__
-    # A HEIF read whole has no JPEG end marker to look for: decoding it above is its check.
-    whole_jpeg = source.source == "full" and source.data.startswith(b"\xff\xd8")
-    integrity = measure_integrity(source.data) if whole_jpeg else None
+    integrity: IntegrityMeasure | None = None
+    if source.source == "band":
+        pixels, error, integrity = _measure_band(source, settings)
+    else:
+        try:
+            pixels = analyse_pixels(source.data, source=source.source, settings=settings)
+        except ImageDecodeError as exc:
+            error = str(exc) or type(exc).__name__
+        # A HEIF read whole has no JPEG end marker to look for: decoding it is its check.
+        whole_jpeg = source.source == "full" and source.data.startswith(b"\xff\xd8")
+        integrity = measure_integrity(source.data) if whole_jpeg else None
     if integrity is not None and integrity.problem is None:
         integrity = _preview_cut_off(integrity, source.header, size)
-    # Identical files have identical size, header and pixels read; a digest of those
-    # finds byte-identical copies without reading the whole of every file.
-    digest = hashlib.sha256(size.to_bytes(8, "big") + source.header + source.data).hexdigest()
     xmp = parse_dji_xmp(source.header)
     flight = flight_facts(xmp) if xmp else None
     pitch = xmp.get("GimbalPitchDegree")
     elapsed = time.process_time() - started
-    return Measured(pixels, error, integrity, digest, pitch, elapsed, flight)
+    return Measured(pixels, error, integrity, _digest(size, source), pitch, elapsed, flight)
+
+
+def _measure_band(
+    source: PixelSource, settings: CheckSettings
+) -> tuple[PixelMeasures | None, str | None, IntegrityMeasure]:
+    """Focus on the band, exposure and pHash on the thumbnail, integrity from the tail."""
+    band = source.band
+    width, height = source.dimensions or (0, 0)
+    error = source.band_error
+    pixels = None
+    if band is not None:
+        width, height = band.width, band.height
+        try:
+            pixels = analyse_band(band, source.thumbnail, settings)
+        except ImageDecodeError as exc:
+            error = str(exc) or type(exc).__name__
+    elif error is None:
+        error = "Corrupt JPEG data: nothing of the image could be decoded"
+    return pixels, error, band_integrity(width, height, source.tail, error)
+
+
+def _digest(size: int, source: PixelSource) -> str:
+    """Identical files have identical size, header and pixels read; a digest of those finds
+    byte-identical copies without reading the whole of every file."""
+    h = hashlib.sha256(size.to_bytes(8, "big") + source.header + source.data)
+    if source.source == "band":
+        h.update(source.prefix_bytes.to_bytes(8, "big") + source.tail)
+        h.update(source.thumbnail or b"")
+        if source.band is not None:
+            h.update(source.band.pixels.tobytes())
+    return h.hexdigest()
 
 
 def _preview_cut_off(integrity: IntegrityMeasure, header: bytes, size: int) -> IntegrityMeasure:
@@ -74,7 +108,7 @@ def _preview_cut_off(integrity: IntegrityMeasure, header: bytes, size: int) -> I
 class SourceInfo:
     """Where a photo's pixels came from: what the stats and the resolution check need."""
 
-    source: str  # "preview" | "full"
+    source: str  # "preview" | "full" | "band"
     bytes_read: int
     dimensions: tuple[int, int] | None  # of the main image
 

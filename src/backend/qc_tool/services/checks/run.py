@@ -66,6 +66,9 @@ class CheckStats:
     connections: int = 0  # SSH connections the pass used (none when everything was cached)
     preview_images: int = 0
     full_images: int = 0
+    band_images: int = 0  # photos without a preview, judged from a band (pixel_reader.py)
+    band_bytes_read: int = 0  # by this pass, for those photos ...
+    band_file_bytes: int = 0  # ... of their files' bytes
     cpu_seconds: float = 0.0  # summed per-image measuring CPU time, in the workers, this pass
     speedup: float = 0.0  # cpu_seconds / seconds: how many cores the measuring kept busy
     process_cpu_seconds: float = 0.0  # this process (network, parsing, judging)
@@ -208,6 +211,7 @@ class _CheckRun:
         self._read_errors: dict[str, str] = {}
         self.not_checked: dict[str, str] = {}  # photos with no pixels to judge: why
         self._sources: dict[str, SourceInfo] = {}
+        self._sizes = {i.path: i.file.size for i in images}
         self._cached: dict[str, Measured] = {}
         self.total = len(images)
         self.done = 0
@@ -287,6 +291,9 @@ class _CheckRun:
 
     def was_cached(self, path: str) -> bool:
         return path in self._cached
+
+    def file_size(self, path: str) -> int:
+        return self._sizes.get(path, 0)
 
     def source(self, path: str) -> SourceInfo | None:
         return self._sources.get(path)
@@ -415,6 +422,11 @@ def _fill_stats(report: CheckReport, run: _CheckRun, seconds: float, process_cpu
             s.bytes_read += info.bytes_read
         if info.source == "preview":
             s.preview_images += 1
+        elif info.source == "band":
+            s.band_images += 1
+            if not run.was_cached(image.name):
+                s.band_bytes_read += info.bytes_read
+                s.band_file_bytes += run.file_size(image.name)
         else:
             s.full_images += 1
 

@@ -141,8 +141,9 @@ def sorted_photo_source(
 
     Only a photo the ZIP holds can be read: ``path`` names a member (``valid/<path>`` or
     ``invalid/<path>``), never a file on disk. Members are stored uncompressed, so the read
-    program's ranges are read in place (the embedded preview only, when there is one); a
-    photo listed larger than ``max_bytes`` is not read.
+    program's ranges are read in place (the embedded preview only, when there is one, else
+    the whole photo: the checks' band of top rows is no picture to show); a photo listed
+    larger than ``max_bytes`` is not read.
     """
     try:
         with zipfile.ZipFile(sorted_zip) as archive:
@@ -166,7 +167,10 @@ def sorted_photo_source(
             return os.pread(fd, max(0, min(length, end - at)), at)
 
         try:
-            return run_program(read_pixels(info.file_size, whole_file=whole_file), read_at)
+            source = run_program(read_pixels(info.file_size, whole_file=whole_file), read_at)
+            if source.source == "band":
+                source = run_program(read_pixels(info.file_size, whole_file=True), read_at)
+            return source
         except OSError as exc:
             raise QCError("the photos of this upload could not be read") from exc
 

@@ -1,0 +1,169 @@
+"""The top band of a photo, decoded from the first bytes of its file, and what it can judge.
+
+A baseline JPEG stores its rows top to bottom, so the first part of the entropy-coded data
+holds a band of complete rows. The prefix is handed to libjpeg with an end-of-image marker
+appended (what Pillow itself does under ``ImageFile.LOAD_TRUNCATED_IMAGES``, a process-wide
+switch the integrity check must not see flipped): libjpeg then draws every block it has no
+data for as flat grey (all coefficients zero, luma 128). The band is every row above the
+last row that is not flat grey, less the last row of MCUs, which may be cut part way.
+
+Focus is judged on the band; exposure and the perceptual hash want the whole frame, so they
+come from the EXIF thumbnail when the camera wrote one (``analyse_band``).
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from .blur import focus_measure
+from .decode import ImageDecodeError, ImageTooLarge, decode_gray, refuse_bombs
+from .exposure import measure_exposure
+from .phash import phash
+from .pixels import PixelMeasures
+from .settings import CheckSettings
+
+_EOI = b"\xff\xd9"
+_FLAT = 128  # the luma libjpeg draws for a block it has no data for
+# A band judges focus once this many of its grid cells have texture (the focus measure's
+# grid cut over the band's own height; the measure itself needs blur_min_textured_cells).
+BAND_MIN_TEXTURED = 24
+BAND_HASH_SHARE = 0.1  # of the frame's height: the rows a thumbnail-less band's pHash covers
+BAND_HASH_MIN_TEXTURED = 24  # grid cells of those rows with texture, else the hash is FLAT
+FLAT = "flat band"  # the pHash of a featureless strip: compared with no other
+
+
+@dataclass(frozen=True, slots=True)
+class Band:
+    """The decoded top rows of a photo (uint8 luma at analysis scale) and the photo's size."""
+
+    pixels: np.ndarray  # rows x columns; may have 0 rows
+    width: int
+    height: int
+    complete: bool  # the prefix held the whole image
+
+
+def decode_band(prefix: bytes, long_side: int, *, complete: bool = False) -> Band:
+    """Decode the rows a JPEG prefix holds, scaled so the whole image's long side is ``long_side``.
+
+    ``complete``: the prefix is the whole file (decoded as is). Raises ImageDecodeError for data
+    libjpeg cannot decode at all (a truncated prefix is not an error: that is the point).
+    """
+    data = prefix if complete else prefix + _EOI
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data), formats=("JPEG",)) as img:
+                width, height = img.size
+                refuse_bombs(width, height)
+                factor = min(1.0, long_side / max(width, height))
+                target = (max(1, round(width * factor)), max(1, round(height * factor)))
+                img.draft("L", target)
+                drawn_h = img.size[1]
+                group = _mcu_rows(img, height)
+                img.load()
+                gray = img if img.mode == "L" else img.convert("L")
+                rows = np.asarray(gray, dtype=np.uint8)
+    except ImageDecodeError:
+        raise
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
+        raise ImageTooLarge(f"Image too large to decode safely ({exc})") from exc
+    except UnidentifiedImageError as exc:
+        raise ImageDecodeError("Not a readable JPEG image") from exc
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageDecodeError(f"Corrupt JPEG data ({exc})") from exc
+    if not complete:
+        rows = rows[: _decoded_rows(rows, group)]
+    band_h = round(rows.shape[0] * target[1] / drawn_h)
+    if rows.shape[0] and band_h and (rows.shape[1], rows.shape[0]) != (target[0], band_h):
+        small = Image.fromarray(np.ascontiguousarray(rows), "L")
+        rows = np.asarray(small.resize((target[0], band_h), Image.Resampling.BOX), dtype=np.uint8)
+    elif not band_h:
+        rows = np.zeros((0, target[0]), np.uint8)
+    return Band(rows, width, height, complete)
+
+
+def _mcu_rows(img: Image.Image, height: int) -> int:
+    """Rows of the drafted image one row of MCUs makes (libjpeg outputs whole MCU rows)."""
+    layer = getattr(img, "layer", None) or [(1, 1, 1, 0)]
+    vmax = max(int(v) for _, _, v, _ in layer)
+    scale = max(1, round(height / max(1, img.size[1])))
+    return max(1, 8 * vmax // scale)
+
+
+def _decoded_rows(rows: np.ndarray, group: int) -> int:
+    """How many top rows were decoded from data: up to the last row that is not flat grey,
+    less the last MCU row (data may stop part way across it)."""
+    busy = np.flatnonzero((rows != _FLAT).any(axis=1))
+    if busy.size == 0:
+        return 0
+    last = int(busy[-1]) + 1
+    return max(0, (last // group) * group - group)
+
+
+def textured_cells(band: np.ndarray, settings: CheckSettings) -> int:
+    """Cells of the focus measure's grid, cut over the band, whose texture it would judge."""
+    grid = settings.blur_grid
+    if band.ndim != 2 or min(band.shape) < 3 * grid:
+        return 0
+    g = band[1:-1, 1:-1].astype(np.float32)
+    ch, cw = g.shape[0] // grid, g.shape[1] // grid
+    cells = g[: ch * grid, : cw * grid].reshape(grid, ch, grid, cw).swapaxes(1, 2)
+    std = cells.reshape(grid * grid, ch * cw).std(axis=1)
+    return int((std >= settings.blur_texture_min_std).sum())
+
+
+def enough_texture(band: np.ndarray, settings: CheckSettings) -> bool:
+    """Whether the band has the texture to judge focus on (else the read goes on)."""
+    return textured_cells(band, settings) >= max(
+        BAND_MIN_TEXTURED, settings.blur_min_textured_cells
+    )
+
+
+def analyse_band(band: Band, thumbnail: bytes | None, settings: CheckSettings) -> PixelMeasures:
+    """Focus from the band; exposure and pHash of the whole frame from the thumbnail, else the
+    band (``frame_source`` says which)."""
+    pixels = band.pixels
+    if pixels.size == 0:
+        raise ImageDecodeError("Corrupt JPEG data: no rows of the image could be decoded")
+    whole = _thumbnail(thumbnail, settings)
+    if whole is not None:
+        frame, hashed, frame_from = whole, whole, "thumbnail"
+    elif band.complete:  # the prefix was the whole file: this is the whole-file decode
+        frame, hashed, frame_from = pixels, pixels, "full"
+    else:
+        # The hash is taken over the same top share of every photo: bands grow to
+        # different heights, and hashes of different regions are not comparable.
+        # A featureless strip (sky) hashes alike in every photo: such a hash is compared with
+        # nothing (``FLAT``), so that photo is only found as a byte-identical copy.
+        frame_h = band.height * pixels.shape[1] / max(1, band.width)
+        frame, hashed, frame_from = pixels, pixels[: max(8, round(frame_h * BAND_HASH_SHARE))], ""
+        if textured_cells(hashed, settings) < BAND_HASH_MIN_TEXTURED:
+            frame_from = FLAT
+    measures = PixelMeasures(
+        source="band",
+        width=band.width,
+        height=band.height,
+        analysed_width=int(pixels.shape[1]),
+        analysed_height=int(pixels.shape[0]),
+        blur=focus_measure(pixels, settings),
+        exposure=measure_exposure(frame, settings),
+        phash=phash(hashed),
+        frame_source=frame_from,
+    )
+    return measures
+
+
+def _thumbnail(thumbnail: bytes | None, settings: CheckSettings) -> np.ndarray | None:
+    """The thumbnail's luma; None without one, or when it is broken (the thumbnail is a help:
+    a broken one does not make the photo broken)."""
+    if not thumbnail:
+        return None
+    try:
+        return decode_gray(thumbnail, settings.analysis_long_side).pixels
+    except ImageDecodeError:
+        return None
