@@ -17,7 +17,7 @@ MEASURING = (
     "dark_level",
     "bright_level",
 )
-MEASURES_VERSION = 2  # bump when measure.py or the pixel measures change what they compute
+MEASURES_VERSION = 3  # bump when measure.py or the pixel measures change what they compute
 
 
 @dataclass(frozen=True, slots=True)
