@@ -28,7 +28,7 @@ from qc_tool.services.checks.result import (
     print_check_stats,
     result_document,
 )
-from qc_tool.services.checks.run import CheckOptions, CheckReport, check_site
+from qc_tool.services.checks.run import CheckOptions, CheckReport, check_site, memory_budget
 from qc_tool.services.exports import images_csv
 from qc_tool.services.ports import Connector, NoCache
 from qc_tool.services.progress import Rate
@@ -193,6 +193,7 @@ def _scan(args: argparse.Namespace, settings: dict[str, object]) -> int:
     report = None
     if options is not None:
         workers = check_workers_setting(settings.get("QC_CHECK_WORKERS"))
+        options = replace(options, memory_budget=memory_budget(settings))
         report = _check(options, connector, result, cap, cache, MeasuringPool(workers))
         print_check_stats(report, out)
     structure = site_structure(site_profile, result) if site_profile is not None else None

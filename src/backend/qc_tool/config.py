@@ -165,6 +165,13 @@ SETTINGS: tuple[Setting, ...] = (
         "Processes measuring photos for the checks. Empty: one per core; 0: threads in the app's process.",
         str,
     ),
+    Setting(
+        "QC_CHECK_MEMORY_MB",
+        "128",
+        "Photos read and not yet measured hold at most this much memory per check pass "
+        "(a larger photo is measured alone).",
+        int,
+    ),
     Setting("QC_MAX_JOBS", "4", "Scans that may run at once; more wait in a queue.", int),
     Setting(
         "QC_MAX_JOBS_PER_LOGIN",

@@ -23,7 +23,7 @@ from qc_tool.domain.structure import StructureProfile
 from qc_tool.domain.verdict import ChecksState
 from qc_tool.errors import NotLoggedIn, QCError, RemoteUnavailable
 from qc_tool.services.checks.result import load_profile, parse_resolution, site_verdict
-from qc_tool.services.checks.run import CheckOptions, CheckReport, check_site
+from qc_tool.services.checks.run import CheckOptions, CheckReport, check_site, memory_budget
 from qc_tool.services.jobs import Job, JobManager, JobRunner, SiteLocks
 from qc_tool.services.logins.held_connections import HeldConnections
 from qc_tool.services.logins.sessions import Credentials, LoginConnector, SessionStore
@@ -233,6 +233,7 @@ def check_options(settings: Mapping[str, Any]) -> CheckOptions:
         profile=load_profile(Path(profile)) if profile else None,
         min_resolution=parse_resolution(resolution) if resolution else None,
         max_connections=int(settings["QC_MAX_CONNECTIONS"]),
+        memory_budget=memory_budget(settings),
     )
 
 
