@@ -38,7 +38,7 @@ log = logging.getLogger("qc_tool.workers")
 INLINE_THREADS = 2  # a pool of 0 processes: threads of this process (tests, debugging)
 WARM_UP_TIMEOUT_S = 60
 MB = 1024 * 1024
-# glibc's mallopt parameters (malloc.h) and what the workers set them to: see _keep_freed_memory.
+# glibc's mallopt parameters (malloc.h) and what the workers set them to: see keep_freed_memory.
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 _KEEP_FREED_BYTES = 64 * MB
 _MMAP_ABOVE_BYTES = 32 * MB
@@ -97,7 +97,7 @@ class WorkerPool:
         # forkserver: never fork a process that runs SSH transport threads.
         context = multiprocessing.get_context("forkserver")
         pool = ProcessPoolExecutor(
-            max_workers=self._workers, mp_context=context, initializer=_keep_freed_memory
+            max_workers=self._workers, mp_context=context, initializer=keep_freed_memory
         )
         for warm in [pool.submit(_warm_up, self._imports) for _ in range(self._workers)]:
             warm.result(timeout=WARM_UP_TIMEOUT_S)  # imports now, not in the first task's time
@@ -109,7 +109,7 @@ def _warm_up(module: str) -> bool:
     return True
 
 
-def _keep_freed_memory() -> None:
+def keep_freed_memory() -> None:
     """Let a worker's heap keep the memory of its last photo for the next one (glibc only).
 
     Measuring a photo allocates a few arrays of a few MB and frees them. By default glibc gives
