@@ -8,7 +8,8 @@ by the read program the check pass runs (``read_pixels``: the MPF preview, or th
 with ``--whole-files`` or when there is none). Then, per photo, each part of the measuring runs
 over those bytes: decode to luma at the analysis size, focus, exposure, pHash, integrity (whole
 files only), the digest, and the whole of ``measure()`` as a worker runs it, plus pickling the
-task and the result as the process pool does. Prints the best of ``--repeat`` passes in CPU
+task and the result as the process pool does. The process keeps freed heap as the measuring
+processes do (``--default-malloc``: as glibc does by default). Prints the best of ``--repeat`` passes in CPU
 milliseconds per photo (``time.process_time``: what the photo costs a core, whatever else
 runs on the machine): no network, no disk, so the figures compare code.
 """
@@ -32,6 +33,7 @@ from qc_tool.domain.pixel_reader import PixelSource, read_pixels
 from qc_tool.domain.sparse import run_program
 from qc_tool.errors import UnreadableImage
 from qc_tool.services.checks.measure import measure
+from qc_tool.services.workers import keep_freed_memory
 
 DEFAULT_DATA = Path(__file__).parent / "out" / "data" / "small"
 
@@ -78,7 +80,14 @@ def main() -> None:
     parser.add_argument("--every", type=int, default=1, help="take every N-th photo")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--whole-files", action="store_true")
+    parser.add_argument(
+        "--default-malloc",
+        action="store_true",
+        help="leave glibc's malloc as it is (the workers keep freed heap; see services/workers.py)",
+    )
     args = parser.parse_args()
+    if not args.default_malloc:
+        keep_freed_memory()  # as every measuring process does
     site = args.site or next(p for p in DEFAULT_DATA.iterdir() if p.is_dir() and "-" not in p.name)
     photos = _sources(site, args.every, args.whole_files)
     s = CheckSettings()
