@@ -40,6 +40,7 @@ log = logging.getLogger("qc_tool.checks")
 PROGRESS_EVERY = 20
 MB = 1024 * 1024
 DEFAULT_MEMORY_BUDGET = 128 * MB  # QC_CHECK_MEMORY_MB
+PHOTOS_PER_WORKER = 4  # read and not yet measured, at most, besides the bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +149,11 @@ def check_site(
     prefix = f"/{scan.site}"
     images = [i for i in scan.images if i.error in (None, TRUNCATED_BODY)]
     governor = governor or WorkerGovernor(max(1, workers))
-    budget = budget or ByteBudget(options.memory_budget)
+    # Photos held: within the bytes of the budget, and no more than 4 per worker (as many
+    # as keep every worker busy while the reads go on).
+    budget = budget or ByteBudget(
+        options.memory_budget, max_items=PHOTOS_PER_WORKER * governor.most
+    )
     run = _CheckRun(images, executor, options, on_progress, governor, budget, cancelled)
     cached = cache.get_measures(connector.server_id, [i.file for i in images], prefix, key)
     run.take_cached(cached)
