@@ -9,6 +9,8 @@ reading thread's hand while it waits for room.
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
@@ -274,4 +276,45 @@ def test_a_pass_under_load_measures_fewer_at_once_and_says_so(
     stats = out[0].stats
     assert [count for _, count in stats.workers_over_time] == [2, 1]
     assert executor.most_outstanding == 1  # after the shrink, one photo at a time went out
+    assert _verdicts(out[0]) == _verdicts(unhurried)
+
+
+@pytest.fixture
+def burners() -> Iterator[list[subprocess.Popen[bytes]]]:
+    """Two CPU-burning processes, ended (by their own ids) after the test."""
+    procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+    yield procs
+    for p in procs:
+        p.kill()
+        p.wait(timeout=30)
+
+
+def test_a_pass_beside_cpu_burning_processes_shrinks_once_and_decides_the_same(
+    server: Connector,
+    scan: ScanResult,
+    unhurried: CheckReport,
+    burners: list[subprocess.Popen[bytes]],
+) -> None:
+    """Real readings (psutil): two other processes burn both cores while the pass runs."""
+    tally = Tally()
+    executor = GatedExecutor(tally)
+    governor = WorkerGovernor(2, policy=GovernorPolicy(interval_s=0.05), cores=2)
+    thread, out = _in_thread(
+        lambda: check_site(
+            CountingConnector(server, tally),
+            scan,
+            executor,
+            options=CheckOptions(max_connections=CONNECTIONS),
+            workers=2,
+            governor=governor,
+        )
+    )
+    try:
+        wait_until(lambda: governor.count == 1, message=lambda: f"a shrink: {governor.history}")
+        wait_until(lambda: governor.samples >= 20, message="more readings under the same load")
+    finally:
+        executor.gate.set()
+    thread.join(timeout=60)
+    executor.shutdown()
+    assert [count for _, count in out[0].stats.workers_over_time] == [2, 1]  # no thrash
     assert _verdicts(out[0]) == _verdicts(unhurried)
