@@ -165,12 +165,17 @@ def run_checks(job: dict[str, Any]) -> dict[str, Any]:
     from qc_tool.services.checks.run import CheckOptions, check_site
     from qc_tool.services.ports import NoCache
     from qc_tool.services.scan.site_analysis_service import scan_site
+    from qc_tool.services.workers import keep_freed_memory
 
     from bench.timeline import TimedConnector, Timeline
 
     scan = scan_site(LocalConnector(Path(job["root"])), NoCache(), job["site"])
     workers = job["workers"]
-    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("forkserver"))
+    pool = ProcessPoolExecutor(
+        workers,
+        mp_context=multiprocessing.get_context("forkserver"),
+        initializer=keep_freed_memory,  # as the app's measuring pool (services/workers.py)
+    )
     try:
         for warm in [pool.submit(warm_worker) for _ in range(workers)]:
             warm.result(timeout=120)

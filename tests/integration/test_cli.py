@@ -213,3 +213,14 @@ def test_help_lists_the_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
         main(["scan", "--help"])
     help_text = capsys.readouterr().out
     assert "exit codes:" in help_text and "3  incomplete" in help_text
+
+
+def test_the_check_stats_say_how_many_photos_measured_at_once_within_the_memory_setting(
+    dark_site: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("QC_CHECK_MEMORY_MB", "3")
+    assert main(["scan", str(dark_site), "--checks", "--no-cache"]) == 1
+    out = capsys.readouterr().out
+    line = next(line for line in out.splitlines() if line.startswith("measuring at once: "))
+    assert line.startswith("measuring at once: ") and " from 0.0 s" in line, line
+    assert line.endswith(" of 3 MB"), line

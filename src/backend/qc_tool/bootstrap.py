@@ -21,7 +21,7 @@ from qc_tool.config import Settings, load
 from qc_tool.domain.models import ScanResult
 from qc_tool.domain.structure import StructureProfile
 from qc_tool.services.checks.result import load_profile, parse_resolution
-from qc_tool.services.checks.run import CheckOptions
+from qc_tool.services.checks.run import MB, CheckOptions
 from qc_tool.services.jobs import JobManager, SiteLocks
 from qc_tool.services.logins.held_connections import HeldConnections
 from qc_tool.services.logins.ratelimit import LoginLimiter
@@ -168,6 +168,7 @@ def settings_check_options(settings: Settings) -> CheckOptions:
         if settings.min_resolution
         else None,
         max_connections=settings.max_connections,
+        memory_budget=settings.check_memory_mb * MB,
     )
 
 

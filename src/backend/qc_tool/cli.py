@@ -29,7 +29,7 @@ from qc_tool.services.checks.result import (
     print_check_stats,
     result_document,
 )
-from qc_tool.services.checks.run import CheckOptions, CheckReport, check_site
+from qc_tool.services.checks.run import MB, CheckOptions, CheckReport, check_site
 from qc_tool.services.exports import images_csv
 from qc_tool.services.ports import Connector, NoCache
 from qc_tool.services.progress import Rate
@@ -190,6 +190,7 @@ def _scan(args: argparse.Namespace, settings: Settings) -> int:
     _print_table(result, out)
     report = None
     if options is not None:
+        options = replace(options, memory_budget=settings.check_memory_mb * MB)
         report = _check(options, connector, result, cap, cache, parts.measuring)
         print_check_stats(report, out)
     structure = site_structure(site_profile, result) if site_profile is not None else None

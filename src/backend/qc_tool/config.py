@@ -209,6 +209,13 @@ SETTINGS: tuple[Setting, ...] = (
         "Processes measuring photos for the checks. Empty: one per core; 0: threads in the app's process.",
         COUNT,
     ),
+    Setting(
+        "QC_CHECK_MEMORY_MB",
+        "128",
+        "Photos read and not yet measured hold at most this much memory per check pass "
+        "(a larger photo is measured alone).",
+        POSITIVE,
+    ),
     Setting("QC_MAX_JOBS", "4", "Scans that may run at once; more wait in a queue.", POSITIVE),
     Setting(
         "QC_MAX_JOBS_PER_LOGIN",
@@ -308,6 +315,7 @@ class Settings:
     op_timeout: float
     parse_workers: int | None
     check_workers: int | None
+    check_memory_mb: int
     max_jobs: int
     max_jobs_per_login: int
     checks: bool

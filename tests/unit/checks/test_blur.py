@@ -131,3 +131,55 @@ def test_a_photo_above_the_minimum_fails_when_the_site_rule_flags_it() -> None:
     measure = BlurMeasure(score=95.0, textured_cells=50, cells=144)
     assert blur_outcome(measure, S).ok
     assert not blur_outcome(measure, S, site_median=300.0, relative_flag=True).ok
+
+
+def _reference_focus(gray: np.ndarray, s: CheckSettings) -> tuple[int, list[float]]:
+    """The method of blur.py written plainly in float64: cells copied out, np.percentile.
+
+    blur.py computes the same sums on views in integers; the two must agree to round-off.
+    """
+    g = gray.astype(np.float64)
+    grid, h, w = s.blur_grid, g.shape[0], g.shape[1]
+    ch, cw = (h - 2) // grid, (w - 2) // grid
+
+    def cells(a: np.ndarray) -> np.ndarray:
+        return np.array(
+            [
+                a[r * ch : (r + 1) * ch, c * cw : (c + 1) * cw].ravel()
+                for r in range(grid)
+                for c in range(grid)
+            ]
+        )
+
+    textured = cells(g[1:-1, 1:-1]).std(axis=1) >= s.blur_texture_min_std
+    keep = max(3, int(np.ceil(textured.sum() * s.blur_strongest_fraction)))
+    scores = []
+    for dy, dx in ((0, 1), (1, 0), (1, 1), (1, -1)):
+        centre = g[1 : h - 1, 1 : w - 1]
+        ahead = g[1 + dy : h - 1 + dy, 1 + dx : w - 1 + dx]
+        behind = g[1 - dy : h - 1 - dy, 1 - dx : w - 1 - dx]
+        e1_all = np.square(cells(ahead - centre)).mean(axis=1)
+        e2_all = np.square(cells(ahead + behind - 2 * centre)).mean(axis=1)
+        e1, e2 = e1_all[textured], e2_all[textured]
+        strongest = np.argsort(e1)[::-1][:keep]
+        n1, n2 = np.percentile(e1_all, 5.0), np.percentile(e2_all, 5.0)
+        if n1 > 0.9 * e1[strongest].mean():
+            n1 = n2 = 0.0
+        signal1 = e1[strongest].sum() - n1 * keep
+        scores.append(100 * max(0.0, e2[strongest].sum() - n2 * keep) / signal1)
+    return int(textured.sum()), scores
+
+
+@pytest.mark.parametrize("defects", [Defects(), Defects(blur_sigma=1.2), Defects(motion_px=7)])
+@pytest.mark.parametrize("size", [(1000, 750), (750, 1000), (997, 613)])
+def test_the_focus_measure_is_the_plain_formula_in_every_direction(
+    tower: np.ndarray, defects: Defects, size: tuple[int, int]
+) -> None:
+    """Views, integer sums and one subtraction per difference change no score (portrait too)."""
+    photo = Image.fromarray(photograph(tower, defects, 31)).resize(size)
+    gray = np.asarray(photo.convert("L"))
+    measure = focus_measure(gray, S)
+    textured, scores = _reference_focus(gray, S)
+    assert measure.textured_cells == textured
+    assert measure.direction_scores == pytest.approx([round(s, 2) for s in scores], abs=0.011)
+    assert measure.score == pytest.approx(min(scores), rel=1e-9)

@@ -176,3 +176,11 @@ def print_check_stats(report: CheckReport, out: TextIO) -> None:
         f"{s.full_images} whole files, {s.bytes_read / 1e6:.1f} MB read",
         file=out,
     )
+    if s.workers_over_time:
+        counts = ", ".join(f"{n} from {t:.1f} s" for t, n in s.workers_over_time)
+        print(
+            f"measuring at once: {counts}; this process and its workers {s.ours_cpu_seconds:.1f}"
+            f" CPU s, at most {s.ours_peak_rss_mb:.0f} MB; photos waiting held at most "
+            f"{s.held_peak_mb:.0f} of {s.memory_budget_mb:.0f} MB",
+            file=out,
+        )

@@ -2,8 +2,11 @@
 
 Follows the GPS scan (it needs the positions and capture times). The network
 reads and the CPU work overlap: each connection's thread hands the bytes it
-read to a process pool and goes on reading; a bounded number of photos wait
-for a worker, so memory stays flat however far the network runs ahead.
+read to a process pool and goes on reading. The photos read and not yet
+measured hold at most ``CheckOptions.memory_budget`` bytes (QC_CHECK_MEMORY_MB),
+whatever the site's size or the photos' (budget.py), so memory stays flat however
+far the network runs ahead; a ``WorkerGovernor`` sets how many are measured at once
+from the machine's load (services/workers.py).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import logging
 import resource
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Executor, Future, wait
 from dataclasses import asdict, dataclass, field
@@ -26,14 +29,19 @@ from qc_tool.domain.checks.site import ImageEvidence, judge_site, rules_not_appl
 from qc_tool.domain.flight import FlightFacts
 from qc_tool.domain.models import TRUNCATED_BODY, ImageResult, RemoteFile, ScanResult
 from qc_tool.domain.pixel_reader import PixelSource
+from qc_tool.services.checks.budget import ByteBudget
 from qc_tool.services.checks.measure import CachedMeasure, Measured, SourceInfo, measure
 from qc_tool.services.ports import Connector, MeasureCache, NoCache, SiteConnection
 from qc_tool.services.progress import Rate
 from qc_tool.services.scan.dealing import Dealer, OnResult, read_over_pool
 from qc_tool.services.scan.pool import ConnectionPool, pool_size
+from qc_tool.services.workers import WorkerGovernor
 
 log = logging.getLogger("qc_tool.checks")
 PROGRESS_EVERY = 20
+MB = 1024 * 1024
+DEFAULT_MEMORY_BUDGET = 128 * MB  # QC_CHECK_MEMORY_MB
+PHOTOS_PER_WORKER = 4  # read and not yet measured, at most, besides the bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +51,7 @@ class CheckOptions:
     min_resolution: tuple[int, int] | None = None  # main image, e.g. (4000, 3000); None: off
     whole_file: bool = False  # read whole files (full decode for integrity) instead of previews
     max_connections: int = 4
+    memory_budget: int = DEFAULT_MEMORY_BUDGET  # bytes of photos read and not yet measured
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +82,14 @@ class CheckStats:
     speedup: float = 0.0  # cpu_seconds / seconds: how many cores the measuring kept busy
     process_cpu_seconds: float = 0.0  # this process (network, parsing, judging)
     peak_rss_mb: float = 0.0  # this process's high-water mark so far (not the workers')
+    memory_budget_mb: float = 0.0  # photos read and not yet measured may hold this much ...
+    held_peak_mb: float = 0.0  # ... and held at most this much
+    budget_waits: int = 0  # times a reading thread waited for the workers to make room
+    # How many photos were measured at once: (seconds into the pass, count) at the start and
+    # at every change the governor made from the machine's load.
+    workers_over_time: list[tuple[float, int]] = field(default_factory=list)
+    ours_cpu_seconds: float = 0.0  # this process and its workers, sampled over the pass
+    ours_peak_rss_mb: float = 0.0  # this process and its workers together, highest sample
 
     def to_json(self) -> dict[str, Any]:
         return {k: round(v, 3) if isinstance(v, float) else v for k, v in asdict(self).items()}
@@ -112,9 +129,15 @@ def check_site(
     cancelled: Callable[[], bool] = lambda: False,
     workers: int = 0,
     cache: MeasureCache | None = None,
+    governor: WorkerGovernor | None = None,
+    budget: ByteBudget | None = None,
 ) -> CheckReport:
     """Check every readable photo of a scanned site; ``executor`` runs the pixel work.
 
+    ``governor`` decides how many photos ``executor`` measures at once (never more than it
+    has workers); by default one that starts at ``workers`` and follows the machine's load.
+    ``budget`` bounds the bytes of photos read and not yet measured (by default
+    ``options.memory_budget``).
     Measures are cached per file: photos unchanged since their last check, measured with the
     same measuring settings, are only judged again (no connection is opened when none is left).
     """
@@ -123,7 +146,13 @@ def check_site(
     key = options.settings.measuring_key(options.whole_file)
     prefix = f"/{scan.site}"
     images = [i for i in scan.images if i.error in (None, TRUNCATED_BODY)]
-    run = _CheckRun(images, executor, options, on_progress, max(1, workers) * 4)
+    governor = governor or WorkerGovernor(max(1, workers))
+    # Photos held: within the bytes of the budget, and no more than 4 per worker (as many
+    # as keep every worker busy while the reads go on).
+    budget = budget or ByteBudget(
+        options.memory_budget, max_items=PHOTOS_PER_WORKER * governor.most
+    )
+    run = _CheckRun(images, executor, options, on_progress, governor, budget, cancelled)
     cached = cache.get_measures(connector.server_id, [i.file for i in images], prefix, key)
     run.take_cached(cached)
     # A file the scan found cut short is flagged as truncated anyway; its preview lies past
@@ -133,7 +162,8 @@ def check_site(
     for _ in range(sum(1 for i in images if i.path not in cached and i.error is not None)):
         run.skipped()  # judged from the scan alone; counted so the progress reaches its total
     if to_read:
-        _read_and_measure(connector, scan.site, to_read, run, options, cancelled)
+        with governor.running(run.waiting, run.dispatch):
+            _read_and_measure(connector, scan.site, to_read, run, options, cancelled)
     evidence = run.evidence()
     fresh = run.fresh_measures(to_read)
     if fresh and not cancelled():
@@ -150,6 +180,7 @@ def check_site(
         counts = report.folders.setdefault(image.folder, Counter())
         counts.update(o.name for o in checks.failures)
     _fill_stats(report, run, time.perf_counter() - started, time.process_time() - cpu_before)
+    _fill_adaptive_stats(report.stats, run.budget, governor)
     report.stats.cached = len(cached)
     report.stats.connections = run.connections
     log.info(
@@ -200,13 +231,20 @@ class _CheckRun:
         executor: Executor,
         options: CheckOptions,
         on_progress: CheckProgressCallback | None,
-        backlog: int,
+        governor: WorkerGovernor,
+        budget: ByteBudget,
+        cancelled: Callable[[], bool],
     ) -> None:
         self._executor = executor
         self._options = options
         self._on_progress = on_progress
-        self._room = threading.BoundedSemaphore(backlog)  # photos waiting for a worker
+        self._governor = governor
+        self._cancelled = cancelled
+        self.budget = budget
         self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)  # nothing waiting, nothing measuring
+        self._waiting: deque[tuple[RemoteFile, PixelSource, int]] = deque()
+        self._measuring = 0
         self._futures: dict[str, Future[Measured]] = {}
         self._read_errors: dict[str, str] = {}
         self.not_checked: dict[str, str] = {}  # photos with no pixels to judge: why
@@ -240,15 +278,44 @@ class _CheckRun:
                 self._sources[f.path] = SourceInfo(source.source, source.bytes_read, None)
             self._finished()
             return
-        self._room.acquire()  # backpressure: the reading thread waits while workers are behind
-        future = self._executor.submit(measure, f.size, source, self._options.settings)
+        held = len(source.data) + len(source.header)
+        # Backpressure: the reading thread waits while the photos read and not yet measured
+        # hold the whole budget (a larger photo alone goes through once nothing else is held).
+        self.budget.take(held)
         with self._lock:
-            self._futures[f.path] = future
             self._sources[f.path] = SourceInfo(source.source, source.bytes_read, source.dimensions)
-        future.add_done_callback(functools.partial(self._measured, f.path))
+            self._waiting.append((f, source, held))
+        self.dispatch()
 
-    def _measured(self, path: str, future: Future[Measured]) -> None:
-        self._room.release()
+    def waiting(self) -> bool:
+        """Whether photos wait for a worker (the governor grows only then)."""
+        with self._lock:
+            return bool(self._waiting)
+
+    def dispatch(self, _count: int | None = None) -> None:
+        """Hand waiting photos to the executor while fewer than the governor's count measure."""
+        while True:
+            with self._lock:
+                if self._cancelled() and self._waiting:
+                    dropped, self._waiting = self._waiting, deque()
+                    for _, _, held in dropped:
+                        self.budget.give_back(held)
+                if not self._waiting or self._measuring >= self._governor.count:
+                    self._idle.notify_all()
+                    return
+                f, source, held = self._waiting.popleft()
+                self._measuring += 1
+            future = self._executor.submit(measure, f.size, source, self._options.settings)
+            del source  # the executor holds the bytes until the worker has them
+            with self._lock:
+                self._futures[f.path] = future
+            future.add_done_callback(functools.partial(self._measured, f.path, held))
+
+    def _measured(self, path: str, held: int, future: Future[Measured]) -> None:
+        self.budget.give_back(held)
+        with self._lock:
+            self._measuring -= 1
+        self.dispatch()
         self._finished(_checked(path, future))
 
     def _finished(self, checked: dict[str, Any] | None = None) -> None:
@@ -270,8 +337,9 @@ class _CheckRun:
             self._on_progress(CheckProgress(done, self.total, checked))
 
     def wait_for_workers(self) -> None:
-        """Wait for every submitted photo, so the pool's connections close after the last read."""
-        with self._lock:
+        """Wait for every photo read, so the pool's connections close after the last measure."""
+        with self._idle:
+            self._idle.wait_for(lambda: not self._waiting and not self._measuring)
             pending = list(self._futures.values())
         wait(pending)  # a worker's exception is reported with its photo by evidence()
 
@@ -429,6 +497,15 @@ def _fill_stats(report: CheckReport, run: _CheckRun, seconds: float, process_cpu
                 s.band_file_bytes += run.file_size(image.name)
         else:
             s.full_images += 1
+
+
+def _fill_adaptive_stats(s: CheckStats, budget: ByteBudget, governor: WorkerGovernor) -> None:
+    s.memory_budget_mb = budget.limit / MB
+    s.held_peak_mb = budget.peak / MB
+    s.budget_waits = budget.waits
+    s.workers_over_time = list(governor.history)
+    s.ours_cpu_seconds = governor.cpu_s
+    s.ours_peak_rss_mb = governor.peak_rss_mb
 
 
 def _peak_rss_mb() -> float:

@@ -1,0 +1,320 @@
+"""The check pass over SFTP within its memory budget, and measuring fewer at once under load.
+
+Bytes are counted, not RSS: a wrapper around the connection adds up every photo handed to the
+pass, and the executor subtracts each one when its measure ends; the difference is what the
+pass holds (waiting for a worker or being measured), plus at most the one photo in each
+reading thread's hand while it waits for room.
+"""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+from qc_tool.demo.imagegen import ImageSpec, build_jpeg, quantise_gps
+from qc_tool.demo.scene import encode_body, render_scene
+from qc_tool.demo.sftp_server import start_sftp_server
+from qc_tool.domain.models import ScanResult
+from qc_tool.domain.pixel_reader import PixelSource, read_pixels
+from qc_tool.domain.sparse import run_program
+from qc_tool.services.checks.budget import ByteBudget
+from qc_tool.services.checks.run import CheckOptions, CheckReport, check_site
+from qc_tool.services.ports import Connector, NoCache
+from qc_tool.services.scan.site_analysis_service import scan_site
+from qc_tool.services.workers import GovernorPolicy, LoadSample, WorkerGovernor
+from scan_support import connector
+from waiting import wait_until
+
+USER, PASSWORD = "tech", "pw-limits"
+SITE = "S1"
+PHOTOS = 24
+CONNECTIONS = 2
+
+
+def _held(source: PixelSource) -> int:
+    return len(source.data) + len(source.header)
+
+
+class Tally:
+    """Bytes handed to the pass and bytes whose measure ended; the most held at once."""
+
+    def __init__(self) -> None:
+        self.handed = self.measured = self.most = 0
+        self.running = self.most_running = 0
+        self._lock = threading.Lock()
+
+    def hand(self, size: int) -> None:
+        with self._lock:
+            self.handed += size
+            self.most = max(self.most, self.handed - self.measured)
+
+    def start(self) -> None:
+        with self._lock:
+            self.running += 1
+            self.most_running = max(self.most_running, self.running)
+
+    def end(self, size: int) -> None:
+        with self._lock:
+            self.running -= 1
+            self.measured += size
+
+
+class CountingConnector:
+    """A real connector whose connections count the bytes of every photo they hand over."""
+
+    def __init__(self, inner: Connector, tally: Tally) -> None:
+        self.inner, self.tally = inner, tally
+
+    @property
+    def server_id(self) -> str:
+        return self.inner.server_id
+
+    def connect(self) -> Any:
+        return _CountingConnection(self.inner.connect(), self.tally)
+
+
+class _CountingConnection:
+    def __init__(self, inner: Any, tally: Tally) -> None:
+        self.inner, self.tally = inner, tally
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def read_pixels(self, site: str, files: Any, on_result: Callable[..., None], **kw: Any) -> None:
+        def counted(f: Any, source: PixelSource | None, error: str | None) -> None:
+            if source is not None:
+                self.tally.hand(_held(source))
+            on_result(f, source, error)
+
+        self.inner.read_pixels(site, files, counted, **kw)
+
+
+class GatedExecutor(Executor):
+    """Threads that measure only once ``gate`` is set, and tell the tally when each ends."""
+
+    def __init__(self, tally: Tally, workers: int = 2) -> None:
+        self.tally = tally
+        self.gate = threading.Event()
+        self.watching = False  # once set: the most photos ever handed over and not done
+        self.most_outstanding = 0
+        self._outstanding = 0
+        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(workers)
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        size = _held(args[1])
+        with self._lock:
+            self._outstanding += 1
+            if self.watching:
+                self.most_outstanding = max(self.most_outstanding, self._outstanding)
+
+        def run() -> Any:
+            self.gate.wait()
+            self.tally.start()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                with self._lock:
+                    self._outstanding -= 1
+                self.tally.end(size)
+
+        return self._pool.submit(run)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        self.gate.set()
+        self._pool.shutdown(wait, cancel_futures=cancel_futures)
+
+
+def _photo(i: int, preview: bytes) -> bytes:
+    spec = ImageSpec(
+        taken=datetime(2024, 5, 14, 9, 0) + timedelta(seconds=30 * i),
+        gps=quantise_gps(52.37 + i * 1e-4, 4.89 + i * 1e-4, 40.0),
+        preview=(480, 360),
+    )
+    return build_jpeg(spec, encode_body(640, 480, seed=i), preview_jpeg=preview)
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("limits-root")
+    folder = root / "sites" / SITE / "Tower"
+    folder.mkdir(parents=True)
+    for i in range(PHOTOS):
+        out = io.BytesIO()
+        Image.fromarray(render_scene(480, 360, seed=200 + i)).save(out, "JPEG", quality=90)
+        (folder / f"DJI_{i:04d}.JPG").write_bytes(_photo(i, out.getvalue()))
+    return root
+
+
+@pytest.fixture(scope="module")
+def server(site: Path) -> Iterator[Connector]:
+    with start_sftp_server(site, {USER: PASSWORD}, sites_root="/sites") as srv:
+        kh = srv.write_known_hosts(site / "known_hosts")
+        yield connector(srv.host, srv.port, kh, "/sites", USER, PASSWORD)
+
+
+@pytest.fixture(scope="module")
+def scan(server: Connector) -> ScanResult:
+    return scan_site(server, NoCache(), SITE)
+
+
+@pytest.fixture(scope="module")
+def unhurried(server: Connector, scan: ScanResult) -> CheckReport:
+    """The pass with room to spare: what every pass below must decide too."""
+    with ThreadPoolExecutor(2) as pool:
+        return check_site(server, scan, pool, workers=2)
+
+
+def _verdicts(report: CheckReport) -> list[tuple[str, bool, tuple[str, ...]]]:
+    return [(c.name, c.valid, tuple(o.name for o in c.failures)) for c in report.images]
+
+
+def _in_thread(work: Callable[[], CheckReport]) -> tuple[threading.Thread, list[CheckReport]]:
+    out: list[CheckReport] = []
+    thread = threading.Thread(target=lambda: out.append(work()), daemon=True)
+    thread.start()
+    return thread, out
+
+
+def test_photos_read_and_not_yet_measured_stay_within_the_budget(
+    server: Connector, scan: ScanResult, unhurried: CheckReport, site: Path
+) -> None:
+    sizes = [_held_size(site, i) for i in range(PHOTOS)]
+    limit = 3 * max(sizes)  # room for three photos; the workers are stopped at first
+    tally, budget = Tally(), ByteBudget(limit)
+    executor = GatedExecutor(tally)
+    options = CheckOptions(max_connections=CONNECTIONS, memory_budget=limit)
+    thread, out = _in_thread(
+        lambda: check_site(
+            CountingConnector(server, tally),
+            scan,
+            executor,
+            options=options,
+            workers=2,
+            budget=budget,
+        )
+    )
+    try:
+        wait_until(lambda: budget.waits >= 1, message="a reader waiting for room")
+        assert tally.handed < sum(sizes)  # the readers stopped: most photos are not read yet
+    finally:
+        executor.gate.set()
+    thread.join(timeout=60)
+    executor.shutdown()
+    assert budget.peak <= limit and budget.held == 0
+    assert tally.measured == tally.handed == sum(sizes)
+    # What the pass held, plus one photo in each reading thread's hand while it waited.
+    assert tally.most <= limit + CONNECTIONS * max(sizes), (tally.most, limit)
+    assert _verdicts(out[0]) == _verdicts(unhurried)
+    assert out[0].stats.memory_budget_mb == pytest.approx(limit / 2**20)
+    assert 0 < out[0].stats.held_peak_mb <= limit / 2**20
+
+
+def _held_size(site: Path, i: int) -> int:
+    """What the pass holds of photo ``i``: its preview and its header (read the same way)."""
+    data = (site / "sites" / SITE / "Tower" / f"DJI_{i:04d}.JPG").read_bytes()
+    return _held(run_program(read_pixels(len(data)), lambda off, n: data[off : off + n]))
+
+
+def test_a_photo_larger_than_the_budget_is_measured_alone(
+    server: Connector, scan: ScanResult, unhurried: CheckReport, site: Path
+) -> None:
+    tally, budget = Tally(), ByteBudget(1)  # every photo is larger than the whole budget
+    executor = GatedExecutor(tally)
+    executor.gate.set()
+    report = check_site(
+        CountingConnector(server, tally),
+        scan,
+        executor,
+        options=CheckOptions(max_connections=CONNECTIONS),
+        workers=2,
+        budget=budget,
+    )
+    executor.shutdown()
+    assert tally.most_running == 1  # one at a time
+    assert budget.peak == max(_held_size(site, i) for i in range(PHOTOS))  # one photo, never two
+    assert budget.waits > 0 and budget.held == 0
+    assert _verdicts(report) == _verdicts(unhurried)
+
+
+def test_a_pass_under_load_measures_fewer_at_once_and_says_so(
+    server: Connector, scan: ScanResult, unhurried: CheckReport
+) -> None:
+    """An injected reading: other processes hold both cores from the start."""
+    tally = Tally()
+    executor = GatedExecutor(tally)
+    busy = LoadSample(others_busy_cores=2.0, available_mb=8000.0)
+    governor = WorkerGovernor(
+        2, sampler=lambda: busy, policy=GovernorPolicy(interval_s=0.01), cores=2
+    )
+    thread, out = _in_thread(
+        lambda: check_site(
+            CountingConnector(server, tally),
+            scan,
+            executor,
+            options=CheckOptions(max_connections=CONNECTIONS),
+            workers=2,
+            governor=governor,
+        )
+    )
+    try:
+        wait_until(lambda: governor.count == 1, message=lambda: f"a shrink: {governor.history}")
+        executor.watching = True
+    finally:
+        executor.gate.set()
+    thread.join(timeout=60)
+    executor.shutdown()
+    stats = out[0].stats
+    assert [count for _, count in stats.workers_over_time] == [2, 1]
+    assert executor.most_outstanding == 1  # after the shrink, one photo at a time went out
+    assert _verdicts(out[0]) == _verdicts(unhurried)
+
+
+@pytest.fixture
+def burners() -> Iterator[list[subprocess.Popen[bytes]]]:
+    """Two CPU-burning processes, ended (by their own ids) after the test."""
+    procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+    yield procs
+    for p in procs:
+        p.kill()
+        p.wait(timeout=30)
+
+
+def test_a_pass_beside_cpu_burning_processes_shrinks_once_and_decides_the_same(
+    server: Connector,
+    scan: ScanResult,
+    unhurried: CheckReport,
+    burners: list[subprocess.Popen[bytes]],
+) -> None:
+    """Real readings (psutil): two other processes burn both cores while the pass runs."""
+    tally = Tally()
+    executor = GatedExecutor(tally)
+    governor = WorkerGovernor(2, policy=GovernorPolicy(interval_s=0.05), cores=2)
+    thread, out = _in_thread(
+        lambda: check_site(
+            CountingConnector(server, tally),
+            scan,
+            executor,
+            options=CheckOptions(max_connections=CONNECTIONS),
+            workers=2,
+            governor=governor,
+        )
+    )
+    try:
+        wait_until(lambda: governor.count == 1, message=lambda: f"a shrink: {governor.history}")
+        wait_until(lambda: governor.samples >= 20, message="more readings under the same load")
+    finally:
+        executor.gate.set()
+    thread.join(timeout=60)
+    executor.shutdown()
+    assert [count for _, count in out[0].stats.workers_over_time] == [2, 1]  # no thrash
+    assert _verdicts(out[0]) == _verdicts(unhurried)
