@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
@@ -98,3 +101,29 @@ def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MakeSshd]:
     yield make
     for handle in started:
         handle.stop()
+
+
+@pytest.fixture
+def cpu_burners() -> Iterator[list[int]]:
+    """Two CPU-burning processes (one per core here), ended (by their own ids) after the test.
+
+    Each is started by a short-lived parent, so it is not a descendant of this process: the
+    sampler counts this process's descendants as its own work, and another user's load is not.
+    """
+    code = "while True: pass"
+    spawn = (
+        "import subprocess, sys; "
+        f"print(subprocess.Popen([sys.executable, '-c', {code!r}], stdin=subprocess.DEVNULL, "
+        "stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).pid)"
+    )
+    pids = [
+        int(
+            subprocess.run(
+                [sys.executable, "-c", spawn], capture_output=True, text=True, check=True
+            ).stdout
+        )
+        for _ in range(2)
+    ]
+    yield pids
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)

@@ -9,8 +9,6 @@ reading thread's hand while it waits for room.
 from __future__ import annotations
 
 import io
-import subprocess
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
@@ -279,21 +277,11 @@ def test_a_pass_under_load_measures_fewer_at_once_and_says_so(
     assert _verdicts(out[0]) == _verdicts(unhurried)
 
 
-@pytest.fixture
-def burners() -> Iterator[list[subprocess.Popen[bytes]]]:
-    """Two CPU-burning processes, ended (by their own ids) after the test."""
-    procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
-    yield procs
-    for p in procs:
-        p.kill()
-        p.wait(timeout=30)
-
-
 def test_a_pass_beside_cpu_burning_processes_shrinks_once_and_decides_the_same(
     server: Connector,
     scan: ScanResult,
     unhurried: CheckReport,
-    burners: list[subprocess.Popen[bytes]],
+    cpu_burners: list[int],
 ) -> None:
     """Real readings (psutil): two other processes burn both cores while the pass runs."""
     tally = Tally()

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
-from collections.abc import Iterator
 
-import pytest
 from qc_tool.services.workers import GovernorPolicy, LoadSample, PsutilSampler, WorkerGovernor
 from waiting import wait_until
 
@@ -74,19 +70,8 @@ def test_the_running_governor_reads_the_sampler_and_reports_each_change() -> Non
     assert g.count == 1
 
 
-@pytest.fixture
-def burners() -> Iterator[list[subprocess.Popen[bytes]]]:
-    """One CPU-burning process per core, ended (by their own ids) after the test."""
-    code = "while True: pass"
-    procs = [subprocess.Popen([sys.executable, "-c", code]) for _ in range(2)]
-    yield procs
-    for p in procs:
-        p.kill()
-        p.wait(timeout=30)
-
-
 def test_a_machine_busy_with_other_processes_makes_the_pass_shrink_without_thrashing(
-    burners: list[subprocess.Popen[bytes]],
+    cpu_burners: list[int],
 ) -> None:
     """Real readings (psutil) while two other processes burn both cores."""
     g = WorkerGovernor(2, sampler=PsutilSampler(), policy=GovernorPolicy(interval_s=0.05), cores=2)
