@@ -20,13 +20,13 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from qc_tool.domain.checks.result import CheckOutcome, ImageChecks
-from qc_tool.domain.checks.rules import CaptureFacts, CaptureProfile
-from qc_tool.domain.checks.settings import CheckSettings
+from qc_tool.domain.checks.rules import CaptureFacts
 from qc_tool.domain.checks.site import ImageEvidence, judge_site, rules_not_applied
 from qc_tool.domain.flight import FlightFacts
 from qc_tool.domain.models import TRUNCATED_BODY, ImageResult, RemoteFile, ScanResult
 from qc_tool.domain.pixel_reader import PixelSource
 from qc_tool.services.checks.measure import CachedMeasure, Measured, SourceInfo, measure
+from qc_tool.services.checks.options import CheckOptions
 from qc_tool.services.ports import Connector, MeasureCache, NoCache, SiteConnection
 from qc_tool.services.progress import Rate
 from qc_tool.services.scan.dealing import Dealer, OnResult, read_over_pool
@@ -34,15 +34,6 @@ from qc_tool.services.scan.pool import ConnectionPool, pool_size
 
 log = logging.getLogger("qc_tool.checks")
 PROGRESS_EVERY = 20
-
-
-@dataclass(frozen=True, slots=True)
-class CheckOptions:
-    settings: CheckSettings = field(default_factory=CheckSettings)
-    profile: CaptureProfile | None = None
-    min_resolution: tuple[int, int] | None = None  # main image, e.g. (4000, 3000); None: off
-    whole_file: bool = False  # read whole files (full decode for integrity) instead of previews
-    max_connections: int = 4
 
 
 @dataclass(frozen=True, slots=True)
