@@ -314,7 +314,11 @@ class Profile:
                 print(f"  [{self.name}] qc-tool scan {label} {n + 1}/{repeat} ...", end="")
                 load = _load()
                 record = cli_run.run_cli(
-                    self.login, self.data.site, cache, checks=checks, json_out=out
+                    self.login,
+                    self.data.site,
+                    cache,
+                    checks=checks,
+                    json_out=out if checks else None,
                 )
                 record.update(label=f"{label} {n + 1}/{repeat}", load_before=load)
                 print(f" {record['wall_s']:.2f} s, tree peak {record['peak_tree_mb']:.0f} MB")
