@@ -323,3 +323,76 @@ def slim(m: dict[str, Any]) -> dict[str, Any]:
     """A check-pass record for the JSON output, without its per-image lists."""
     result = {k: v for k, v in m["result"].items() if k not in ("images", "pixels")}
     return {**m, "result": result}
+
+
+# --- the whole QC from the shell (bench/cli_run.py) ----------------------------------------
+
+WAN_WHOLE_QC_MAX_S = 120.0  # issue 14: GPS + every check of the seed-shaped site
+WHOLE_QC_MAX_MB = 300.0  # issue 14: peak memory of the whole QC (process tree)
+WAN_WARM_CLI_MAX_S = 1.0  # issue 14: a warm `qc-tool scan` from the shell
+
+
+def _median(runs: list[dict[str, Any]], key: str) -> float:
+    return float(statistics.median(r[key] for r in runs))
+
+
+def render_cli(name: str, runs: dict[str, list[dict[str, Any]]]) -> str:
+    """The whole QC from the shell: one row per run, then the medians."""
+    out = [
+        "",
+        f"=== {name.upper()}: the whole QC from the shell (qc-tool scan; fresh process each) ===",
+        (
+            f"  {'run':24} {'wall s':>8} {'tree peak MB':>13} {'processes':>10} {'images':>7} "
+            f"{'photos/s':>9} {'decision':>9}"
+        ),
+    ]
+    for kind in ("cold", "warm"):
+        for r in runs[kind]:
+            rate = r["images"] / r["wall_s"] if r["wall_s"] else 0.0
+            out.append(
+                f"  {r['label']:24} {r['wall_s']:8.2f} {r['peak_tree_mb']:13.0f} "
+                f"{r['peak_processes']:10} {r['images']:7,} {rate:9.1f} {r['decision']:>9}"
+            )
+    cold = runs["cold"]
+    stats = [r["check_stats"] for r in cold if r.get("check_stats")]
+    if stats:
+        s = stats[len(stats) // 2]
+        out.append(
+            "  check pass of the middle cold run: "
+            + ", ".join(f"{k} {v}" for k, v in s.items() if not isinstance(v, (dict, list)))
+        )
+    return "\n".join(out)
+
+
+def cli_verdicts(name: str, runs: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    cold, warm = runs["cold"], runs["warm"]
+    peak = max(r["peak_tree_mb"] for r in cold)
+    out = [
+        {
+            "profile": name,
+            "goal": f"whole QC peak memory (process tree) <= {WHOLE_QC_MAX_MB:g} MB",
+            "ok": peak <= WHOLE_QC_MAX_MB,
+            "measured": f"{peak:.0f} MB (highest of {len(cold)} cold runs with --checks)",
+        }
+    ]
+    if name == "wan":
+        whole, warm_s = _median(cold, "wall_s"), _median(warm, "wall_s")
+        out += [
+            {
+                "profile": name,
+                "goal": f"WAN whole QC (GPS + every check) <= {WAN_WHOLE_QC_MAX_S:g} s",
+                "ok": whole <= WAN_WHOLE_QC_MAX_S,
+                "measured": f"{whole:.1f} s (median of "
+                + ", ".join(f"{r['wall_s']:.1f}" for r in cold)
+                + ")",
+            },
+            {
+                "profile": name,
+                "goal": f"warm `qc-tool scan` from the shell <= {WAN_WARM_CLI_MAX_S:g} s",
+                "ok": warm_s <= WAN_WARM_CLI_MAX_S,
+                "measured": f"{warm_s:.2f} s (median of "
+                + ", ".join(f"{r['wall_s']:.2f}" for r in warm)
+                + ")",
+            },
+        ]
+    return out

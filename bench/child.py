@@ -162,7 +162,8 @@ def run_checks(job: dict[str, Any]) -> dict[str, Any]:
     from concurrent.futures import ProcessPoolExecutor
 
     from qc_tool.adapters.local import LocalConnector
-    from qc_tool.services.checks.run import CheckOptions, check_site
+    from qc_tool.services.checks.options import CheckOptions
+    from qc_tool.services.checks.run import check_site
     from qc_tool.services.ports import NoCache
     from qc_tool.services.scan.site_analysis_service import scan_site
     from qc_tool.services.workers import keep_freed_memory

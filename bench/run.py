@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import check_report, report
+from bench import check_report, cli_run, report
 from bench.data import Dataset, ensure_dataset, warm_page_cache
 from bench.linkemu import PROFILES, LinkHandle, start_link
 from bench.servers import Server, ServerKind, sshd_unavailable, start_server
@@ -82,13 +82,21 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
             "thumbnail), generated into its own data directory; the issue's site: 0.3"
         ),
     )
+    p.add_argument(
+        "--cli",
+        action="store_true",
+        help=(
+            "also the whole QC from the shell (bench/cli_run.py): a cold `qc-tool scan "
+            "--checks` and warm `qc-tool scan` runs; wall time and the process tree's peak RSS"
+        ),
+    )
     args = p.parse_args(argv)
     if not 0.0 <= args.no_preview_share <= 1.0:
         p.error("--no-preview-share must be between 0 and 1")
     if args.sample < 1 or args.repeat < 1 or args.check_workers < 1:
         p.error("--sample, --repeat and --check-workers must be >= 1")
-    if args.no_scan and not (args.checks or args.no_framing):
-        p.error("--no-scan needs --checks or --no-framing")
+    if args.no_scan and not (args.checks or args.no_framing or args.cli):
+        p.error("--no-scan needs --checks, --no-framing or --cli")
     return args
 
 
@@ -308,6 +316,27 @@ class Profile:
         }
         return [self.measure(f"check pass {n + 1}/{repeat}", job) for n in range(repeat)]
 
+    def run_cli(self, repeat: int) -> dict[str, list[dict[str, Any]]]:
+        """The whole QC from the shell: cold with every check, then warm without (cli_run.py)."""
+        cold, warm = [], []
+        for n in range(repeat):
+            cache = self.workdir / f"cli-cache-{self.name}-{n}"
+            out = self.workdir / f"cli-{self.name}-{n}.json"
+            for label, runs, checks in (("cold --checks", cold, True), ("warm", warm, False)):
+                print(f"  [{self.name}] qc-tool scan {label} {n + 1}/{repeat} ...", end="")
+                load = _load()
+                record = cli_run.run_cli(
+                    self.login,
+                    self.data.site,
+                    cache,
+                    checks=checks,
+                    json_out=out if checks else None,
+                )
+                record.update(label=f"{label} {n + 1}/{repeat}", load_before=load)
+                print(f" {record['wall_s']:.2f} s, tree peak {record['peak_tree_mb']:.0f} MB")
+                runs.append(record)
+        return {"cold": cold, "warm": warm}
+
     def close(self) -> None:
         self.link.stop()
 
@@ -370,6 +399,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {}
     checks: dict[str, list[dict[str, Any]]] = {}
     framing: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    cli: dict[str, dict[str, list[dict[str, Any]]]] = {}
     try:
         for name in names:
             profile = Profile(name, server, data, workdir)
@@ -380,6 +410,8 @@ def main(argv: list[str] | None = None) -> int:
                     framing[name] = profile.run_framing(args.repeat)
                 if args.checks:
                     checks[name] = profile.run_checks(args.repeat, args.check_workers)
+                if args.cli:
+                    cli[name] = profile.run_cli(args.repeat)
             finally:
                 profile.close()
             if name in results:
@@ -388,12 +420,16 @@ def main(argv: list[str] | None = None) -> int:
                 print(report.render_framing(name, framing[name], data))
             if name in checks:
                 print(check_report.render_checks(name, checks[name], data.truth, PROFILES[name]))
+            if name in cli:
+                print(check_report.render_cli(name, cli[name]))
     finally:
         server.stop()
         shutil.rmtree(workdir, ignore_errors=True)
     verdicts = report.goal_verdicts(results, data)
     for name, runs in checks.items():
         verdicts += check_report.check_verdicts(name, runs, data.truth, PROFILES[name])
+    for name, cli_runs in cli.items():
+        verdicts += check_report.cli_verdicts(name, cli_runs)
     results_json = {"local_floor": local, **results} if local is not None else dict(results)
     print(report.render_summary(verdicts))
     if args.json:
@@ -401,6 +437,7 @@ def main(argv: list[str] | None = None) -> int:
         document["checks"] = {
             name: [check_report.slim(m) for m in runs] for name, runs in checks.items()
         }
+        document["cli"] = cli
         document["framing"] = {n: report.slim_framing(f) for n, f in framing.items()}
         args.json.write_text(json.dumps(document, indent=1))
         print(f"figures written to {args.json}")

@@ -22,7 +22,8 @@ from qc_tool.demo.sftp_server import SftpServerHandle
 from qc_tool.domain import paths
 from qc_tool.domain.models import TRUNCATED_BODY, ScanResult
 from qc_tool.errors import QCError
-from qc_tool.services.checks.run import CheckOptions, check_site
+from qc_tool.services.checks.options import CheckOptions
+from qc_tool.services.checks.run import check_site
 from qc_tool.services.ports import NoCache
 from qc_tool.services.scan.site_analysis_service import ScanOptions, scan_site
 from scan_support import connector

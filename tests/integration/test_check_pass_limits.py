@@ -25,7 +25,8 @@ from qc_tool.domain.models import ScanResult
 from qc_tool.domain.pixel_reader import PixelSource, read_pixels
 from qc_tool.domain.sparse import run_program
 from qc_tool.services.checks.budget import ByteBudget
-from qc_tool.services.checks.run import CheckOptions, CheckReport, check_site
+from qc_tool.services.checks.options import CheckOptions
+from qc_tool.services.checks.run import CheckReport, check_site
 from qc_tool.services.ports import Connector, NoCache
 from qc_tool.services.scan.site_analysis_service import scan_site
 from qc_tool.services.workers import GovernorPolicy, LoadSample, WorkerGovernor

@@ -20,7 +20,8 @@ from qc_tool.demo.sftp_server import SftpServerHandle, start_sftp_server
 from qc_tool.domain.checks.rules import CaptureProfile
 from qc_tool.domain.checks.settings import CheckSettings
 from qc_tool.domain.models import ScanResult
-from qc_tool.services.checks.run import CheckOptions, CheckReport, check_site
+from qc_tool.services.checks.options import CheckOptions
+from qc_tool.services.checks.run import CheckReport, check_site
 from qc_tool.services.scan.site_analysis_service import scan_site
 from scan_support import connector
 

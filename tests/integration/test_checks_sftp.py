@@ -15,7 +15,8 @@ from PIL import Image, ImageFilter
 from qc_tool.demo.imagegen import ImageSpec, build_jpeg, encode_body, quantise_gps
 from qc_tool.demo.scene import render_scene
 from qc_tool.demo.sftp_server import start_sftp_server
-from qc_tool.services.checks.run import CheckOptions, check_site
+from qc_tool.services.checks.options import CheckOptions
+from qc_tool.services.checks.run import check_site
 from qc_tool.services.ports import NoCache
 from qc_tool.services.scan.site_analysis_service import scan_site
 from scan_support import connector
@@ -91,7 +92,7 @@ def test_defects_are_found_from_previews_read_by_range(site: Path) -> None:
 
 def test_a_bad_profile_file_is_a_clear_error(tmp_path: Path) -> None:
     from qc_tool.errors import BadRequest
-    from qc_tool.services.checks.result import load_profile
+    from qc_tool.services.checks.options import load_profile
 
     bad = tmp_path / "profile.json"
     bad.write_text('{"max_iso": "lots"}')

@@ -39,7 +39,8 @@ from qc_tool.errors import (
     RemoteUnavailable,
     ServerBusy,
 )
-from qc_tool.services.checks.run import CheckOptions, CheckReport, check_site
+from qc_tool.services.checks.options import CheckOptions
+from qc_tool.services.checks.run import CheckReport, check_site
 from qc_tool.services.jobs import Job, JobManager
 from qc_tool.services.ports import NoCache
 from qc_tool.services.scan.pool import ConnectionPool

@@ -16,8 +16,9 @@ from qc_tool.adapters.local import LocalConnector
 from qc_tool.demo.imagegen import ImageSpec, expected_altitude, expected_lat_lon
 from qc_tool.demo.sftp_server import start_sftp_server
 from qc_tool.domain.models import ScanResult
+from qc_tool.services.checks.options import CheckOptions
 from qc_tool.services.checks.result import result_document
-from qc_tool.services.checks.run import CheckOptions, CheckReport, check_site
+from qc_tool.services.checks.run import CheckReport, check_site
 from qc_tool.services.ports import NoCache
 from qc_tool.services.scan.site_analysis_service import scan_site
 from scan_support import connector

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
@@ -11,7 +14,7 @@ import pytest
 from fakes import FakeConnector
 from qc_tool.adapters.local import LocalConnector
 from qc_tool.adapters.sftp.connect import SftpEndpoint
-from qc_tool.bootstrap import bootstrap, sftp_endpoint
+from qc_tool.bootstrap import bootstrap, bootstrap_app, sftp_endpoint
 from qc_tool.config import load
 from qc_tool.errors import QCError
 from qc_tool.services.uploads.zip_safety import MB
@@ -57,7 +60,7 @@ def web(tmp_path: Path) -> Iterator[QCContext]:
 
 def test_every_collaborator_is_made_from_its_settings(tmp_path: Path) -> None:
     settings = load(SETTINGS | {"QC_CACHE_DIR": str(tmp_path / "cache")})
-    parts = bootstrap(settings)
+    parts = bootstrap_app(settings)
     assert parts.endpoint == SftpEndpoint(
         "sftp.example",
         2222,
@@ -85,7 +88,7 @@ def test_every_collaborator_is_made_from_its_settings(tmp_path: Path) -> None:
 
 def test_building_starts_no_thread_and_no_process(tmp_path: Path) -> None:
     before = threading.active_count()
-    parts = bootstrap(load({"QC_CACHE_DIR": str(tmp_path), "QC_PARSE_WORKERS": "2"}))
+    parts = bootstrap_app(load({"QC_CACHE_DIR": str(tmp_path), "QC_PARSE_WORKERS": "2"}))
     assert threading.active_count() == before
     assert parts.parser is not None and not parts.parser.pool.started
     assert not parts.measuring.started
@@ -94,7 +97,7 @@ def test_building_starts_no_thread_and_no_process(tmp_path: Path) -> None:
 def test_a_keyword_replaces_its_collaborator_and_none_means_none(tmp_path: Path) -> None:
     settings = load({"QC_CACHE_DIR": str(tmp_path)})
     endpoint = replace(sftp_endpoint(settings), host="cli.example", known_hosts=tmp_path / "kh")
-    parts = bootstrap(settings, endpoint=endpoint, cache=None, uploads=None)
+    parts = bootstrap_app(settings, endpoint=endpoint, cache=None, uploads=None)
     assert parts.endpoint.host == "cli.example"
     assert parts.endpoint.known_hosts == tmp_path / "kh"
     assert parts.endpoint.max_listing == settings.max_listing  # the limits stay the settings'
@@ -124,8 +127,27 @@ def test_the_web_context_runs_a_qc_job_on_a_fake_server(web: QCContext) -> None:
 
 
 def test_the_uploads_read_their_folder_with_the_local_adapter(tmp_path: Path) -> None:
-    parts = bootstrap(load({"QC_CACHE_DIR": str(tmp_path)}))
+    parts = bootstrap_app(load({"QC_CACHE_DIR": str(tmp_path)}))
     assert parts.uploads is not None
     connector = parts.uploads._open_folder(tmp_path)
     assert isinstance(connector, LocalConnector)
     parts.uploads.close()
+
+
+def test_the_clis_bootstrap_imports_none_of_the_web_apps_parts() -> None:
+    """``bootstrap`` (the CLI's) leaves Pillow, numpy, jobs and uploads unimported: start-up."""
+    code = (
+        "import sys; from qc_tool import cli; from qc_tool.bootstrap import bootstrap; "
+        "from qc_tool.config import load; bootstrap(load({'QC_CACHE_DIR': sys.argv[1]})); "
+        "heavy = ['numpy', 'PIL', 'flask', 'qc_tool.services.jobs', "
+        "'qc_tool.services.uploads.store', 'qc_tool.services.previews', "
+        "'qc_tool.services.checks.run']; "
+        "print(' '.join(m for m in heavy if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(Path(tempfile.mkdtemp()))],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.split() == []

@@ -8,8 +8,13 @@ import pytest
 from qc_tool.demo.imagegen import ImageSpec, build_jpeg
 from qc_tool.demo.scene import encode_body
 from qc_tool.demo.tower import FlightShot, flight_xmp
-from qc_tool.domain.checks import CaptureFacts, CaptureProfile, ProfileError, check_rules
-from qc_tool.domain.checks.rules import parse_dji_xmp
+from qc_tool.domain.checks.rules import (
+    CaptureFacts,
+    CaptureProfile,
+    ProfileError,
+    check_rules,
+    parse_dji_xmp,
+)
 from qc_tool.domain.checks.settings import CheckSettings
 from qc_tool.domain.flight import FlightFacts, flight_facts
 from qc_tool.domain.pixel_reader import read_pixels

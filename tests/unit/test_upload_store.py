@@ -22,7 +22,8 @@ import pytest
 from qc_tool.adapters.local import LocalConnector
 from qc_tool.domain.models import Progress
 from qc_tool.errors import InsufficientStorage, NotFound, UploadRefused
-from qc_tool.services.checks.run import CheckOptions, CheckProgress
+from qc_tool.services.checks.options import CheckOptions
+from qc_tool.services.checks.run import CheckProgress
 from qc_tool.services.exports import images_csv
 from qc_tool.services.progress import Rate
 from qc_tool.services.uploads.store import (

@@ -10,31 +10,34 @@ starts the sweeper (web/deps.build_context).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Final
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING, Any, Final
 
 from qc_tool.adapters.cache import SqliteCache
-from qc_tool.adapters.local import LocalConnector
 from qc_tool.adapters.sftp.connect import SftpEndpoint
 from qc_tool.adapters.sftp.connection import SftpConnector
 from qc_tool.config import Settings, load
-from qc_tool.domain.models import ScanResult
-from qc_tool.domain.structure import StructureProfile
-from qc_tool.services.checks.result import load_profile, parse_resolution
-from qc_tool.services.checks.run import MB, CheckOptions
-from qc_tool.services.jobs import JobManager, SiteLocks
-from qc_tool.services.logins.held_connections import HeldConnections
-from qc_tool.services.logins.ratelimit import LoginLimiter
-from qc_tool.services.logins.sessions import SessionStore
-from qc_tool.services.logins.sweeper import Sweeper, sweep_interval
+from qc_tool.services.checks.options import (
+    MB,
+    CheckOptions,
+    load_profile,
+    parse_resolution,
+)
 from qc_tool.services.ports import Connector, ResultCache
-from qc_tool.services.previews import PreviewService
-from qc_tool.services.scan.overview import load_site_profile
 from qc_tool.services.scan.parsing import LazyParser, workers_setting
 from qc_tool.services.scan.site_analysis_service import ProgressCallback, ScanOptions, scan_site
-from qc_tool.services.uploads.store import UploadStore
-from qc_tool.services.uploads.zip_safety import ZipLimits
 from qc_tool.services.workers import MeasuringPool, check_workers_setting
+
+if TYPE_CHECKING:  # the web app's own parts: imported by bootstrap_app, never by the CLI
+    from qc_tool.domain.models import ScanResult
+    from qc_tool.domain.structure import StructureProfile
+    from qc_tool.services.jobs import JobManager, SiteLocks
+    from qc_tool.services.logins.held_connections import HeldConnections
+    from qc_tool.services.logins.ratelimit import LoginLimiter
+    from qc_tool.services.logins.sessions import SessionStore
+    from qc_tool.services.logins.sweeper import Sweeper
+    from qc_tool.services.previews import PreviewService
+    from qc_tool.services.uploads.store import UploadStore
 
 # (endpoint, sites root, username, password) -> a connector for that login.
 Connect = Callable[[SftpEndpoint, str, str, str], Connector]
@@ -49,26 +52,18 @@ UNSET: Final = _Unset()
 
 @dataclass(frozen=True)
 class Collaborators:
-    """Everything the entry points share: settings, where the server is, logins, jobs, caches."""
+    """What every entry point needs to scan and check a site: the CLI's whole world."""
 
     settings: Settings
     endpoint: SftpEndpoint
     connect: Connect  # the adapter a login's connector is made with (SftpConnector)
-    sessions: SessionStore
-    jobs: JobManager
     # Read and written per user only: cache.for_user(creds.username). None: no cache (the
     # CLI's --no-cache, which must not even create the file).
     cache: SqliteCache | None
     parser: LazyParser | None  # EXIF parsing processes, started by the first scan
-    login_limiter: LoginLimiter
     check_options: CheckOptions = field(default_factory=CheckOptions)
     site_profile: StructureProfile | None = None  # QC_SITE_PROFILE: expected folders
-    previews: PreviewService = field(default_factory=PreviewService)
-    held: HeldConnections = field(default_factory=HeldConnections)  # one per login, previews
-    uploads: UploadStore | None = None  # ZIP uploads (web/uploads.py)
-    site_locks: SiteLocks = field(default_factory=SiteLocks)
     measuring: MeasuringPool = field(default_factory=lambda: MeasuringPool(0))
-    sweeper: Sweeper | None = None  # closes idle kept connections, ends idle logins
 
     def scan(
         self,
@@ -93,6 +88,20 @@ class Collaborators:
         )
 
 
+@dataclass(frozen=True, kw_only=True)
+class AppCollaborators(Collaborators):
+    """The web app's: the core ones, plus logins, jobs, previews, uploads and the sweeper."""
+
+    sessions: SessionStore
+    jobs: JobManager
+    login_limiter: LoginLimiter
+    previews: PreviewService
+    held: HeldConnections  # one kept connection per login (previews, jobs' first pass)
+    site_locks: SiteLocks
+    uploads: UploadStore | None = None  # ZIP uploads (web/uploads.py)
+    sweeper: Sweeper | None = None  # closes idle kept connections, ends idle logins
+
+
 def bootstrap(
     settings: Settings | None = None,
     *,
@@ -103,17 +112,53 @@ def bootstrap(
     measuring: MeasuringPool | None = None,
     check_options: CheckOptions | None = None,
     site_profile: StructureProfile | None | _Unset = UNSET,
+) -> Collaborators:
+    """The core collaborators from ``settings`` (default: the environment's); keywords replace one.
+
+    Bad settings files (check profile, site profile, minimum resolution) stop here, at start-up.
+    """
+    s = settings if settings is not None else load()
+    return Collaborators(
+        settings=s,
+        endpoint=sftp_endpoint(s) if endpoint is None else endpoint,
+        connect=connect,
+        cache=SqliteCache(s.cache_folder()) if isinstance(cache, _Unset) else cache,
+        parser=_parser(s) if isinstance(parser, _Unset) else parser,
+        check_options=settings_check_options(s) if check_options is None else check_options,
+        measuring=MeasuringPool(check_workers_setting(s.check_workers))
+        if measuring is None
+        else measuring,
+        site_profile=_site_profile(s) if isinstance(site_profile, _Unset) else site_profile,
+    )
+
+
+def bootstrap_app(
+    settings: Settings | None = None,
+    *,
     uploads: UploadStore | None | _Unset = UNSET,
     sessions: SessionStore | None = None,
     held: HeldConnections | None = None,
     jobs: JobManager | None = None,
     login_limiter: LoginLimiter | None = None,
-) -> Collaborators:
-    """The collaborators from ``settings`` (default: the environment's); keywords replace one.
+    **core: Any,
+) -> AppCollaborators:
+    """The web app's collaborators: ``bootstrap``'s (``core`` keywords go to it), and its own.
 
-    Bad settings files (check profile, site profile, minimum resolution) stop here, at start-up.
+    The web's modules are imported here, so the CLI, which needs only ``bootstrap``, starts
+    without Pillow, the upload store or the job manager (docs/performance.md: start-up).
     """
-    s = settings if settings is not None else load()
+    from qc_tool.adapters.local import LocalConnector
+    from qc_tool.services.jobs import JobManager, SiteLocks
+    from qc_tool.services.logins.held_connections import HeldConnections
+    from qc_tool.services.logins.ratelimit import LoginLimiter
+    from qc_tool.services.logins.sessions import SessionStore
+    from qc_tool.services.logins.sweeper import Sweeper, sweep_interval
+    from qc_tool.services.previews import PreviewService
+    from qc_tool.services.uploads.store import UploadStore
+    from qc_tool.services.uploads.zip_safety import ZipLimits
+
+    base = bootstrap(settings, **core)
+    s = base.settings
     idle_s = s.session_hours * 3600
     if sessions is None:
         sessions = SessionStore(idle_seconds=idle_s, max_seconds=s.session_max_hours * 3600)
@@ -123,25 +168,23 @@ def bootstrap(
         jobs = JobManager(max_jobs=s.max_jobs, per_login=s.max_jobs_per_login)
     if login_limiter is None:
         login_limiter = LoginLimiter(max_failures=s.login_max_failures, window_s=s.login_window_s)
-    return Collaborators(
-        settings=s,
-        endpoint=sftp_endpoint(s) if endpoint is None else endpoint,
-        connect=connect,
+    if isinstance(uploads, _Unset):
+        limits = ZipLimits.of_megabytes(s.upload_max_mb, s.upload_max_files, s.upload_max_total_mb)
+        uploads = UploadStore(
+            limits, keep_seconds=s.upload_keep_minutes * 60, open_folder=LocalConnector
+        )
+    return AppCollaborators(
+        **{f.name: getattr(base, f.name) for f in fields(base)},
         sessions=sessions,
+        jobs=jobs,
+        login_limiter=login_limiter,
+        previews=PreviewService(),
         held=held,
+        site_locks=SiteLocks(),
+        uploads=uploads,
         sweeper=Sweeper(
             [held.close_idle, sessions.expire], sweep_interval(s.preview_idle_s, idle_s)
         ),
-        jobs=jobs,
-        cache=SqliteCache(s.cache_folder()) if isinstance(cache, _Unset) else cache,
-        parser=_parser(s) if isinstance(parser, _Unset) else parser,
-        login_limiter=login_limiter,
-        check_options=settings_check_options(s) if check_options is None else check_options,
-        uploads=_uploads(s) if isinstance(uploads, _Unset) else uploads,
-        measuring=MeasuringPool(check_workers_setting(s.check_workers))
-        if measuring is None
-        else measuring,
-        site_profile=_site_profile(s) if isinstance(site_profile, _Unset) else site_profile,
     )
 
 
@@ -179,13 +222,8 @@ def _parser(settings: Settings) -> LazyParser | None:
 
 def _site_profile(settings: Settings) -> StructureProfile | None:
     path = settings.site_profile
-    return load_site_profile(path) if path is not None else None
+    if path is None:
+        return None
+    from qc_tool.services.scan.overview import load_site_profile  # numpy: only when one is set
 
-
-def _uploads(settings: Settings) -> UploadStore:
-    limits = ZipLimits.of_megabytes(
-        settings.upload_max_mb, settings.upload_max_files, settings.upload_max_total_mb
-    )
-    return UploadStore(
-        limits, keep_seconds=settings.upload_keep_minutes * 60, open_folder=LocalConnector
-    )
+    return load_site_profile(path)

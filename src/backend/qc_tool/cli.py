@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import importlib
 import json
 import logging
 import os
 import sys
+import threading
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 from urllib.parse import unquote, urlsplit
 
 from qc_tool import config
@@ -19,23 +21,24 @@ from qc_tool.adapters.local import LocalConnector
 from qc_tool.adapters.sftp.connection import SftpConnector
 from qc_tool.bootstrap import bootstrap, sftp_endpoint
 from qc_tool.config import Settings
-from qc_tool.domain.checks.rules import CaptureProfile
 from qc_tool.domain.models import Progress, ScanResult
 from qc_tool.domain.paths import display_text
 from qc_tool.errors import BadRequest, QCError
-from qc_tool.services.checks.result import (
-    load_profile,
-    parse_resolution,
-    print_check_stats,
-    result_document,
-)
-from qc_tool.services.checks.run import MB, CheckOptions, CheckReport, check_site
-from qc_tool.services.exports import images_csv
+from qc_tool.services.checks.options import MB, CheckOptions, load_profile, parse_resolution
 from qc_tool.services.ports import Connector, NoCache
 from qc_tool.services.progress import Rate
-from qc_tool.services.scan.overview import load_site_profile, site_structure
-from qc_tool.services.scan.parsing import ProcessParser, workers_setting
+from qc_tool.services.scan.parsing import LazyParser, workers_setting
 from qc_tool.services.workers import MeasuringPool
+
+if TYPE_CHECKING:
+    from qc_tool.domain.checks.rules import CaptureProfile
+    from qc_tool.services.checks.run import CheckReport
+
+# What a run needs only after its scan (the result document, the checks), and which pulls in
+# numpy and Pillow: imported by a thread while the login and the scan wait on the network, so
+# a warm scan does not pay for the imports in series (docs/performance.md: start-up).
+AFTER_THE_SCAN = ("qc_tool.services.checks.result",)
+WITH_CHECKS = ("qc_tool.services.checks.run",)
 
 EXIT_CODES = """exit codes:
   0  pass: every photo judged good (and the site profile met, when one is set)
@@ -156,8 +159,13 @@ def _scan(args: argparse.Namespace, settings: Settings) -> int:
         if needless:
             raise BadRequest(f"{', '.join(needless)} need --checks (they set the photo checks)")
     options = _check_options(args) if args.checks else None
+    _import_meanwhile(AFTER_THE_SCAN + (WITH_CHECKS if options else ()))
     profile_path = args.site_profile or settings.site_profile
-    site_profile = load_site_profile(profile_path) if profile_path else None
+    site_profile = None
+    if profile_path:
+        from qc_tool.services.scan.overview import load_site_profile
+
+        site_profile = load_site_profile(profile_path)
     for path in (args.json_out, args.csv_out):
         if path and path != "-":
             _check_writable(Path(path))
@@ -168,10 +176,10 @@ def _scan(args: argparse.Namespace, settings: Settings) -> int:
     parts = bootstrap(
         settings,
         cache=None if args.no_cache else SqliteCache(args.cache_dir or settings.cache_folder()),
-        parser=ProcessParser(workers) if workers and sftp else None,
+        # Started by the first header to parse: a warm scan, all from the cache, starts none.
+        parser=LazyParser(workers) if workers and sftp else None,
         check_options=options or CheckOptions(),  # the command line's, not QC_CHECK_PROFILE
         site_profile=site_profile,
-        uploads=None,
     )
     # The cache holds what each login read (adapters/cache.py): this run's rows are the SFTP
     # user's, or for a local folder the account running the tool.
@@ -181,11 +189,13 @@ def _scan(args: argparse.Namespace, settings: Settings) -> int:
     try:
         result = parts.scan(connector, cache, site, max_connections=cap, on_progress=bar.update)
     finally:
-        if isinstance(parts.parser, ProcessParser):
+        if parts.parser is not None:
             parts.parser.close()
     bar.finish()
     if not result.images:
         raise BadRequest(_no_photos(args.target, result))
+    from qc_tool.services.checks.result import print_check_stats, result_document
+
     out = sys.stdout if args.json_out != "-" else sys.stderr
     _print_table(result, out)
     report = None
@@ -193,11 +203,17 @@ def _scan(args: argparse.Namespace, settings: Settings) -> int:
         options = replace(options, memory_budget=settings.check_memory_mb * MB)
         report = _check(options, connector, result, cap, cache, parts.measuring)
         print_check_stats(report, out)
-    structure = site_structure(site_profile, result) if site_profile is not None else None
+    structure = None
+    if site_profile is not None:
+        from qc_tool.services.scan.overview import site_structure
+
+        structure = site_structure(site_profile, result)
     document = result_document(result, report, structure)
     verdict = document["verdict"]
     _print_verdict(verdict, document["images"], out)
     if args.csv_out:
+        from qc_tool.services.exports import images_csv
+
         _write(args.csv_out, images_csv(document))
     if args.json_out:
         _write(args.json_out, json.dumps(document, indent=2) + "\n")
@@ -258,6 +274,8 @@ def _check(
     cache: UserCache | NoCache,
     measuring: MeasuringPool,
 ) -> CheckReport:
+    from qc_tool.services.checks.run import check_site
+
     try:
         executor, workers = measuring.executor()
         return check_site(
@@ -270,6 +288,19 @@ def _check(
         )
     finally:
         measuring.close()
+
+
+def _import_meanwhile(modules: tuple[str, ...]) -> None:
+    """Import ``modules`` on a daemon thread; whoever imports them later waits for it to end."""
+
+    def work() -> None:
+        for name in modules:
+            try:
+                importlib.import_module(name)
+            except ImportError:  # the main thread's own import raises it where it belongs
+                return
+
+    threading.Thread(target=work, name="qc-imports", daemon=True).start()
 
 
 def _positive(text: str) -> int:

@@ -10,17 +10,13 @@ import time
 from collections.abc import Iterable
 
 import pytest
-from qc_tool.domain.checks import (
-    CheckSettings,
-    DuplicateCandidate,
-    ImageChecks,
-    ImageDecodeError,
-    ImageEvidence,
-    analyse_pixels,
-    find_duplicates,
-    judge_site,
-    measure_integrity,
-)
+from qc_tool.domain.checks.decode import ImageDecodeError
+from qc_tool.domain.checks.duplicates import DuplicateCandidate, find_duplicates
+from qc_tool.domain.checks.integrity import measure_integrity
+from qc_tool.domain.checks.pixels import analyse_pixels
+from qc_tool.domain.checks.result import ImageChecks
+from qc_tool.domain.checks.settings import CheckSettings
+from qc_tool.domain.checks.site import ImageEvidence, judge_site
 
 from .corpus import Corpus, Score, build_corpus
 

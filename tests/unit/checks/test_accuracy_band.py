@@ -12,14 +12,10 @@ from datetime import datetime
 import pytest
 from qc_tool.demo.imagegen import ImageSpec, build_jpeg, thumbnail_of
 from qc_tool.demo.segments import strip_app_segments
-from qc_tool.domain.checks import (
-    CheckSettings,
-    DuplicateCandidate,
-    ImageChecks,
-    ImageEvidence,
-    find_duplicates,
-    judge_site,
-)
+from qc_tool.domain.checks.duplicates import DuplicateCandidate, find_duplicates
+from qc_tool.domain.checks.result import ImageChecks
+from qc_tool.domain.checks.settings import CheckSettings
+from qc_tool.domain.checks.site import ImageEvidence, judge_site
 from qc_tool.domain.pixel_reader import read_pixels
 from qc_tool.domain.sparse import run_program
 from qc_tool.services.checks.measure import measure

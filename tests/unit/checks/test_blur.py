@@ -7,15 +7,10 @@ import io
 import numpy as np
 import pytest
 from PIL import Image
-from qc_tool.domain.checks import (
-    BlurMeasure,
-    CheckSettings,
-    analyse_pixels,
-    blur_outcome,
-    decode_gray,
-    focus_measure,
-    relative_blur_flags,
-)
+from qc_tool.domain.checks.blur import BlurMeasure, blur_outcome, focus_measure, relative_blur_flags
+from qc_tool.domain.checks.decode import decode_gray
+from qc_tool.domain.checks.pixels import analyse_pixels
+from qc_tool.domain.checks.settings import CheckSettings
 
 from .jpegs import encode, gradient_jpeg
 from .scenes import Defects, photograph, render_scene, shot

@@ -10,14 +10,16 @@ from dataclasses import replace
 from datetime import datetime
 
 import pytest
-from qc_tool.domain.checks import (
-    CheckOutcome,
-    CheckSettings,
+from qc_tool.domain.checks.duplicates import (
+    BUCKET_KEEP,
+    HOVER_WINDOW,
+    NAME_SHOWN,
     DuplicateCandidate,
     DuplicateReport,
     find_duplicates,
 )
-from qc_tool.domain.checks.duplicates import BUCKET_KEEP, HOVER_WINDOW, NAME_SHOWN
+from qc_tool.domain.checks.result import CheckOutcome
+from qc_tool.domain.checks.settings import CheckSettings
 
 S = CheckSettings()
 LAT, LON = 48.8566, 2.3522

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from qc_tool.domain.checks import CheckSettings, exposure_outcome, measure_exposure
+from qc_tool.domain.checks.exposure import exposure_outcome, measure_exposure
+from qc_tool.domain.checks.settings import CheckSettings
 
 S = CheckSettings()
 

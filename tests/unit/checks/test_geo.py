@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from qc_tool.domain.checks import haversine_m, outside_site_flags, position_outcome, site_centre
+from qc_tool.domain.checks.geo import haversine_m, outside_site_flags, position_outcome, site_centre
 
 
 def test_haversine_matches_known_distances() -> None:

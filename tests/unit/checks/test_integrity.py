@@ -6,14 +6,8 @@ import struct
 
 import pytest
 from PIL import Image, ImageFile
-from qc_tool.domain.checks import (
-    ImageTooLarge,
-    TruncatedImage,
-    check_integrity,
-    decode_gray,
-    has_eoi,
-    measure_integrity,
-)
+from qc_tool.domain.checks.decode import ImageTooLarge, TruncatedImage, decode_gray
+from qc_tool.domain.checks.integrity import check_integrity, has_eoi, measure_integrity
 
 from .jpegs import gradient_jpeg, with_mpf
 from .scenes import shot

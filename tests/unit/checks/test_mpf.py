@@ -8,7 +8,7 @@ import struct
 
 import pytest
 from PIL import Image
-from qc_tool.domain.checks import find_mpf_preview
+from qc_tool.domain.mpf import find_mpf_preview
 
 from .jpegs import gradient_jpeg, with_mpf
 

@@ -7,15 +7,11 @@ import pickle
 from concurrent.futures import ProcessPoolExecutor
 
 import pytest
-from qc_tool.domain.checks import (
-    CheckOutcome,
-    CheckSettings,
-    ImageChecks,
-    ImageDecodeError,
-    TruncatedImage,
-    analyse_pixels,
-    check_integrity,
-)
+from qc_tool.domain.checks.decode import ImageDecodeError, TruncatedImage
+from qc_tool.domain.checks.integrity import check_integrity
+from qc_tool.domain.checks.pixels import analyse_pixels
+from qc_tool.domain.checks.result import CheckOutcome, ImageChecks
+from qc_tool.domain.checks.settings import CheckSettings
 
 from .scenes import shot
 

@@ -6,7 +6,7 @@ import json
 import tomllib
 
 import pytest
-from qc_tool.domain.checks import (
+from qc_tool.domain.checks.rules import (
     CaptureFacts,
     CaptureProfile,
     ProfileError,

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-from qc_tool.domain.checks import (
-    BlurMeasure,
-    CaptureFacts,
-    CaptureProfile,
-    CheckSettings,
-    ExposureMeasure,
-    ImageEvidence,
-    IntegrityMeasure,
-    PixelMeasures,
-    judge_site,
-)
-from qc_tool.domain.checks.site import rules_not_applied
+from qc_tool.domain.checks.blur import BlurMeasure
+from qc_tool.domain.checks.exposure import ExposureMeasure
+from qc_tool.domain.checks.integrity import IntegrityMeasure
+from qc_tool.domain.checks.pixels import PixelMeasures
+from qc_tool.domain.checks.rules import CaptureFacts, CaptureProfile
+from qc_tool.domain.checks.settings import CheckSettings
+from qc_tool.domain.checks.site import ImageEvidence, judge_site, rules_not_applied
 
 S = CheckSettings()
 CENTRE = (45.0, 5.0)

@@ -13,7 +13,7 @@ from typing import Any
 from flask import current_app
 
 from qc_tool.adapters.cache import UserCache
-from qc_tool.bootstrap import Collaborators, bootstrap
+from qc_tool.bootstrap import AppCollaborators, bootstrap_app
 from qc_tool.config import Settings
 from qc_tool.domain.models import ScanResult
 from qc_tool.domain.verdict import ChecksState
@@ -29,7 +29,7 @@ EXTENSION_KEY = "qc"
 
 
 @dataclass(frozen=True)
-class QCContext(Collaborators):
+class QCContext(AppCollaborators):
     """What the views share (qc_tool.bootstrap builds it), and the web's use of it: a login's
     connector, the body of a QC job, forgetting a login, closing down."""
 
@@ -158,8 +158,8 @@ class QCContext(Collaborators):
 
 
 def build_context(settings: Settings, **overrides: Any) -> QCContext:
-    """The app's shared resources: ``bootstrap(settings, **overrides)``, its sweeper started."""
-    parts = bootstrap(settings, **overrides)
+    """The app's shared resources: ``bootstrap_app(settings, **overrides)``, its sweeper started."""
+    parts = bootstrap_app(settings, **overrides)
     ctx = QCContext(**{f.name: getattr(parts, f.name) for f in fields(parts)})
     # A login that expires or is refused is forgotten as a logout is: jobs, uploads, connection.
     ctx.sessions.on_expire = ctx.forget_login

@@ -5,39 +5,18 @@ The one CSV of every photo is ``services/exports/tables.images_csv(document)``.
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any, TextIO
 
 from qc_tool.domain.checks.geo import position_outcome, site_centre
-from qc_tool.domain.checks.rules import CaptureProfile, ProfileError
 from qc_tool.domain.checks.settings import CheckSettings
 from qc_tool.domain.coverage import Coverage, CoverageProfile, Shot, judge_coverage
 from qc_tool.domain.models import TRUNCATED_BODY, ScanResult
 from qc_tool.domain.sequence import find_gaps
 from qc_tool.domain.structure import StructureReport
 from qc_tool.domain.verdict import ChecksState, Verdict, judge_site
-from qc_tool.errors import BadRequest
 from qc_tool.services.checks.run import CheckReport
 
 OUTSIDE_SITE_M = CheckSettings().outside_site_m  # the position check's distance
-
-
-def load_profile(path: Path) -> CaptureProfile:
-    """A capture-rule profile from a JSON file; a bad one is a clear error, not a traceback."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return CaptureProfile.from_dict(data)
-    except (OSError, json.JSONDecodeError, ProfileError) as exc:
-        raise BadRequest(f"cannot use the profile {path}: {exc}") from exc
-
-
-def parse_resolution(text: str) -> tuple[int, int]:
-    """``WIDTHxHEIGHT`` (e.g. 4000x3000) as numbers; anything else is a clear error."""
-    width, sep, height = text.strip().lower().partition("x")
-    if not sep or not width.isdigit() or not height.isdigit() or not int(width) or not int(height):
-        raise BadRequest(f"a minimum resolution is WIDTHxHEIGHT, e.g. 4000x3000, not {text!r}")
-    return int(width), int(height)
 
 
 def site_coverage(

@@ -23,14 +23,14 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from qc_tool.domain.checks.result import CheckOutcome, ImageChecks
-from qc_tool.domain.checks.rules import CaptureFacts, CaptureProfile
-from qc_tool.domain.checks.settings import CheckSettings
+from qc_tool.domain.checks.rules import CaptureFacts
 from qc_tool.domain.checks.site import ImageEvidence, judge_site, rules_not_applied
 from qc_tool.domain.flight import FlightFacts
 from qc_tool.domain.models import TRUNCATED_BODY, ImageResult, RemoteFile, ScanResult
 from qc_tool.domain.pixel_reader import PixelSource
 from qc_tool.services.checks.budget import ByteBudget
 from qc_tool.services.checks.measure import CachedMeasure, Measured, SourceInfo, measure
+from qc_tool.services.checks.options import MB, CheckOptions
 from qc_tool.services.ports import Connector, MeasureCache, NoCache, SiteConnection
 from qc_tool.services.progress import Rate
 from qc_tool.services.scan.dealing import Dealer, OnResult, read_over_pool
@@ -39,19 +39,7 @@ from qc_tool.services.workers import WorkerGovernor
 
 log = logging.getLogger("qc_tool.checks")
 PROGRESS_EVERY = 20
-MB = 1024 * 1024
-DEFAULT_MEMORY_BUDGET = 128 * MB  # QC_CHECK_MEMORY_MB
 PHOTOS_PER_WORKER = 4  # read and not yet measured, at most, besides the bytes
-
-
-@dataclass(frozen=True, slots=True)
-class CheckOptions:
-    settings: CheckSettings = field(default_factory=CheckSettings)
-    profile: CaptureProfile | None = None
-    min_resolution: tuple[int, int] | None = None  # main image, e.g. (4000, 3000); None: off
-    whole_file: bool = False  # read whole files (full decode for integrity) instead of previews
-    max_connections: int = 4
-    memory_budget: int = DEFAULT_MEMORY_BUDGET  # bytes of photos read and not yet measured
 
 
 @dataclass(frozen=True, slots=True)

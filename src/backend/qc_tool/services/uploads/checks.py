@@ -20,12 +20,8 @@ from qc_tool.domain.models import FolderSummary, ImageResult, ScanResult
 from qc_tool.domain.pixel_reader import PixelSource, read_pixels
 from qc_tool.domain.sparse import run_program
 from qc_tool.errors import NotFound, QCError, UnreadableImage
-from qc_tool.services.checks.run import (
-    CheckOptions,
-    CheckProgressCallback,
-    CheckReport,
-    check_site,
-)
+from qc_tool.services.checks.options import CheckOptions
+from qc_tool.services.checks.run import CheckProgressCallback, CheckReport, check_site
 from qc_tool.services.exports.document import Document
 from qc_tool.services.ports import Connector, NoCache
 from qc_tool.services.scan.site_analysis_service import ProgressCallback, ScanOptions, scan_site

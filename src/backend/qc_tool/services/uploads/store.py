@@ -36,8 +36,9 @@ from qc_tool.errors import (
     TooManyRequests,
     UploadRefused,
 )
+from qc_tool.services.checks.options import CheckOptions
 from qc_tool.services.checks.result import result_document
-from qc_tool.services.checks.run import CheckOptions, CheckProgress
+from qc_tool.services.checks.run import CheckProgress
 from qc_tool.services.exports import images_csv
 from qc_tool.services.jobs import Packed
 from qc_tool.services.ports import Connector
