@@ -567,10 +567,12 @@ def test_the_altitude_profile_and_the_gaps_in_the_sequence(
     page: Page, live_app: LiveApp, watch: Watch
 ) -> None:
     document = finished_review(page, live_app)["result"]
+    # Height above take-off when the photos carry it (DJI XMP), else the GPS altitude.
+    key = "height_m" if any(i.get("height_m") is not None for i in document["images"]) else "alt"
     flown = {
         i["path"].split("/")[0]
         for i in document["images"]
-        if i["alt"] is not None and i["taken"] and not i["error"]
+        if i[key] is not None and i["taken"] and not i["error"]
     }
     lines = page.locator("#profile svg polyline")
     expect(lines).to_have_count(len(flown))
@@ -582,7 +584,10 @@ def test_the_altitude_profile_and_the_gaps_in_the_sequence(
         assert count == sum(
             1
             for i in document["images"]
-            if i["path"].startswith(f"{folder}/") and i["alt"] is not None and not i["error"]
+            if i["path"].startswith(f"{folder}/")
+            and i[key] is not None
+            and i["taken"]
+            and not i["error"]
         )
     # The folders were flown 25 minutes apart: the axis cuts the pauses out and says so.
     expect(page.locator("#profile .axis-break-label")).to_have_count(len(flown) - 1)

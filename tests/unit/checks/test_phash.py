@@ -6,9 +6,8 @@ import math
 
 import numpy as np
 import pytest
-from qc_tool.domain.checks import phash
 from qc_tool.domain.checks.decode import decode_gray
-from qc_tool.domain.checks.phash import dct_matrix, hamming
+from qc_tool.domain.checks.phash import dct_matrix, hamming, phash
 from qc_tool.domain.checks.pixels import analyse_pixels
 
 from .scenes import reencode, shot

@@ -18,11 +18,8 @@ asked (``whole_file``). docs/checks.md says what each source can and cannot find
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from qc_tool.domain.checks.band import Band, decode_band, enough_texture
-from qc_tool.domain.checks.decode import ImageDecodeError
-from qc_tool.domain.checks.integrity import has_eoi
 from qc_tool.domain.checks.settings import CheckSettings
 from qc_tool.domain.exif_thumbnail import read_thumbnail
 from qc_tool.domain.formats import read_preview
@@ -30,6 +27,9 @@ from qc_tool.domain.jpeg import SOI, SegmentWalk, frame_size, is_sof
 from qc_tool.domain.mpf import find_mpf_preview
 from qc_tool.domain.sparse import ReadProgram, SparseBytes, fetch, fetch_exact
 from qc_tool.errors import UnreadableImage
+
+if TYPE_CHECKING:  # numpy and Pillow: imported only when a band is read (see _read_band)
+    from qc_tool.domain.checks.band import Band
 
 HEADER_READ = 4096
 MB = 1024 * 1024
@@ -128,6 +128,11 @@ def _read_band(buf: SparseBytes, found: _Header, header: bytes) -> ReadProgram[P
     tail = buf.get(tail_at, buf.size - tail_at) or b""
     prefix = buf.get(0, found.end) or b""
     head = len(prefix)
+    # Here, not at the top: the GPS scan and the CLI import this module, and need no numpy.
+    from qc_tool.domain.checks.band import decode_band, enough_texture
+    from qc_tool.domain.checks.decode import ImageDecodeError
+    from qc_tool.domain.checks.integrity import has_eoi
+
     band: Band | None = None
     error: str | None = None
     scan = max(0, buf.size - found.end)

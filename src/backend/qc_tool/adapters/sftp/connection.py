@@ -29,7 +29,6 @@ from qc_tool.errors import RemoteError
 from qc_tool.services.ports import HeaderCallback, PixelCallback
 
 log = logging.getLogger(__name__)
-Listed = tuple[list[Any] | None, str | None]  # a listing's entries, or why it failed
 
 # Files in flight per connection: enough to hide a 50 ms round trip at well over 1,000 images/s,
 # few enough to stay far below a server's open-file limit.
@@ -153,19 +152,12 @@ class SftpConnection:
     def list_folders(self, site: str) -> list[str]:
         site = safe_name(site, "site")
         # Only a real folder of the sites root is a site: a symlink there (to anywhere) is
-        # neither listed by list_sites nor followed here, whatever name a request gives.
-        # The sites root and the site are listed at once (2 round trips, not 4: 0.1 s on a
-        # 50 ms link); the site's entries are used only once the root shows it is a folder.
-        in_root, in_site = f"the sites folder {self._root}", f"site {site!r}"
-        listed = self._list_together(
-            {
-                in_root: self._listing(self._root),
-                in_site: self._listing(join_remote(self._root, site)),
-            }
-        )
-        if site not in _folder_names(_taken(listed, in_root)):
+        # neither listed by list_sites nor followed here, whatever name a request gives. So
+        # the root is listed first, and the site only once it shows a folder of that name.
+        if site not in self._site_names():
             raise RemoteError(f"there is no site {site!r} in {self._root}")
-        return _folder_names(_taken(listed, in_site))
+        path = join_remote(self._root, site)
+        return _folder_names(self._run_one(self._listing(path), f"site {site!r}"))
 
     def list_images(self, site: str, folders: Sequence[str]) -> dict[str, FolderListing]:
         site = safe_name(site, "site")
@@ -313,13 +305,12 @@ class SftpConnection:
             self._owner = None
 
     def _run_one(self, task: Task[list[Any]], what: str) -> list[Any]:
-        return _taken(self._list_together({what: task}), what)
-
-    def _list_together(self, tasks: dict[str, Task[list[Any]]]) -> dict[str, Listed]:
-        """Listings in flight together: each one's entries, or why it failed."""
-        results: dict[str, Listed] = {}
-        self._engine().run(iter(tasks.items()), lambda k, v, e: results.update({k: (v, e)}))
-        return results
+        results: list[tuple[list[Any] | None, str | None]] = []
+        self._engine().run(iter([(what, task)]), lambda k, v, e: results.append((v, e)))
+        value, error = results[0]
+        if error is not None or value is None:
+            raise RemoteError(f"cannot list {what}: {error}")
+        return value
 
     def _site_names(self) -> list[str]:
         entries = self._run_one(self._listing(self._root), f"the sites folder {self._root}")
@@ -340,13 +331,6 @@ class SftpConnection:
 
         self._engine().run(((k, self._listing(p)) for k, p in dirs.items()), done)
         return listed
-
-
-def _taken(listed: dict[str, Listed], what: str) -> list[Any]:
-    value, error = listed.get(what, (None, "no reply"))
-    if error is not None or value is None:
-        raise RemoteError(f"cannot list {what}: {error}")
-    return value
 
 
 def _folder_names(entries: list[Any]) -> list[str]:
