@@ -74,6 +74,7 @@ OTHER_LAYOUT = SiteLayout(folders=(("Tower-Scans", 3),), origin=SOUTH_WEST_LAYOU
 # The tile template the live app is given: a real outside host, so the tests see the map draw
 # its points while every tile request is blocked.
 TILE_URL = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+USERNAME, PASSWORD = "tech", "tech-password-1"  # the one user of live_tree's server
 
 # Runs in every document before the page's own scripts (Playwright injects it past the CSP):
 # - reports CSP violations to the console, worded so the watch can tell them apart;
@@ -302,6 +303,26 @@ def browser_app(sftp: SftpServerHandle, base: Path, secret: str) -> Flask:
             "QC_PARSE_WORKERS": 0,
         }
     )
+
+
+@contextmanager
+def live_tree(
+    base: Path, secret: str, sites: dict[str, SiteTruth] | None = None
+) -> Iterator[LiveApp]:
+    """The sites written under ``base/sftp-root/sites`` on an in-process SFTP server (one
+    user, ``USERNAME``), and the app serving them on 127.0.0.1; all stopped afterwards."""
+    from qc_tool.demo.sftp_server import start_sftp_server
+
+    sftp = start_sftp_server(base / "sftp-root", {USERNAME: PASSWORD}, sites_root="/sites")
+    try:
+        app = browser_app(sftp, base, secret)
+        try:
+            with serving(app) as url:
+                yield LiveApp(url=url, username=USERNAME, password=PASSWORD, sites=sites or {})
+        finally:
+            app.extensions["qc"].close()  # cancel and wait for the scans still running
+    finally:
+        sftp.stop()
 
 
 @contextmanager

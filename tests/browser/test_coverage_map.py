@@ -13,11 +13,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from qc_tool.demo.sftp_server import start_sftp_server
 from qc_tool.demo.sites import SiteTruth
 from qc_tool.demo.tower import AIMED_AWAY, tower_flight, write_tower_site
 
-from browser.support import LiveApp, Watch, browser_app, drawn_map, expect, log_in, serving
+from browser.support import LiveApp, Watch, drawn_map, expect, live_tree, log_in
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -25,8 +24,6 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.browser
 
 SITE = "50080001"
-USERNAME = "coverage"
-PASSWORD = "coverage-password-7"
 
 
 @pytest.fixture(scope="module")
@@ -34,16 +31,8 @@ def live_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApp]:
     base = tmp_path_factory.mktemp("coverage-app")
     sites_dir = base / "sftp-root" / "sites"
     write_tower_site(sites_dir, SITE, tower_flight())
-    sftp = start_sftp_server(base / "sftp-root", {USERNAME: PASSWORD}, sites_root="/sites")
-    app = browser_app(sftp, base, "coverage-test-secret-key")
-    try:
-        with serving(app) as url:
-            yield LiveApp(
-                url=url, username=USERNAME, password=PASSWORD, sites={SITE: SiteTruth(SITE)}
-            )
-    finally:
-        app.extensions["qc"].close()
-        sftp.stop()
+    with live_tree(base, "coverage-test-secret-key", {SITE: SiteTruth(SITE)}) as live:
+        yield live
 
 
 def test_the_map_draws_the_tower_the_rings_their_hole_and_the_camera_lines(

@@ -9,15 +9,13 @@ from typing import TYPE_CHECKING
 
 import pytest
 from names_support import BAD_FILES, BAD_FOLDERS, BAD_SITE_SHOWN, SITE, make_odd_sites
-from qc_tool.demo.sftp_server import start_sftp_server
 
-from browser.support import LiveApp, Watch, browser_app, expect, log_in, serving
+from browser.support import LiveApp, Watch, expect, live_tree, log_in
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
 
 pytestmark = pytest.mark.browser
-USERNAME, PASSWORD = "tech", "tech-password-1"
 
 
 @pytest.fixture(scope="module")
@@ -25,16 +23,8 @@ def live_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApp]:
     """This module's app on 127.0.0.1, serving the odd-names tree."""
     base = tmp_path_factory.mktemp("names-app")
     make_odd_sites(base / "sftp-root" / "sites")
-    sftp = start_sftp_server(base / "sftp-root", {USERNAME: PASSWORD}, sites_root="/sites")
-    try:
-        app = browser_app(sftp, base, "names-test-secret-key")
-        try:
-            with serving(app) as url:
-                yield LiveApp(url=url, username=USERNAME, password=PASSWORD, sites={})
-        finally:
-            app.extensions["qc"].close()
-    finally:
-        sftp.stop()
+    with live_tree(base, "names-test-secret-key") as live:
+        yield live
 
 
 def test_odd_names_are_shown_escaped_and_cost_only_their_own_rows(

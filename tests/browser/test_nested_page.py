@@ -9,15 +9,13 @@ from typing import TYPE_CHECKING
 
 import pytest
 from integration.test_nested_folders import OTHERS, PHOTOS, SITE, add_links, make_card
-from qc_tool.demo.sftp_server import start_sftp_server
 
-from browser.support import LiveApp, Watch, browser_app, expect, log_in, serving
+from browser.support import LiveApp, Watch, expect, live_tree, log_in
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
 
 pytestmark = pytest.mark.browser
-USERNAME, PASSWORD = "tech", "tech-password-1"
 
 
 @pytest.fixture(scope="module")
@@ -26,16 +24,8 @@ def live_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApp]:
     base = tmp_path_factory.mktemp("nested-app")
     make_card(base / "sftp-root" / "sites" / SITE)
     add_links(base / "sftp-root" / "sites" / SITE)
-    sftp = start_sftp_server(base / "sftp-root", {USERNAME: PASSWORD}, sites_root="/sites")
-    try:
-        app = browser_app(sftp, base, "nested-test-secret-key")
-        try:
-            with serving(app) as url:
-                yield LiveApp(url=url, username=USERNAME, password=PASSWORD, sites={})
-        finally:
-            app.extensions["qc"].close()
-    finally:
-        sftp.stop()
+    with live_tree(base, "nested-test-secret-key") as live:
+        yield live
 
 
 def test_the_folder_table_shows_subfolder_photos_and_other_files_on_demand(
