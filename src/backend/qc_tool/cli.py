@@ -257,7 +257,7 @@ def _write(path: str, text: str) -> None:
 def _no_photos(target: str, result: ScanResult) -> str:
     """Why nothing was judged: the folders found, and the other files they hold."""
     if result.folders:
-        others = sum(f.other_files for f in result.folders)
+        others = result.other_files
         held = f"only {others} other files" if others else "none"
         return (
             f"no photos in {target}: its {len(result.folders)} folders and the folders below "
@@ -418,7 +418,7 @@ def _print_table(result: ScanResult, out: TextIO) -> None:
     total = len(result.images)
     print(
         f"{'total':<{width}}  {total:>6}  {result.gps_points:>6}  "
-        f"{sum(f.missing_gps for f in result.folders):>6}  {sum(f.errors for f in result.folders):>6}",
+        f"{result.missing_gps:>6}  {result.errors:>6}",
         file=out,
     )
     print(

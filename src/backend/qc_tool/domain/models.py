@@ -185,6 +185,18 @@ class ScanResult:
     def gps_points(self) -> int:
         return sum(f.gps_points for f in self.folders)
 
+    @property
+    def missing_gps(self) -> int:
+        return sum(f.missing_gps for f in self.folders)
+
+    @property
+    def errors(self) -> int:
+        return sum(f.errors for f in self.folders)
+
+    @property
+    def other_files(self) -> int:
+        return sum(f.other_files for f in self.folders)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "site": self.site,
