@@ -333,7 +333,10 @@ class Profile:
                     json_out=out if checks else None,
                 )
                 record.update(label=f"{label} {n + 1}/{repeat}", load_before=load)
-                print(f" {record['wall_s']:.2f} s, tree peak {record['peak_tree_mb']:.0f} MB")
+                print(
+                    f" {record['wall_s']:.2f} s, tree peak {record['peak_tree_pss_mb']:.0f} MB PSS "
+                    f"({record['peak_tree_mb']:.0f} MB summed RSS)"
+                )
                 runs.append(record)
         return {"cold": cold, "warm": warm}
 
