@@ -45,14 +45,15 @@ def _camera_file(data: bytes, thumbnail: bool) -> bytes:
 
 def _evidence(name: str, data: bytes) -> tuple[ImageEvidence, int]:
     source = run_program(read_pixels(len(data)), lambda o, n: data[o : o + n])
-    assert source.source == "band", name
+    # A band, or the whole file when the band's focus is under the absolute minimum.
+    assert source.source in ("band", "full"), name
     m = measure(len(data), source, SETTINGS)
     # The check pass does not read a file the scan found cut short (services/checks/run.py):
     # it has no pixels to compare with others (a cut copy of a photo is the same picture).
     cut = m.integrity is not None and m.integrity.problem is not None
     evidence = ImageEvidence(
         name=name,
-        source="band",
+        source=source.source,
         pixels=None if cut else m.pixels,
         decode_error=m.decode_error,
         integrity=m.integrity,
@@ -74,7 +75,10 @@ def run(request: pytest.FixtureRequest) -> Run:
 
 def test_every_defect_is_found_from_bands_too(run: Run) -> None:
     corpus, evidence, checks, read, total = run
-    assert all(e.pixels is None or e.pixels.source == "band" for e in evidence)
+    sources = {e.name: e.pixels.source for e in evidence if e.pixels is not None}
+    # The soft-looking bands were confirmed on the whole frame; the sharp ones stayed bands.
+    assert all(sources.get(name, "full") == "full" for name in corpus.with_label("blur"))
+    assert list(sources.values()).count("band") >= len(sources) // 2
     names = set(corpus.photos)
     report = find_duplicates(
         [
@@ -103,7 +107,9 @@ def test_every_defect_is_found_from_bands_too(run: Run) -> None:
         Score.of("identical*", corpus.identical_pairs, _pairs(report.identical), all_pairs),
         Score.of("near-dup*", corpus.near_pairs, _pairs(report.near), all_pairs),
     ]
-    print(f"\n{len(names)} photos read as bands: {read / total:.1%} of their bytes")
+    print(
+        f"\n{len(names)} photos read as bands (or whole when soft): {read / total:.1%} of their bytes"
+    )
     for score in scores:
         print(score.row())
     thumbnails = any(e.pixels and e.pixels.phash_source == "thumbnail" for e in evidence)
