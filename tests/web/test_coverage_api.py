@@ -54,6 +54,9 @@ def test_a_tower_flight_is_judged_for_coverage_through_the_api(
     assert haversine_m(coverage["tower"]["lat"], coverage["tower"]["lon"], *TOWER) < 5
     assert {a["path"] for a in coverage["pointing_away"]} == set(AIMED_AWAY)
     by_path = {i["path"]: i for i in result["images"]}
+    # Only the planted findings: every other photo of the flight is valid (distinct pictures,
+    # each with its own EXIF thumbnail, so none is a near-duplicate of another).
+    assert {p for p, i in by_path.items() if i["valid"] is False} == set(AIMED_AWAY)
     for path in AIMED_AWAY:
         assert by_path[path]["valid"] is False
         assert "pointing_away" in by_path[path]["problems"]
