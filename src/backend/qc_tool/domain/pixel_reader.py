@@ -17,7 +17,7 @@ asked (``whole_file``). docs/checks.md says what each source can and cannot find
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal
 
 from qc_tool.domain.checks.settings import CheckSettings
@@ -30,6 +30,7 @@ from qc_tool.errors import UnreadableImage
 
 if TYPE_CHECKING:  # numpy and Pillow: imported only when a band is read (see _read_band)
     from qc_tool.domain.checks.band import Band
+    from qc_tool.domain.checks.blur import BlurMeasure
 
 HEADER_READ = 4096
 MB = 1024 * 1024
@@ -155,7 +156,10 @@ def _read_band(buf: SparseBytes, found: _Header, header: bytes) -> ReadProgram[P
             break
         if at_end or enough_texture(band.pixels, BAND_SETTINGS):
             break
-    if band is not None and not at_end and _looks_soft(band):
+    if band is not None and not at_end:
+        # Measured once here; the worker reuses it (Band.focus_with).
+        band = replace(band, focus=(BAND_SETTINGS, band.focus_with(BAND_SETTINGS)))
+    if band is not None and band.focus is not None and _soft(band.focus[1]):
         # Soft at the top is not soft in the frame: a band's rows (often sky, the horizon,
         # the tower's tip) score lower than the whole picture, and on the benchmark's site
         # a third of the sharp photos' bands fell under the absolute minimum (docs/checks.md).
@@ -179,12 +183,9 @@ def _read_band(buf: SparseBytes, found: _Header, header: bytes) -> ReadProgram[P
     )
 
 
-def _looks_soft(band: Band) -> bool:
-    """Whether the band's focus is under the absolute minimum (the default settings')."""
-    from qc_tool.domain.checks.blur import focus_measure
-
-    score = focus_measure(band.pixels, BAND_SETTINGS).score
-    return score is not None and score < BAND_SETTINGS.blur_min_focus
+def _soft(focus: BlurMeasure) -> bool:
+    """Whether a focus is under the absolute minimum (the default settings')."""
+    return focus.score is not None and focus.score < BAND_SETTINGS.blur_min_focus
 
 
 def _check_whole_size(size: int) -> None:

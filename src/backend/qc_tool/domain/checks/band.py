@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from .blur import focus_measure
+from .blur import BlurMeasure, focus_measure
 from .decode import ImageDecodeError, ImageTooLarge, decode_gray, refuse_bombs
 from .exposure import measure_exposure
 from .phash import phash
@@ -45,6 +45,15 @@ class Band:
     width: int
     height: int
     complete: bool  # the prefix held the whole image
+    # The focus of these rows as the read program measured it (to decide whether to read the
+    # whole file), with the settings it used: the worker reuses it rather than measure again.
+    focus: tuple[CheckSettings, BlurMeasure] | None = None
+
+    def focus_with(self, settings: CheckSettings) -> BlurMeasure:
+        """The rows' focus under ``settings``: the one already taken when they are the same."""
+        if self.focus is not None and self.focus[0] == settings:
+            return self.focus[1]
+        return focus_measure(self.pixels, settings)
 
 
 def decode_band(prefix: bytes, long_side: int, *, complete: bool = False) -> Band:
@@ -150,7 +159,7 @@ def analyse_band(band: Band, thumbnail: bytes | None, settings: CheckSettings) -
         height=band.height,
         analysed_width=int(pixels.shape[1]),
         analysed_height=int(pixels.shape[0]),
-        blur=focus_measure(pixels, settings),
+        blur=band.focus_with(settings),
         exposure=measure_exposure(frame, settings),
         phash=phash(hashed),
         frame_source=frame_from,
