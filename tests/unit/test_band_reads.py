@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageFilter
 from qc_tool.demo.imagegen import ImageSpec, build_jpeg, thumbnail_of
 from qc_tool.demo.scene import render_scene
 from qc_tool.demo.segments import strip_app_segments
@@ -17,7 +17,14 @@ from qc_tool.demo.sites import SiteLayout, generate_site, make_body
 from qc_tool.domain.checks.band import enough_texture
 from qc_tool.domain.checks.duplicates import DuplicateCandidate, find_duplicates
 from qc_tool.domain.checks.settings import CheckSettings
-from qc_tool.domain.pixel_reader import BAND_SETTINGS, BAND_STEPS, PixelSource, read_pixels
+from qc_tool.domain.pixel_reader import (
+    BAND_LONG_SIDE,
+    BAND_SETTINGS,
+    BAND_STEPS,
+    BAND_SURE,
+    PixelSource,
+    read_pixels,
+)
 from qc_tool.domain.sparse import run_program
 from qc_tool.services.checks.measure import Measured, measure
 
@@ -70,6 +77,33 @@ def test_a_photo_without_a_preview_is_judged_from_prefix_tail_and_thumbnail() ->
     assert pixels.phash_source == "thumbnail"
     assert measured.integrity is not None and measured.integrity.problem is None
     assert (measured.integrity.width, measured.integrity.height) == SIZE
+
+
+def test_a_band_is_judged_at_twice_the_analysis_size() -> None:
+    # 1600 px wide: under BAND_LONG_SIDE (2000), so decoded at full size, not at 1000 px.
+    source = _read(PHOTO)
+    assert source.band is not None
+    assert source.band.pixels.shape[1] == min(SIZE[0], BAND_LONG_SIDE) > 1000
+
+
+def _blurred(sigma: float) -> bytes:
+    return _photo(np.asarray(Image.fromarray(SCENE).filter(ImageFilter.GaussianBlur(sigma))))
+
+
+def test_a_band_decides_only_when_its_focus_is_clear_of_the_minimum() -> None:
+    minimum = BAND_SETTINGS.blur_min_focus
+    sharp, near = _read(PHOTO), _read(_blurred(0.6))
+    soft, measured = _measure(_blurred(1.0))
+    assert sharp.band is not None and sharp.band.focus is not None
+    assert sharp.source == "band" and sharp.band.focus[1].score >= minimum * BAND_SURE
+    # Near the minimum the band cannot tell a soft top from a soft photo: read whole.
+    assert near.source == "full" and near.bytes_read >= len(_blurred(0.6))
+    # Clearly under it: blurred on the band's evidence, a fifth of the file read.
+    assert soft.band is not None and soft.band.focus is not None
+    assert soft.source == "band" and soft.band.focus[1].score < minimum / BAND_SURE
+    assert soft.bytes_read < 0.2 * len(_blurred(1.0))
+    assert measured.pixels is not None and measured.pixels.blur.score is not None
+    assert measured.pixels.blur.score < minimum
 
 
 def test_the_whole_file_option_still_reads_every_byte() -> None:

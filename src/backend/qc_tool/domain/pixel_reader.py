@@ -48,8 +48,14 @@ BAND_STEPS = (0.10, 0.20, 0.35, 0.50)
 BAND_MIN_BYTES = 4096  # at least the scan header and the first rows, however small the file
 TAIL_READ = 1024  # the end-of-image marker, and any zero padding a writer put after it
 BASELINE = (0xC0, 0xC1)  # SOF0, SOF1: rows top to bottom in one scan
-# The band is decoded as it is read, at the analysis size of the default settings.
+# The band is decoded as it is read, and judged with the default settings, at twice their
+# analysis size: a band holds a tenth of a frame's rows, and at 1000 px a camera shake of a
+# few pixels of a 4000 px photo is under a pixel (docs/checks.md, "the band").
 BAND_SETTINGS = CheckSettings()
+BAND_LONG_SIDE = 2 * BAND_SETTINGS.analysis_long_side
+# A band's focus decides only when it is this factor clear of the absolute minimum (sharp
+# above minimum x 1.25, blurred below minimum / 1.25); in between the file is read whole.
+BAND_SURE = 1.25
 
 Source = Literal["preview", "full", "band"]
 
@@ -148,7 +154,7 @@ def _read_band(buf: SparseBytes, found: _Header, header: bytes) -> ReadProgram[P
             # gets an end marker appended (decode_band).
             band = decode_band(
                 prefix,
-                BAND_SETTINGS.analysis_long_side,
+                BAND_LONG_SIDE,
                 complete=at_end and has_eoi(prefix),
             )
         except ImageDecodeError as exc:
@@ -159,10 +165,9 @@ def _read_band(buf: SparseBytes, found: _Header, header: bytes) -> ReadProgram[P
     if band is not None and not at_end:
         # Measured once here; the worker reuses it (Band.focus_with).
         band = replace(band, focus=(BAND_SETTINGS, band.focus_with(BAND_SETTINGS)))
-    if band is not None and band.focus is not None and _soft(band.focus[1]):
-        # Soft at the top is not soft in the frame: a band's rows (often sky, the horizon,
-        # the tower's tip) score lower than the whole picture, and on the benchmark's site
-        # a third of the sharp photos' bands fell under the absolute minimum (docs/checks.md).
+    if band is not None and band.focus is not None and _unsure(band.focus[1]):
+        # A band's rows (sky, the horizon, the tower's tip) are not the frame: near the
+        # minimum, the band alone cannot tell a soft top from a soft photo (docs/checks.md).
         # Such a photo is read whole and judged on its whole frame, as before bands.
         rest = yield from fetch_exact(len(prefix), buf.size - len(prefix))
         data = prefix + rest
@@ -183,9 +188,11 @@ def _read_band(buf: SparseBytes, found: _Header, header: bytes) -> ReadProgram[P
     )
 
 
-def _soft(focus: BlurMeasure) -> bool:
-    """Whether a focus is under the absolute minimum (the default settings')."""
-    return focus.score is not None and focus.score < BAND_SETTINGS.blur_min_focus
+def _unsure(focus: BlurMeasure) -> bool:
+    """Whether a band's focus is too near the absolute minimum (the default settings') for
+    the band to decide: within a factor ``BAND_SURE`` of it, on either side."""
+    minimum = BAND_SETTINGS.blur_min_focus
+    return focus.score is not None and minimum / BAND_SURE <= focus.score < minimum * BAND_SURE
 
 
 def _check_whole_size(size: int) -> None:
