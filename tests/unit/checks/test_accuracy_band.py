@@ -12,7 +12,6 @@ from datetime import datetime
 import pytest
 from qc_tool.demo.imagegen import ImageSpec, build_jpeg, thumbnail_of
 from qc_tool.demo.segments import strip_app_segments
-from qc_tool.domain.checks.duplicates import DuplicateCandidate, find_duplicates
 from qc_tool.domain.checks.result import ImageChecks
 from qc_tool.domain.checks.settings import CheckSettings
 from qc_tool.domain.checks.site import ImageEvidence, judge_site
@@ -20,8 +19,8 @@ from qc_tool.domain.pixel_reader import BAND_SURE, read_pixels
 from qc_tool.domain.sparse import run_program
 from qc_tool.services.checks.measure import measure
 
-from .corpus import Corpus, Score, build_corpus
-from .test_accuracy import _failed, _pairs
+from .corpus import Corpus, build_corpus
+from .test_accuracy import scores_of
 
 SETTINGS = CheckSettings()
 EOI = b"\xff\xd9"
@@ -84,35 +83,9 @@ def test_every_defect_is_found_from_bands_too(run: Run) -> None:
             assert not minimum / BAND_SURE <= score < minimum * BAND_SURE, (e.name, score)
     assert list(sources.values()).count("band") >= len(sources) // 2
     names = set(corpus.photos)
-    report = find_duplicates(
-        [
-            DuplicateCandidate(
-                e.name,
-                e.digest,
-                e.pixels.phash if e.pixels else None,
-                phash_source=e.pixels.phash_source if e.pixels else "",
-            )
-            for e in evidence
-        ],
-        SETTINGS,
-    )
-    decodable = sorted(e.name for e in evidence if e.pixels is not None)
-    all_pairs = {frozenset((a, b)) for i, a in enumerate(decodable) for b in decodable[i + 1 :]}
-    scores = [
-        Score.of("blur", corpus.with_label("blur"), _failed(checks, "blur"), names),
-        Score.of("dark", corpus.with_label("dark"), _failed(checks, "exposure", "Under"), names),
-        Score.of("bright", corpus.with_label("bright"), _failed(checks, "exposure", "Over"), names),
-        Score.of(
-            "truncated",
-            corpus.with_label("truncated"),
-            _failed(checks, "integrity") | _failed(checks, "decode"),
-            names,
-        ),
-        Score.of("identical*", corpus.identical_pairs, _pairs(report.identical), all_pairs),
-        Score.of("near-dup*", corpus.near_pairs, _pairs(report.near), all_pairs),
-    ]
+    scores = scores_of(corpus, evidence, checks)
     print(
-        f"\n{len(names)} photos read as bands (or whole when soft): {read / total:.1%} of their bytes"
+        f"\n{len(names)} photos read as bands (or whole when near the focus minimum): {read / total:.1%} of their bytes"
     )
     for score in scores:
         print(score.row())
