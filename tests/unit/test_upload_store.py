@@ -119,7 +119,7 @@ def test_every_photo_gets_a_verdict_with_its_reasons(
     assert found["Base/DJI_0010.JPG"]["problems"] == ["unreadable"]
     assert found["Base/DJI_0010.JPG"]["reasons"][0].startswith("not a JPEG")
     assert [(s.entry, s.reason) for s in upload.plan.skipped] == [
-        ("SITE-9/Base/notes.txt", "not a JPEG photo")
+        ("SITE-9/Base/notes.txt", "not a photo (JPEG, HEIC, HEIF or DNG)")
     ]
     document = upload.document()
     assert document is not None
@@ -240,7 +240,7 @@ def test_only_the_owner_sees_an_upload(
 def test_a_refused_zip_leaves_nothing_behind(
     store: UploadStore, measuring: ThreadPoolExecutor
 ) -> None:
-    with pytest.raises(UploadRefused, match="appears twice|no JPEG"):
+    with pytest.raises(UploadRefused, match="appears twice|holds no photos"):
         send(store, measuring, make_zip({"notes.txt": b"x"}))
     assert store.base_dir is not None and list(store.base_dir.iterdir()) == []
     assert store.mine(OWNER) == []

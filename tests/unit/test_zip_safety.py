@@ -52,6 +52,8 @@ def test_photos_are_planned_and_other_files_are_listed_as_skipped() -> None:
         {
             "Antenna A/DJI_0001.JPG": PHOTO,
             "Antenna A/dji_0002.jpeg": PHOTO,
+            "Site-Sign/IMG_0003.HEIC": PHOTO,
+            "Antenna A/DJI_0001.DNG": PHOTO,
             "Antenna A/": b"",
             "Antenna A/flight.SRT": b"subtitles",
             "notes.txt": b"hello",
@@ -63,20 +65,24 @@ def test_photos_are_planned_and_other_files_are_listed_as_skipped() -> None:
     assert [(p.entry, p.path) for p in plan.photos] == [
         ("Antenna A/DJI_0001.JPG", "Antenna A/DJI_0001.JPG"),
         ("Antenna A/dji_0002.jpeg", "Antenna A/dji_0002.jpeg"),
+        ("Site-Sign/IMG_0003.HEIC", "Site-Sign/IMG_0003.HEIC"),
+        ("Antenna A/DJI_0001.DNG", "Antenna A/DJI_0001.DNG"),
     ]
     assert {(s.entry, s.reason) for s in plan.skipped} == {
-        ("Antenna A/flight.SRT", "not a JPEG photo"),
-        ("notes.txt", "not a JPEG photo"),
+        ("Antenna A/flight.SRT", "not a photo (JPEG, HEIC, HEIF or DNG)"),
+        ("notes.txt", "not a photo (JPEG, HEIC, HEIF or DNG)"),
         ("__MACOSX/Antenna A/._DJI_0001.JPG", "macOS metadata"),
         (".thumbs/DJI_0001.JPG", "hidden file"),
     }
-    assert plan.entries == 7
-    assert plan.photo_bytes == 2 * len(PHOTO)
+    assert plan.entries == 9
+    assert plan.photo_bytes == 4 * len(PHOTO)
 
 
 def test_a_zip_without_photos_is_refused_with_what_it_holds() -> None:
     message = refusal(make_zip({"notes.txt": b"x", "video.MP4": b"y"}))
-    assert message == "The ZIP holds no JPEG photos (.jpg or .jpeg); it holds 2 other file(s)."
+    assert message == (
+        "The ZIP holds no photos (.jpg, .jpeg, .heic, .heif or .dng); it holds 2 other file(s)."
+    )
 
 
 # -- the folder rule ------------------------------------------------------------------------

@@ -151,7 +151,7 @@ def test_a_zip_is_checked_and_served_as_a_page_a_csv_and_a_sorted_zip(
     }
     assert "Under-exposed" in page and "Blurred: focus" in page
     assert "not a JPEG" in page
-    assert "SITE-9/Base/notes.txt" in page and "not a JPEG photo" in page
+    assert "SITE-9/Base/notes.txt" in page and "not a photo (JPEG, HEIC, HEIF or DNG)" in page
     assert '<tr data-folder="Tower">' in page and '<tr data-folder="Base">' in page
     assert '<li data-folder="Base">' in page  # the re-fly list
 

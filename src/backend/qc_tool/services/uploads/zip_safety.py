@@ -239,7 +239,7 @@ def _plan(infos: list[zipfile.ZipInfo], limits: ZipLimits) -> ZipPlan:
     _refuse_overlaps(infos)
     if not photos:
         raise UploadRefused(
-            "The ZIP holds no JPEG photos (.jpg or .jpeg)"
+            "The ZIP holds no photos (.jpg, .jpeg, .heic, .heif or .dng)"
             + (f"; it holds {len(skipped)} other file(s)." if skipped else ".")
         )
     total = sum(i.file_size for i in photos)
@@ -292,6 +292,9 @@ def _entry_problem(info: zipfile.ZipInfo, limits: ZipLimits) -> str | None:
     return None
 
 
+NOT_A_PHOTO = "not a photo (JPEG, HEIC, HEIF or DNG)"
+
+
 def _skip_reason(name: str) -> str | None:
     """Why a file is left out (not an error), or None for a photo to check."""
     parts = name.split("/")
@@ -300,7 +303,7 @@ def _skip_reason(name: str) -> str | None:
     if any(p.startswith(".") for p in parts):
         return "hidden file"
     if not is_image_name(parts[-1]):
-        return "not a JPEG photo"
+        return NOT_A_PHOTO
     return None
 
 
