@@ -14,7 +14,7 @@ from qc_tool.demo.imagegen import ImageSpec, build_jpeg, thumbnail_of
 from qc_tool.demo.scene import render_scene
 from qc_tool.demo.segments import strip_app_segments
 from qc_tool.demo.sites import SiteLayout, generate_site, make_body
-from qc_tool.domain.checks.band import enough_texture
+from qc_tool.domain.checks.band import decode_band, enough_texture
 from qc_tool.domain.checks.duplicates import DuplicateCandidate, find_duplicates
 from qc_tool.domain.checks.settings import CheckSettings
 from qc_tool.domain.pixel_reader import (
@@ -84,6 +84,18 @@ def test_a_band_is_judged_at_twice_the_analysis_size() -> None:
     source = _read(PHOTO)
     assert source.band is not None
     assert source.band.pixels.shape[1] == min(SIZE[0], BAND_LONG_SIDE) > 1000
+
+
+def test_a_band_decoded_from_fewer_rows_than_its_data_holds_is_the_same_band() -> None:
+    # The frame header is cut to a share of the rows; while the data reaches past them,
+    # decode_band decodes twice as many again, until the data stops first.
+    for data in (PHOTO, _photo(_sky_top(SCENE))):
+        prefix = data[: len(data) // 5]
+        whole = decode_band(prefix, BAND_LONG_SIDE)
+        for share in (0.01, 0.1, 0.3):
+            cut = decode_band(prefix, BAND_LONG_SIDE, rows_share=share)
+            assert (cut.width, cut.height) == (whole.width, whole.height) == SIZE
+            assert cut.pixels.shape[0] > 0 and np.array_equal(cut.pixels, whole.pixels), share
 
 
 def _blurred(sigma: float) -> bytes:
