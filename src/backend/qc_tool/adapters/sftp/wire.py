@@ -24,6 +24,7 @@ import paramiko
 from paramiko.message import Message
 from paramiko.sftp import (
     CMD_CLOSE,
+    CMD_LSTAT,
     CMD_OPEN,
     CMD_OPENDIR,
     CMD_READ,
@@ -103,6 +104,12 @@ class Reply:
         return entries
 
 
+    def attrs(self) -> SFTPAttributes:
+        """The attributes of an ATTRS reply (to LSTAT: the entry itself, a link not followed)."""
+        self._need(4)
+        return SFTPAttributes._from_msg(Message(self.body))
+
+
 class Wire:
     """The framing of one SFTP channel; owned, like the channel, by one thread at a time."""
 
@@ -144,6 +151,9 @@ class Wire:
 
     def readdir(self, handle: bytes) -> int:
         return self._queue(CMD_READDIR, _string(handle))
+
+    def lstat(self, path: str) -> int:
+        return self._queue(CMD_LSTAT, _string(path.encode()))
 
     def flush(self) -> None:
         """Send every queued request; SSH splits them into as few packets as the window allows."""
