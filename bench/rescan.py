@@ -48,7 +48,9 @@ def measure(profile: Profile, repeat: int) -> list[str]:
         for n in range(repeat)
     ]
     cli_cache = profile.workdir / f"rescan-cli-{profile.name}"
-    first = cli_run.run_cli(profile.login, profile.data.site, cli_cache, checks=False, json_out=None)
+    first = cli_run.run_cli(
+        profile.login, profile.data.site, cli_cache, checks=False, json_out=None
+    )
     warm_cli = []
     for n in range(repeat):
         load = _load()
@@ -62,8 +64,14 @@ def measure(profile: Profile, repeat: int) -> list[str]:
     logins = sorted({r["result"]["logins"] for r in kept})
     return [
         f"{profile.name}: {images:,} images",
-        _row("cold scan (GPS pass)", cold_s, f"; {images / statistics.median(cold_s):,.0f} images/s"),
-        _row("rescan on the kept connection", [r["result"]["wall_s"] for r in kept], f"; logins {logins}"),
+        _row(
+            "cold scan (GPS pass)", cold_s, f"; {images / statistics.median(cold_s):,.0f} images/s"
+        ),
+        _row(
+            "rescan on the kept connection",
+            [r["result"]["wall_s"] for r in kept],
+            f"; logins {logins}",
+        ),
         _row("qc-tool scan, cache filled (shell)", [r["wall_s"] for r in warm_cli]),
         f"  (the CLI run that filled its cache: {first['wall_s']:.2f} s)",
         "  where the last rescan's time went: "

@@ -103,7 +103,6 @@ class Reply:
             entries.append(SFTPAttributes._from_msg(msg, name, longname))
         return entries
 
-
     def attrs(self) -> SFTPAttributes:
         """The attributes of an ATTRS reply (to LSTAT: the entry itself, a link not followed)."""
         self._need(4)
