@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -417,6 +418,24 @@ def test_a_connection_settles_its_login_with_its_channel_not_a_keepalive(
     finally:
         conn.close()
     assert asked == []
+
+
+def test_a_connector_logs_in_first_over_the_connection_dialled_ahead(
+    world: World, proxies: list[FaultProxy], tmp_path: Path
+) -> None:
+    proxy = _started(proxies, _proxy(world))
+    plain = _via(proxy, world, tmp_path)
+    ahead = socket.create_connection((proxy.host, proxy.port), timeout=5)
+    connector = replace(plain, dialled=SftpConnector.dialled_ahead(ahead))
+    wait_until(lambda: proxy.accepted == 1, message="the proxy to take the dialled connection")
+    first = connector.connect()
+    try:
+        assert proxy.accepted == 1  # the login went over the connection dialled ahead
+        assert first.list_folders(SITE)
+        connector.connect().close()  # a second login dials its own
+        assert proxy.accepted == 2
+    finally:
+        first.close()
 
 
 def test_a_connection_closed_during_the_login_is_not_opened_again(

@@ -125,11 +125,16 @@ def open_connection(
     password: str,
     *,
     handshakes: ServerSlots = SERVER_HANDSHAKES,
+    sock: socket.socket | None = None,
 ) -> tuple[paramiko.Transport, paramiko.SFTPClient]:
     """``open_transport`` and ``open_sftp`` in one round trip less: the SFTP channel's opening,
-    which only the server's logged-in process answers, is what settles the login."""
+    which only the server's logged-in process answers, is what settles the login.
+
+    ``sock``: a TCP connection to the endpoint already made, used by the first attempt (the
+    CLI dials before it imports paramiko); a connection opened again is dialled here.
+    """
     transport, chan = _log_in(
-        endpoint, username, password, handshakes, lambda t: _open_channel(t, endpoint)
+        endpoint, username, password, handshakes, lambda t: _open_channel(t, endpoint), sock
     )
     try:
         return transport, _start_sftp(transport, chan, endpoint)
@@ -144,6 +149,7 @@ def _log_in(
     password: str,
     handshakes: ServerSlots,
     settle: Callable[[paramiko.Transport], T],
+    sock: socket.socket | None = None,
 ) -> tuple[paramiko.Transport, T]:
     """One connection logged in and ``settle``d, holding a handshake place until then."""
     tofu = endpoint.trust_on_first_use
@@ -156,7 +162,8 @@ def _log_in(
         left = max(0.0, deadline - time.monotonic())
         slot = handshakes.acquire(endpoint.server_id, endpoint.max_handshakes, left)
         try:
-            return _open_once(endpoint, known, username, password, settle)
+            dialled, sock = sock, None  # a connection dropped is dialled again
+            return _open_once(endpoint, known, username, password, settle, dialled)
         except _Dropped as exc:
             delay = next(delays, None)
             if delay is None or time.monotonic() + delay > deadline:
@@ -177,15 +184,18 @@ def _open_once(
     username: str,
     password: str,
     settle: Callable[[paramiko.Transport], T],
+    sock: socket.socket | None = None,
 ) -> tuple[paramiko.Transport, T]:
-    """One connection: TCP, banner and key exchange, host key, one password attempt, and one
-    round trip more (``settle``) so that the server, too, counts the login done."""
+    """One connection: TCP (unless ``sock`` is one), banner and key exchange, host key, one
+    password attempt, and one round trip more (``settle``) so that the server, too, counts the
+    login done."""
     tofu = endpoint.trust_on_first_use
     where = f"{endpoint.host}:{endpoint.port}"
-    with translate(f"cannot reach the SFTP server {where}"):
-        sock = socket.create_connection(
-            (endpoint.host, endpoint.port), timeout=endpoint.connect_timeout
-        )
+    if sock is None:
+        with translate(f"cannot reach the SFTP server {where}"):
+            sock = socket.create_connection(
+                (endpoint.host, endpoint.port), timeout=endpoint.connect_timeout
+            )
     transport = paramiko.Transport(
         sock, default_window_size=WINDOW_SIZE, default_max_packet_size=MAX_PACKET_SIZE
     )

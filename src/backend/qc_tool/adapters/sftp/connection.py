@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -41,6 +42,19 @@ PREVIEWS_IN_FLIGHT = 24
 WHOLE_FILES_IN_FLIGHT = 4
 
 
+class _FirstSocket:
+    """A TCP connection dialled ahead for a connector's first login, handed out once."""
+
+    def __init__(self, sock: socket.socket | None) -> None:
+        self._lock = threading.Lock()
+        self._sock = sock
+
+    def take(self) -> socket.socket | None:
+        with self._lock:
+            sock, self._sock = self._sock, None
+        return sock
+
+
 class _Live:
     """How many of a connector's connections are open (thread-safe)."""
 
@@ -73,6 +87,11 @@ class SftpConnector:
     password: str
     slots: ServerSlots = field(default=SERVER_SLOTS, repr=False, compare=False)
     framed: bool = field(default=True, repr=False, compare=False)  # False: bench.run --no-framing
+    # A TCP connection to the endpoint made ahead (the CLI dials before importing paramiko),
+    # taken by the first login; a connector without one dials each.
+    dialled: _FirstSocket = field(
+        default_factory=lambda: _FirstSocket(None), repr=False, compare=False
+    )
     _live: _Live = field(default_factory=_Live, repr=False, compare=False)
 
     @property
@@ -83,7 +102,9 @@ class SftpConnector:
         wait = self.endpoint.slot_wait if self._live.count == 0 else 0.0
         slot = self.slots.acquire(self.endpoint.server_id, self.endpoint.max_connections, wait)
         try:
-            transport, sftp = open_connection(self.endpoint, self.username, self.password)
+            transport, sftp = open_connection(
+                self.endpoint, self.username, self.password, sock=self.dialled.take()
+            )
         except BaseException:
             slot.release()
             raise
@@ -101,6 +122,11 @@ class SftpConnector:
             max_listing=self.endpoint.max_listing,
             framed=self.framed,
         )
+
+    @staticmethod
+    def dialled_ahead(sock: socket.socket) -> _FirstSocket:
+        """``dialled=`` for a connector whose first login goes over ``sock``."""
+        return _FirstSocket(sock)
 
     def __repr__(self) -> str:  # never show the password in a log or traceback
         return f"SftpConnector({self.endpoint.server_id}, user={self.username!r})"

@@ -12,7 +12,8 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields
+from operator import attrgetter
 
 from qc_tool.domain.exif import summarize
 from qc_tool.domain.exif_reader import ExifBlock
@@ -225,7 +226,7 @@ class _Run:
 
     def take_cached(self, cached: Mapping[str, ImageResult]) -> None:
         for result in cached.values():
-            self._add(replace(result, cached=True))
+            self._add(_as_cached(result))
 
     def fresh_results(self) -> list[ImageResult]:
         """The results read by this scan so far (not those taken from the cache)."""
@@ -366,6 +367,17 @@ class _Run:
         out.stats.connections = connections
         out.stats.cached = sum(1 for i in out.images if i.cached)
         return out
+
+
+# ImageResult's fields but "cached", in order: a rescan copies every result of the site once,
+# and dataclasses.replace takes twice as long (4.8 against 2.6 us per result).
+_UNCACHED_FIELDS = attrgetter(*(f.name for f in fields(ImageResult) if f.name != "cached"))
+
+
+def _as_cached(result: ImageResult) -> ImageResult:
+    """``replace(result, cached=True)``, in half the time."""
+    # The getter yields every field but the last, "cached": mypy cannot count a tuple's items.
+    return ImageResult(*_UNCACHED_FIELDS(result), cached=True)  # type: ignore[misc]
 
 
 def _log_site(result: ScanResult) -> None:
