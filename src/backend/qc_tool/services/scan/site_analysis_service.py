@@ -76,6 +76,7 @@ def scan_site(
     pool = ConnectionPool(connector, first)
     prefix = f"/{site}"
     retries = Retries()  # connection failures this scan survives (listing and reading)
+    cache.preload(connector.server_id, prefix)  # read while the site is listed
     try:
         if options.max_connections > 1 and cache.known(connector.server_id, prefix) == 0:
             # Nothing cached: a cold scan of a real site needs a pool, so the second
@@ -115,7 +116,9 @@ def scan_site(
         used = min(dealer.width, pool.opened) if dealer.width else 1
         result = run.result(time.perf_counter() - started, used)
         result.stats.files_opened = run.files_opened
-        cache.put_many(connector.server_id, [r for r in result.images if not r.cached], prefix)
+        fresh = [r for r in result.images if not r.cached]
+        if fresh:  # a rescan of an unchanged site writes nothing
+            cache.put_many(connector.server_id, fresh, prefix)
         cache.prune(connector.server_id, prefix, [f.path for f in run.all_files])
     finally:
         pool.close()
@@ -321,7 +324,7 @@ class _Run:
             gps = self._gps
         if done % PROGRESS_EVERY == 0 or done == self.total:
             log.info("Progress: %d/%d images processed, %d GPS points found", done, self.total, gps)
-        if folder_done:
+        if folder_done and log.isEnabledFor(logging.INFO):  # a pass over the folder: only to log
             self._log_folder(folder)
         if self._on_progress is not None:
             folder_total = len(self.listing[folder])
