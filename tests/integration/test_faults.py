@@ -17,7 +17,6 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,12 @@ from faultproxy import Fault, FaultProxy, on_connection, refuse_after
 from qc_tool.adapters.cache import SqliteCache
 from qc_tool.adapters.sftp import connect as connect_module
 from qc_tool.adapters.sftp import hostkeys
-from qc_tool.adapters.sftp.connect import SftpEndpoint, open_sftp, open_transport
+from qc_tool.adapters.sftp.connect import (
+    SftpEndpoint,
+    open_connection,
+    open_sftp,
+    open_transport,
+)
 from qc_tool.adapters.sftp.connection import MAX_FILES_IN_FLIGHT, SftpConnector
 from qc_tool.adapters.sftp.limits import ServerSlots, Slot
 from qc_tool.demo.sftp_server import SftpServerHandle, start_sftp_server
@@ -420,22 +424,26 @@ def test_a_connection_settles_its_login_with_its_channel_not_a_keepalive(
     assert asked == []
 
 
-def test_a_connector_logs_in_first_over_the_connection_dialled_ahead(
+def test_a_connection_opened_ahead_over_a_socket_dialled_ahead_joins_its_connector(
     world: World, proxies: list[FaultProxy], tmp_path: Path
 ) -> None:
+    # The CLI dials before paramiko imports and logs in before the connector exists.
     proxy = _started(proxies, _proxy(world))
-    plain = _via(proxy, world, tmp_path)
+    slots = ServerSlots()
+    connector = _via(proxy, world, tmp_path, slots=slots)
     ahead = socket.create_connection((proxy.host, proxy.port), timeout=5)
-    connector = replace(plain, dialled=SftpConnector.dialled_ahead(ahead))
     wait_until(lambda: proxy.accepted == 1, message="the proxy to take the dialled connection")
-    first = connector.connect()
+    transport, sftp = open_connection(connector.endpoint, USER, PASSWORD, sock=ahead)
+    conn = connector.adopt(transport, sftp)
     try:
         assert proxy.accepted == 1  # the login went over the connection dialled ahead
-        assert first.list_folders(SITE)
-        connector.connect().close()  # a second login dials its own
+        assert slots.in_use(connector.endpoint.server_id) == 1  # and holds a slot
+        assert conn.list_folders(SITE)
+        connector.connect().close()  # a later login dials its own
         assert proxy.accepted == 2
     finally:
-        first.close()
+        conn.close()
+    assert slots.in_use(connector.endpoint.server_id) == 0
 
 
 def test_a_connection_closed_during_the_login_is_not_opened_again(

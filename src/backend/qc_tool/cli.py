@@ -11,7 +11,6 @@ import os
 import socket
 import sys
 import threading
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -24,7 +23,11 @@ from qc_tool.errors import BadRequest, QCError
 if TYPE_CHECKING:
     # Imported where used: a warm scan's start-up is the login's round trips, and the tool's
     # modules import while those are waited for (_LoginAhead; docs/performance.md: start-up).
+    import paramiko
+
     from qc_tool.adapters.cache import UserCache
+    from qc_tool.adapters.sftp.connect import SftpEndpoint
+    from qc_tool.adapters.sftp.connection import SftpConnector
     from qc_tool.config import Settings
     from qc_tool.domain.checks.rules import CaptureProfile
     from qc_tool.domain.models import Progress, ScanResult
@@ -376,26 +379,7 @@ def _target(args: argparse.Namespace, settings: Settings) -> tuple[Connector, st
         password = getpass.getpass(f"Password for {url.username}@{url.hostname}: ")
     username = unquote(url.username)
 
-    def sftp() -> Connector:
-        # The TCP handshake and the server's banner come while paramiko imports. A dial that
-        # fails is left to the login, which dials again and says why in the tool's words.
-        try:
-            sock: socket.socket | None = socket.create_connection(
-                (host, port), timeout=settings.connect_timeout
-            )
-        except OSError:
-            sock = None
-        _without_invoke()
-        from qc_tool.adapters.sftp.connection import SftpConnector
-        from qc_tool.bootstrap import sftp_endpoint
-
-        endpoint = replace(sftp_endpoint(settings), host=host, port=port, known_hosts=known)
-        first = SftpConnector.dialled_ahead(sock) if sock is not None else None
-        if first is None:
-            return SftpConnector(endpoint, root, username, password)
-        return SftpConnector(endpoint, root, username, password, dialled=first)
-
-    return _LoginAhead(sftp), site, username
+    return _LoginAhead(settings, host, port, known, root, username, password), site, username
 
 
 def _without_invoke() -> None:
@@ -406,32 +390,60 @@ def _without_invoke() -> None:
 
 
 class _LoginAhead:
-    """A connector whose first connection starts opening as soon as the target is known.
+    """The SFTP connector of a run, whose first login starts as soon as the target is known.
 
-    The login is 7 round trips (0.35 s on a site link) and the scan's modules take about as
-    long to import: on a thread, the login imports paramiko and goes on the wire, and the rest
-    of the tool imports while it waits. The first ``connect`` takes that connection, or raises
-    what the login raised (the one password attempt: nothing is retried); later ones, the
-    scan's pool and the checks', open their own.
+    A login is 7 round trips (0.35 s on a site link) and the tool's modules take about as long
+    to import. So a thread dials the server (the TCP handshake and the server's banner come
+    while paramiko imports), imports paramiko and the login alone (adapters/sftp/connect.py),
+    and logs in; the main thread imports the rest meanwhile, the connector with it. The first
+    ``connect`` takes that connection in (``SftpConnector.adopt``), or raises what the login
+    raised: it is the run's one password attempt, never retried. Later ones, the scan's pool
+    and the checks', are the connector's own.
     """
 
-    def __init__(self, make: Callable[[], Connector]) -> None:
-        self._make = make
+    def __init__(
+        self,
+        settings: Settings,
+        host: str,
+        port: int,
+        known_hosts: Path,
+        root: str,
+        username: str,
+        password: str,
+    ) -> None:
+        self._settings = settings
+        self._address = (host, port, known_hosts)
+        self._login = (root, username, password)
         self._lock = threading.Lock()
-        self._connecting = threading.Event()  # the connector is built: the login is on the wire
+        self._connecting = threading.Event()  # the endpoint is known: the login is on its way
         self._done = threading.Event()
-        self._connector: Connector | None = None
-        self._first: SiteConnection | None = None
+        self._endpoint: SftpEndpoint | None = None
+        self._connector: SftpConnector | None = None
+        self._opened: tuple[paramiko.Transport, paramiko.SFTPClient] | None = None
         self._error: BaseException | None = None
         self._taken = False
         threading.Thread(target=self._log_in, name="qc-login", daemon=True).start()
 
     def _log_in(self) -> None:
+        host, port, known = self._address
+        _, username, password = self._login
         try:
-            connector = self._make()
-            self._connector = connector
+            try:
+                sock: socket.socket | None = socket.create_connection(
+                    (host, port), timeout=self._settings.connect_timeout
+                )
+            except OSError:  # the login dials again and says why, in the tool's words
+                sock = None
+            _without_invoke()
+            from qc_tool.adapters.sftp.connect import open_connection
+            from qc_tool.bootstrap import sftp_endpoint
+
+            endpoint = replace(
+                sftp_endpoint(self._settings), host=host, port=port, known_hosts=known
+            )
+            self._endpoint = endpoint
             self._connecting.set()
-            self._first = connector.connect()
+            self._opened = open_connection(endpoint, username, password, sock=sock)
         except BaseException as exc:  # noqa: BLE001 (raised again by connect, in the main thread)
             self._error = exc
         finally:
@@ -441,13 +453,17 @@ class _LoginAhead:
     def wait_until_connecting(self) -> None:
         self._connecting.wait()
 
-    def _inner(self) -> Connector:
-        if self._connector is None:
-            self._done.wait()
-        if self._connector is None:
-            assert self._error is not None
-            raise self._error
-        return self._connector
+    def _inner(self) -> SftpConnector:
+        self._connecting.wait()
+        with self._lock:
+            if self._connector is None:
+                if self._endpoint is None:
+                    assert self._error is not None
+                    raise self._error
+                from qc_tool.adapters.sftp.connection import SftpConnector
+
+                self._connector = SftpConnector(self._endpoint, *self._login)
+            return self._connector
 
     @property
     def server_id(self) -> str:
@@ -461,18 +477,18 @@ class _LoginAhead:
         self._done.wait()
         if self._error is not None:
             raise self._error
-        assert self._first is not None
-        conn, self._first = self._first, None
-        return conn
+        assert self._opened is not None
+        opened, self._opened = self._opened, None
+        return self._inner().adopt(*opened)
 
     def close_unused(self) -> None:
         """Close the first connection if nobody took it (the run failed before its scan)."""
         with self._lock:
             self._taken = True
         self._done.wait()
-        if self._first is not None:
-            self._first.close()
-            self._first = None
+        if self._opened is not None:
+            self._opened[0].close()
+            self._opened = None
 
 
 def _local_user() -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import socket
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -15,7 +14,7 @@ from paramiko.sftp import SFTP_NO_SUCH_FILE
 from qc_tool.adapters.sftp.connect import SftpEndpoint, open_connection
 from qc_tool.adapters.sftp.engine import Engine, LStat, SftpStatus, Task
 from qc_tool.adapters.sftp.errors import LINK_ERRORS
-from qc_tool.adapters.sftp.limits import SERVER_SLOTS, ServerSlots
+from qc_tool.adapters.sftp.limits import SERVER_SLOTS, ServerSlots, Slot
 from qc_tool.adapters.sftp.tasks import entry, header_task, is_dir, listing_task, pixels_task
 from qc_tool.adapters.sftp.wire import Wire
 from qc_tool.domain import paths
@@ -40,19 +39,6 @@ MAX_FILES_IN_FLIGHT = 192
 MAX_REQUESTS_IN_FLIGHT = 768
 PREVIEWS_IN_FLIGHT = 24
 WHOLE_FILES_IN_FLIGHT = 4
-
-
-class _FirstSocket:
-    """A TCP connection dialled ahead for a connector's first login, handed out once."""
-
-    def __init__(self, sock: socket.socket | None) -> None:
-        self._lock = threading.Lock()
-        self._sock = sock
-
-    def take(self) -> socket.socket | None:
-        with self._lock:
-            sock, self._sock = self._sock, None
-        return sock
 
 
 class _Live:
@@ -87,11 +73,6 @@ class SftpConnector:
     password: str
     slots: ServerSlots = field(default=SERVER_SLOTS, repr=False, compare=False)
     framed: bool = field(default=True, repr=False, compare=False)  # False: bench.run --no-framing
-    # A TCP connection to the endpoint made ahead (the CLI dials before importing paramiko),
-    # taken by the first login; a connector without one dials each.
-    dialled: _FirstSocket = field(
-        default_factory=lambda: _FirstSocket(None), repr=False, compare=False
-    )
     _live: _Live = field(default_factory=_Live, repr=False, compare=False)
 
     @property
@@ -99,15 +80,32 @@ class SftpConnector:
         return f"{self.endpoint.server_id}{self.sites_root}"
 
     def connect(self) -> SftpConnection:
-        wait = self.endpoint.slot_wait if self._live.count == 0 else 0.0
-        slot = self.slots.acquire(self.endpoint.server_id, self.endpoint.max_connections, wait)
+        slot = self._slot()
         try:
-            transport, sftp = open_connection(
-                self.endpoint, self.username, self.password, sock=self.dialled.take()
-            )
+            transport, sftp = open_connection(self.endpoint, self.username, self.password)
         except BaseException:
             slot.release()
             raise
+        return self._connection(transport, sftp, slot)
+
+    def adopt(self, transport: paramiko.Transport, sftp: paramiko.SFTPClient) -> SftpConnection:
+        """A connection to this endpoint that ``open_connection`` opened before the connector
+        existed (the CLI logs in while the rest of the tool imports), taken in as if this
+        connector had opened it: it holds a slot until it closes."""
+        try:
+            slot = self._slot()
+        except BaseException:
+            transport.close()
+            raise
+        return self._connection(transport, sftp, slot)
+
+    def _slot(self) -> Slot:
+        wait = self.endpoint.slot_wait if self._live.count == 0 else 0.0
+        return self.slots.acquire(self.endpoint.server_id, self.endpoint.max_connections, wait)
+
+    def _connection(
+        self, transport: paramiko.Transport, sftp: paramiko.SFTPClient, slot: Slot
+    ) -> SftpConnection:
         self._live.add(1)
 
         def closed() -> None:
@@ -122,11 +120,6 @@ class SftpConnector:
             max_listing=self.endpoint.max_listing,
             framed=self.framed,
         )
-
-    @staticmethod
-    def dialled_ahead(sock: socket.socket) -> _FirstSocket:
-        """``dialled=`` for a connector whose first login goes over ``sock``."""
-        return _FirstSocket(sock)
 
     def __repr__(self) -> str:  # never show the password in a log or traceback
         return f"SftpConnector({self.endpoint.server_id}, user={self.username!r})"
