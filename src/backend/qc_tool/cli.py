@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from qc_tool.config import Settings
     from qc_tool.domain.checks.rules import CaptureProfile
     from qc_tool.domain.models import Progress, ScanResult
+    from qc_tool.domain.structure import StructureProfile
     from qc_tool.services.checks.options import CheckOptions
     from qc_tool.services.checks.run import CheckReport
     from qc_tool.services.ports import Connector, NoCache, SiteConnection
@@ -187,7 +188,7 @@ def _scan_target(
     site: str,
     user: str,
     options: CheckOptions | None,
-    site_profile: Any,
+    site_profile: StructureProfile | None,
 ) -> int:
     """The scan (and checks) of a target whose arguments were all checked: the login runs."""
     if isinstance(connector, _LoginAhead):
