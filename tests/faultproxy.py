@@ -41,6 +41,9 @@ class Fault:
     silent: Direction = "both"  # what goes silent at ``silent_after`` (or on ``silence()``)
     silent_up_after: int | None = None  # forward this many bytes client -> server, then drop
     latency: float | None = None  # seconds added each way; None: the proxy's own latency
+    # (D, U): server -> client bytes past the first D wait until the client has sent U bytes
+    # (what a client waits for before sending more cannot come before that more was sent).
+    hold_down: tuple[int, int] | None = None
 
 
 Faults = Callable[[int], Fault]
@@ -314,6 +317,8 @@ class FaultProxy:
                     await asyncio.sleep(wait)
                 if data is None:
                     return
+                if direction == "down" and link.fault.hold_down is not None:
+                    data = await self._held(link, data, sink, end, silence)
                 if not self._forward(link, direction, data, sink, end, silence):
                     return
                 try:
@@ -336,6 +341,25 @@ class FaultProxy:
             end(False)  # a silent peer never passes the close on: let go of both sides
         else:
             _write_eof(sink)
+
+    async def _held(
+        self,
+        link: Link,
+        data: bytes,
+        sink: asyncio.StreamWriter,
+        end: Callable[[bool], None],
+        silence: Callable[[Direction], None],
+    ) -> bytes:
+        """Forward what ``hold_down`` lets through now; return the rest once it may go on."""
+        assert link.fault.hold_down is not None
+        after, until = link.fault.hold_down
+        head = data[: max(0, after - link.bytes_down)]
+        if head:
+            self._forward(link, "down", head, sink, end, silence)
+            data = data[len(head) :]
+        while data and link.bytes_up < until and not (link.reset or sink.is_closing()):
+            await asyncio.sleep(0.001)  # the client's next bytes arrive on this loop too
+        return data
 
     def _forward(
         self,

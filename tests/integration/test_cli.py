@@ -9,6 +9,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import subprocess
+import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -205,7 +208,58 @@ def test_a_wrong_password_exits_2(
         known = server.write_known_hosts(tmp_path / "known_hosts")
         url = f"sftp://{USER}@127.0.0.1:{server.port}/sites/{SITE}"
         assert main(["scan", url, "--known-hosts", str(known), "--no-cache"]) == 2
+        assert server.auth_attempts[USER] == 1  # the login started ahead is the one attempt
     assert "password" in capsys.readouterr().err.lower()
+
+
+# Run as a fresh process: what is imported when the CLI first dials the server.
+_DIAL_PROBE = """
+import socket, sys
+from qc_tool.cli import main
+seen = []
+real = socket.create_connection
+def dial(*args, **kwargs):
+    seen.append(("paramiko" in sys.modules, "qc_tool.services.scan.site_analysis_service" in sys.modules))
+    return real(*args, **kwargs)
+socket.create_connection = dial
+code = main(sys.argv[1:])
+print(code, seen[0], len(seen))
+"""
+
+
+def test_a_warm_scan_dials_the_server_before_importing_paramiko_or_the_scan(
+    good_site: Path, tmp_path: Path
+) -> None:
+    # The login's 7 round trips and the tool's imports take about as long each: the CLI
+    # starts the one while the other goes on (cli._LoginAhead), and the TCP handshake and the
+    # server's banner come while paramiko itself imports.
+    with start_sftp_server(
+        good_site.parent.parent, {USER: PASSWORD}, sites_root="/sites"
+    ) as server:
+        known = server.write_known_hosts(tmp_path / "known_hosts")
+        url = f"sftp://{USER}@127.0.0.1:{server.port}/sites/{SITE}"
+        args = ["scan", url, "--known-hosts", str(known), "--cache-dir", str(tmp_path / "c")]
+        env = {**os.environ, "QC_SFTP_PASSWORD": PASSWORD}
+
+        def run() -> list[str]:
+            done = subprocess.run(
+                [sys.executable, "-c", _DIAL_PROBE, *args],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
+            assert done.returncode == 0, done.stderr
+            return done.stdout.splitlines()[-1].split(maxsplit=1)  # after the table
+
+        cold = run()  # fills the cache
+        logins = server.auth_attempts[USER]
+        warm = run()
+        assert server.auth_attempts[USER] == logins + 1  # one login: the one started ahead
+    assert cold[0] == warm[0] == "3"  # positions only: incomplete
+    assert cold[1].startswith("(False, False)")
+    assert warm[1].strip() == "(False, False) 1"  # the one dial, before either import
 
 
 def test_help_lists_the_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import logging
 import re
+import socket
 import stat
 import threading
 import time
@@ -25,7 +26,13 @@ from fakes import RecordingConnector
 from faultproxy import Fault, FaultProxy, on_connection, refuse_after
 from qc_tool.adapters.cache import SqliteCache
 from qc_tool.adapters.sftp import connect as connect_module
-from qc_tool.adapters.sftp.connect import SftpEndpoint, open_sftp, open_transport
+from qc_tool.adapters.sftp import hostkeys
+from qc_tool.adapters.sftp.connect import (
+    SftpEndpoint,
+    open_connection,
+    open_sftp,
+    open_transport,
+)
 from qc_tool.adapters.sftp.connection import MAX_FILES_IN_FLIGHT, SftpConnector
 from qc_tool.adapters.sftp.limits import ServerSlots, Slot
 from qc_tool.demo.sftp_server import SftpServerHandle, start_sftp_server
@@ -363,6 +370,80 @@ def test_a_login_whose_answer_never_comes_is_not_called_a_wrong_password(
         connector.connect()
     assert world.server.auth_attempts[USER] == attempts
     assert proxy.accepted == 1  # the password was sent: never opened again
+
+
+def _bytes_down_of_the_key_exchange(world: World, proxies: list[FaultProxy], tmp_path: Path) -> int:
+    """What the server sends up to the end of its key exchange (before any login message)."""
+    probe = _started(proxies, _proxy(world))
+    endpoint = _via(probe, world, tmp_path).endpoint
+    known = hostkeys.load_known_hosts(endpoint.known_hosts, trust_on_first_use=False)
+    transport = paramiko.Transport(socket.create_connection((probe.host, probe.port), timeout=5))
+    try:
+        connect_module._handshake(
+            transport, endpoint, hostkeys.key_types(known, endpoint.host_key_name)
+        )
+        return probe.links[0].bytes_down  # the client has the server's NEWKEYS: all of it
+    finally:
+        transport.close()
+
+
+def test_the_password_goes_out_before_the_login_service_is_accepted(
+    world: World, proxies: list[FaultProxy], tmp_path: Path
+) -> None:
+    # paramiko waits for the server to accept the "ssh-userauth" service before it sends the
+    # password: a round trip. Hold everything the server says after its key exchange until
+    # the password is through: a client that waits for the acceptance waits for ever.
+    password_sent = _bytes_up_to_the_password(world, proxies, tmp_path)
+    kex_done = _bytes_down_of_the_key_exchange(world, proxies, tmp_path)
+    proxy = _started(proxies, _proxy(world, faults=Fault(hold_down=(kex_done, password_sent))))
+    attempts = world.server.auth_attempts[USER]
+    connector = _via(proxy, world, tmp_path, connect_timeout=2.0)
+    connector.connect().close()
+    assert world.server.auth_attempts[USER] == attempts + 1  # one password attempt, accepted
+    assert proxy.links[0].bytes_up >= password_sent
+
+
+def test_a_connection_settles_its_login_with_its_channel_not_a_keepalive(
+    world: World, proxies: list[FaultProxy], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The server counts a login among MaxStartups until its logged-in process answers a first
+    # request (connect._settled); the SFTP channel's opening is such a request already.
+    asked: list[str] = []
+    real = paramiko.Transport.global_request
+
+    def recording(self: paramiko.Transport, kind: str, *args: Any, **kwargs: Any) -> Any:
+        asked.append(kind)
+        return real(self, kind, *args, **kwargs)
+
+    monkeypatch.setattr(paramiko.Transport, "global_request", recording)
+    conn = _via(_started(proxies, _proxy(world)), world, tmp_path).connect()
+    try:
+        assert conn.list_folders(SITE)  # the connection works
+    finally:
+        conn.close()
+    assert asked == []
+
+
+def test_a_connection_opened_ahead_over_a_socket_dialled_ahead_joins_its_connector(
+    world: World, proxies: list[FaultProxy], tmp_path: Path
+) -> None:
+    # The CLI dials before paramiko imports and logs in before the connector exists.
+    proxy = _started(proxies, _proxy(world))
+    slots = ServerSlots()
+    connector = _via(proxy, world, tmp_path, slots=slots)
+    ahead = socket.create_connection((proxy.host, proxy.port), timeout=5)
+    wait_until(lambda: proxy.accepted == 1, message="the proxy to take the dialled connection")
+    transport, sftp = open_connection(connector.endpoint, USER, PASSWORD, sock=ahead)
+    conn = connector.adopt(transport, sftp)
+    try:
+        assert proxy.accepted == 1  # the login went over the connection dialled ahead
+        assert slots.in_use(connector.endpoint.server_id) == 1  # and holds a slot
+        assert conn.list_folders(SITE)
+        connector.connect().close()  # a later login dials its own
+        assert proxy.accepted == 2
+    finally:
+        conn.close()
+    assert slots.in_use(connector.endpoint.server_id) == 0
 
 
 def test_a_connection_closed_during_the_login_is_not_opened_again(

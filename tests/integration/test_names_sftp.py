@@ -83,11 +83,12 @@ def test_odd_names_cost_only_their_own_entries_on_the_in_process_server(
 ) -> None:
     result = scan_site(_sftp(sftp_server, tmp_path), NoCache(), SITE)
     assert_only_odd_entries_lost(result, odd)
-    # Only real names were sent: the sites root and the site (listed), the two good folders,
-    # and the good photos (asyncssh logs the paths decoded).
+    # Only real names were sent: the site (listed once LSTAT called it a folder: the sites
+    # root is not listed), the two good folders, and the good photos (asyncssh logs the
+    # paths decoded).
     good = {"/sites/" + path.decode() for path in odd.good_paths}
     folders = {f"/sites/{SITE}/{folder}" for folder in GOOD}
-    assert set(requests_seen.paths) == {"/sites", f"/sites/{SITE}"} | folders | good
+    assert set(requests_seen.paths) == {f"/sites/{SITE}"} | folders | good
     assert sftp_server.files_opened == len(odd.good_paths)
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import paramiko
 import pytest
-from qc_tool.adapters.sftp.connect import SftpEndpoint, open_transport
+from qc_tool.adapters.sftp.connect import SftpEndpoint, open_connection, open_transport
 from qc_tool.adapters.sftp.limits import ServerSlots
 from qc_tool.demo.openssh import SSHD
 
@@ -35,7 +35,11 @@ def endpoint_of(server: Any, **options: Any) -> SftpEndpoint:
 
 
 def log_in_at_once(
-    server: Any, endpoint: SftpEndpoint, handshakes: ServerSlots, count: int
+    server: Any,
+    endpoint: SftpEndpoint,
+    handshakes: ServerSlots,
+    count: int,
+    opener: Any = open_transport,
 ) -> list[str]:
     """``count`` logins started together, all held until every one is done; their failures."""
     start = threading.Barrier(count)
@@ -45,9 +49,8 @@ def log_in_at_once(
     def log_in() -> None:
         start.wait()
         try:
-            opened.append(
-                open_transport(endpoint, server.username, server.password, handshakes=handshakes)
-            )
+            got = opener(endpoint, server.username, server.password, handshakes=handshakes)
+            opened.append(got[0] if isinstance(got, tuple) else got)
         except Exception as exc:  # noqa: BLE001 (every failure is the finding)
             failures.append(f"{type(exc).__name__}: {exc}")
 
@@ -78,6 +81,19 @@ def test_thirty_logins_at_once_stay_below_max_startups(openssh: Any) -> None:
     assert log_in_at_once(openssh, endpoint, handshakes, 30) == []
     assert handshakes.peak(endpoint.server_id) == endpoint.max_handshakes == 8
     assert openssh.log_text().count(THROTTLING) == before  # sshd never had to drop one
+
+
+def test_thirty_sftp_sessions_at_once_settled_by_their_channel_stay_below_max_startups(
+    openssh: Any,
+) -> None:
+    # open_connection sends no keepalive after the login: the SFTP channel's opening, which
+    # only sshd's logged-in process answers, is the round trip that frees the place.
+    handshakes = ServerSlots()
+    endpoint = endpoint_of(openssh, drop_retry_delays=())
+    before = openssh.log_text().count(THROTTLING)
+    assert log_in_at_once(openssh, endpoint, handshakes, 30, open_connection) == []
+    assert handshakes.peak(endpoint.server_id) == endpoint.max_handshakes == 8
+    assert openssh.log_text().count(THROTTLING) == before
 
 
 def test_logins_dropped_past_max_startups_are_opened_again(

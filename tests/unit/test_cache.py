@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import pytest
@@ -113,3 +113,30 @@ def test_rows_of_the_layout_without_users_are_dropped_not_served(tmp_path: Path)
     store.for_user("alice").record_run(SERVER, RUN)
     store.for_user("alice").put_measures(SERVER, [(FILE, MEASURE)], PREFIX, "key")
     assert store.for_user("alice").last_runs(SERVER) == {"SITE-P": RUN}
+
+
+def test_a_preloaded_lookup_answers_as_a_plain_one(tmp_path: Path) -> None:
+    store = SqliteCache(tmp_path)
+    alice = store.for_user("alice")
+    other = ImageResult("Tower/DJI_0002.JPG", 7000, 1_700_000_100, error="no EXIF")
+    alice.put_many(SERVER, [RESULT, other], PREFIX)
+    store.for_user("bob").put_many(SERVER, [RESULT], "/SITE-B")
+    changed = RemoteFile(other.path, other.size + 1, other.mtime)  # rewritten since
+    listed = [FILE, changed, RemoteFile("Tower/DJI_0003.JPG", 1, 1)]
+    plain = alice.get_many(SERVER, listed, PREFIX)
+    assert plain == {FILE.path: RESULT}
+    for user, prefix in (("alice", PREFIX), ("bob", PREFIX), ("alice", "/SITE-B")):
+        ahead = store.for_user(user)
+        ahead.preload(SERVER, prefix)  # as a scan does before it lists the site
+        assert ahead.get_many(SERVER, listed, prefix) == store.for_user(user).get_many(
+            SERVER, listed, prefix
+        )
+    ahead = store.for_user("alice")
+    ahead.preload(SERVER, PREFIX)
+    assert ahead.get_many(SERVER, listed, PREFIX) == plain
+    # A second lookup reads the rows again: the preload serves one lookup, not a stale copy.
+    alice.put_many(SERVER, [replace(other, size=changed.size)], PREFIX)
+    assert ahead.get_many(SERVER, listed, PREFIX) == {
+        FILE.path: RESULT,
+        other.path: replace(other, size=changed.size),
+    }

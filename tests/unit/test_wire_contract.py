@@ -229,3 +229,25 @@ def test_send_packet_and_read_packet_frame_one_packet_each_as_the_unframed_wire_
     peer.sock.sendall(b"\xff\x00\x00\x05garbage")
     with pytest.raises(paramiko_sftp.SFTPError, match="Garbage packet"):
         sftp._read_packet()
+
+
+def test_the_login_steps_connect_replaces_are_paramikos_client_auth_handlers() -> None:
+    # connect._PasswordLogin sends the password from _request_auth (behind the service
+    # request) and answers SERVICE_ACCEPT with nothing: both must still be what paramiko's
+    # client login calls, through the handler table it dispatches SERVICE_ACCEPT by.
+    from paramiko.auth_handler import AuthHandler
+    from paramiko.common import MSG_SERVICE_ACCEPT
+    from qc_tool.adapters.sftp.connect import _PasswordLogin
+
+    ours, theirs = socket.socketpair()
+    transport = paramiko.Transport(ours)
+    try:
+        handler = _PasswordLogin(transport)
+        table = handler._client_handler_table
+        assert table[MSG_SERVICE_ACCEPT] == handler._parse_service_accept, PARAMIKO
+        assert callable(AuthHandler._request_auth), PARAMIKO
+        assert "_request_auth" in AuthHandler.auth_password.__code__.co_names, PARAMIKO
+        assert callable(handler.wait_for_response), PARAMIKO
+    finally:
+        transport.close()
+        theirs.close()

@@ -13,20 +13,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Final
 
-from qc_tool.adapters.cache import SqliteCache
 from qc_tool.adapters.sftp.connect import SftpEndpoint
-from qc_tool.adapters.sftp.connection import SftpConnector
 from qc_tool.config import Settings, load
-from qc_tool.services.checks.options import (
-    MB,
-    CheckOptions,
-    load_profile,
-    parse_resolution,
-)
-from qc_tool.services.ports import Connector, ResultCache
-from qc_tool.services.scan.parsing import LazyParser, workers_setting
-from qc_tool.services.scan.site_analysis_service import ProgressCallback, ScanOptions, scan_site
-from qc_tool.services.workers import MeasuringPool, check_workers_setting
+
+if TYPE_CHECKING:
+    # The scan's and the checks' parts, imported where they are built: the CLI builds its
+    # endpoint from here first, and its login starts while they import (cli.py).
+    from qc_tool.adapters.cache import SqliteCache
+    from qc_tool.services.checks.options import CheckOptions
+    from qc_tool.services.ports import Connector, ResultCache
+    from qc_tool.services.scan.parsing import LazyParser
+    from qc_tool.services.scan.site_analysis_service import ProgressCallback
+    from qc_tool.services.workers import MeasuringPool
 
 if TYPE_CHECKING:  # the web app's own parts: imported by bootstrap_app, never by the CLI
     from qc_tool.domain.models import ScanResult
@@ -40,7 +38,7 @@ if TYPE_CHECKING:  # the web app's own parts: imported by bootstrap_app, never b
     from qc_tool.services.uploads.store import UploadStore
 
 # (endpoint, sites root, username, password) -> a connector for that login.
-Connect = Callable[[SftpEndpoint, str, str, str], Connector]
+Connect = Callable[[SftpEndpoint, str, str, str], "Connector"]
 
 
 class _Unset:
@@ -61,9 +59,9 @@ class Collaborators:
     # CLI's --no-cache, which must not even create the file).
     cache: SqliteCache | None
     parser: LazyParser | None  # EXIF parsing processes, started by the first scan
-    check_options: CheckOptions = field(default_factory=CheckOptions)
+    check_options: CheckOptions = field(default_factory=lambda: _check_options())
     site_profile: StructureProfile | None = None  # QC_SITE_PROFILE: expected folders
-    measuring: MeasuringPool = field(default_factory=lambda: MeasuringPool(0))
+    measuring: MeasuringPool = field(default_factory=lambda: _measuring(0))
 
     def scan(
         self,
@@ -76,6 +74,8 @@ class Collaborators:
         cancelled: Callable[[], bool] = lambda: False,
     ) -> ScanResult:
         """The GPS pass of ``site`` as the web app and the CLI run it: on this parsing pool."""
+        from qc_tool.services.scan.site_analysis_service import ScanOptions, scan_site
+
         options = ScanOptions(max_connections=max_connections)
         return scan_site(
             connector,
@@ -106,7 +106,7 @@ def bootstrap(
     settings: Settings | None = None,
     *,
     endpoint: SftpEndpoint | None = None,
-    connect: Connect = SftpConnector,
+    connect: Connect | None = None,
     cache: SqliteCache | None | _Unset = UNSET,
     parser: LazyParser | None | _Unset = UNSET,
     measuring: MeasuringPool | None = None,
@@ -117,15 +117,19 @@ def bootstrap(
 
     Bad settings files (check profile, site profile, minimum resolution) stop here, at start-up.
     """
+    from qc_tool.adapters.cache import SqliteCache
+    from qc_tool.adapters.sftp.connection import SftpConnector
+    from qc_tool.services.workers import check_workers_setting
+
     s = settings if settings is not None else load()
     return Collaborators(
         settings=s,
         endpoint=sftp_endpoint(s) if endpoint is None else endpoint,
-        connect=connect,
+        connect=SftpConnector if connect is None else connect,
         cache=SqliteCache(s.cache_folder()) if isinstance(cache, _Unset) else cache,
         parser=_parser(s) if isinstance(parser, _Unset) else parser,
         check_options=settings_check_options(s) if check_options is None else check_options,
-        measuring=MeasuringPool(check_workers_setting(s.check_workers))
+        measuring=_measuring(check_workers_setting(s.check_workers))
         if measuring is None
         else measuring,
         site_profile=_site_profile(s) if isinstance(site_profile, _Unset) else site_profile,
@@ -205,7 +209,9 @@ def sftp_endpoint(settings: Settings) -> SftpEndpoint:
 
 def settings_check_options(settings: Settings) -> CheckOptions:
     """The photo checks' options from QC_CHECK_PROFILE, QC_MIN_RESOLUTION, QC_MAX_CONNECTIONS."""
-    return CheckOptions(
+    from qc_tool.services.checks.options import MB, load_profile, parse_resolution
+
+    return _check_options(
         profile=load_profile(settings.check_profile) if settings.check_profile else None,
         min_resolution=parse_resolution(settings.min_resolution)
         if settings.min_resolution
@@ -215,7 +221,21 @@ def settings_check_options(settings: Settings) -> CheckOptions:
     )
 
 
+def _check_options(**options: Any) -> CheckOptions:
+    from qc_tool.services.checks.options import CheckOptions
+
+    return CheckOptions(**options)
+
+
+def _measuring(workers: int) -> MeasuringPool:
+    from qc_tool.services.workers import MeasuringPool
+
+    return MeasuringPool(workers)
+
+
 def _parser(settings: Settings) -> LazyParser | None:
+    from qc_tool.services.scan.parsing import LazyParser, workers_setting
+
     workers = workers_setting(settings.parse_workers)
     return LazyParser(workers) if workers else None  # 0: parse in the scan's own thread
 

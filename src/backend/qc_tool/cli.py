@@ -8,6 +8,7 @@ import importlib
 import json
 import logging
 import os
+import socket
 import sys
 import threading
 from dataclasses import replace
@@ -16,23 +17,25 @@ from typing import TYPE_CHECKING, Any, TextIO
 from urllib.parse import unquote, urlsplit
 
 from qc_tool import config
-from qc_tool.adapters.cache import SqliteCache, UserCache
-from qc_tool.adapters.local import LocalConnector
-from qc_tool.adapters.sftp.connection import SftpConnector
-from qc_tool.bootstrap import bootstrap, sftp_endpoint
-from qc_tool.config import Settings
-from qc_tool.domain.models import Progress, ScanResult
 from qc_tool.domain.paths import display_text
 from qc_tool.errors import BadRequest, QCError
-from qc_tool.services.checks.options import MB, CheckOptions, load_profile, parse_resolution
-from qc_tool.services.ports import Connector, NoCache
-from qc_tool.services.progress import Rate
-from qc_tool.services.scan.parsing import LazyParser, workers_setting
-from qc_tool.services.workers import MeasuringPool
 
 if TYPE_CHECKING:
+    # Imported where used: a warm scan's start-up is the login's round trips, and the tool's
+    # modules import while those are waited for (_LoginAhead; docs/performance.md: start-up).
+    import paramiko
+
+    from qc_tool.adapters.cache import UserCache
+    from qc_tool.adapters.sftp.connect import SftpEndpoint
+    from qc_tool.adapters.sftp.connection import SftpConnector
+    from qc_tool.config import Settings
     from qc_tool.domain.checks.rules import CaptureProfile
+    from qc_tool.domain.models import Progress, ScanResult
+    from qc_tool.domain.structure import StructureProfile
+    from qc_tool.services.checks.options import CheckOptions
     from qc_tool.services.checks.run import CheckReport
+    from qc_tool.services.ports import Connector, NoCache, SiteConnection
+    from qc_tool.services.workers import MeasuringPool
 
 # What a run needs only after its scan (the result document, the checks), and which pulls in
 # numpy and Pillow: imported by a thread while the login and the scan wait on the network, so
@@ -65,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         if args.command == "cache":
+            from qc_tool.adapters.cache import SqliteCache
+
             count = SqliteCache(args.cache_dir or settings.cache_folder()).clear()
             print(f"cache cleared: {count} results removed")
             return 0
@@ -159,7 +164,6 @@ def _scan(args: argparse.Namespace, settings: Settings) -> int:
         if needless:
             raise BadRequest(f"{', '.join(needless)} need --checks (they set the photo checks)")
     options = _check_options(args) if args.checks else None
-    _import_meanwhile(AFTER_THE_SCAN + (WITH_CHECKS if options else ()))
     profile_path = args.site_profile or settings.site_profile
     site_profile = None
     if profile_path:
@@ -170,6 +174,32 @@ def _scan(args: argparse.Namespace, settings: Settings) -> int:
         if path and path != "-":
             _check_writable(Path(path))
     connector, site, user = _target(args, settings)
+    try:
+        return _scan_target(args, settings, connector, site, user, options, site_profile)
+    finally:
+        if isinstance(connector, _LoginAhead):
+            connector.close_unused()
+
+
+def _scan_target(
+    args: argparse.Namespace,
+    settings: Settings,
+    connector: Connector,
+    site: str,
+    user: str,
+    options: CheckOptions | None,
+    site_profile: StructureProfile | None,
+) -> int:
+    """The scan (and checks) of a target whose arguments were all checked: the login runs."""
+    if isinstance(connector, _LoginAhead):
+        connector.wait_until_connecting()  # its imports first: the rest imports meanwhile
+    _import_meanwhile(AFTER_THE_SCAN + (WITH_CHECKS if options else ()))
+    from qc_tool.adapters.cache import SqliteCache
+    from qc_tool.bootstrap import bootstrap
+    from qc_tool.services.checks.options import MB, CheckOptions
+    from qc_tool.services.ports import NoCache
+    from qc_tool.services.scan.parsing import LazyParser, workers_setting
+
     workers = workers_setting(settings.parse_workers)
     # Local folders are read from disk in one thread; the parsing pool pays off over SFTP.
     sftp = args.target.startswith("sftp://")
@@ -228,6 +258,8 @@ _CHECK_ONLY = (
 
 
 def _check_options(args: argparse.Namespace) -> CheckOptions:
+    from qc_tool.services.checks.options import CheckOptions, load_profile, parse_resolution
+
     profile: CaptureProfile | None = load_profile(args.profile) if args.profile else None
     resolution = parse_resolution(args.min_resolution) if args.min_resolution else None
     return CheckOptions(profile=profile, whole_file=args.whole_files, min_resolution=resolution)
@@ -315,6 +347,8 @@ def _target(args: argparse.Namespace, settings: Settings) -> tuple[Connector, st
         path = Path(args.target).resolve()
         if not path.is_dir():
             raise BadRequest(f"no such folder: {args.target}")
+        from qc_tool.adapters.local import LocalConnector
+
         return LocalConnector(path.parent), path.name, _local_user()
     url = urlsplit(args.target)
     try:
@@ -337,17 +371,125 @@ def _target(args: argparse.Namespace, settings: Settings) -> tuple[Connector, st
     root = parent if parent or relative else "/"
     if relative and not root:
         root = "."
-    known = args.known_hosts or settings.known_hosts or Path.home() / ".ssh/known_hosts"
-    endpoint = replace(
-        sftp_endpoint(settings), host=url.hostname, port=port, known_hosts=Path(known)
-    )
+    known = Path(args.known_hosts or settings.known_hosts or Path.home() / ".ssh/known_hosts")
+    host = url.hostname
     password = os.environ.get("QC_SFTP_PASSWORD")
     if password is None and not sys.stdin.isatty():
         raise BadRequest("no password: set QC_SFTP_PASSWORD, or run qc-tool in a terminal")
     if password is None:
         password = getpass.getpass(f"Password for {url.username}@{url.hostname}: ")
     username = unquote(url.username)
-    return SftpConnector(endpoint, root, username, password), site, username
+
+    return _LoginAhead(settings, host, port, known, root, username, password), site, username
+
+
+def _without_invoke() -> None:
+    """Keep paramiko from importing invoke (50 ms of a warm scan's start-up, with its YAML
+    and unittest.mock): paramiko uses it only for ssh_config's "Match exec", which the tool
+    never reads (it takes no ssh_config). A process that imported invoke already keeps it."""
+    sys.modules.setdefault("invoke", None)  # type: ignore[arg-type]  # None: "not importable"
+
+
+class _LoginAhead:
+    """The SFTP connector of a run, whose first login starts as soon as the target is known.
+
+    A login is 7 round trips (0.35 s on a site link) and the tool's modules take about as long
+    to import. So a thread dials the server (the TCP handshake and the server's banner come
+    while paramiko imports), imports paramiko and the login alone (adapters/sftp/connect.py),
+    and logs in; the main thread imports the rest meanwhile, the connector with it. The first
+    ``connect`` takes that connection in (``SftpConnector.adopt``), or raises what the login
+    raised: it is the run's one password attempt, never retried. Later ones, the scan's pool
+    and the checks', are the connector's own.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        host: str,
+        port: int,
+        known_hosts: Path,
+        root: str,
+        username: str,
+        password: str,
+    ) -> None:
+        self._settings = settings
+        self._address = (host, port, known_hosts)
+        self._login = (root, username, password)
+        self._lock = threading.Lock()
+        self._connecting = threading.Event()  # the endpoint is known: the login is on its way
+        self._done = threading.Event()
+        self._endpoint: SftpEndpoint | None = None
+        self._connector: SftpConnector | None = None
+        self._opened: tuple[paramiko.Transport, paramiko.SFTPClient] | None = None
+        self._error: BaseException | None = None
+        self._taken = False
+        threading.Thread(target=self._log_in, name="qc-login", daemon=True).start()
+
+    def _log_in(self) -> None:
+        host, port, known = self._address
+        _, username, password = self._login
+        try:
+            try:
+                sock: socket.socket | None = socket.create_connection(
+                    (host, port), timeout=self._settings.connect_timeout
+                )
+            except OSError:  # the login dials again and says why, in the tool's words
+                sock = None
+            _without_invoke()
+            from qc_tool.adapters.sftp.connect import open_connection
+            from qc_tool.bootstrap import sftp_endpoint
+
+            endpoint = replace(
+                sftp_endpoint(self._settings), host=host, port=port, known_hosts=known
+            )
+            self._endpoint = endpoint
+            self._connecting.set()
+            self._opened = open_connection(endpoint, username, password, sock=sock)
+        except BaseException as exc:  # noqa: BLE001 (raised again by connect, in the main thread)
+            self._error = exc
+        finally:
+            self._connecting.set()
+            self._done.set()
+
+    def wait_until_connecting(self) -> None:
+        self._connecting.wait()
+
+    def _inner(self) -> SftpConnector:
+        self._connecting.wait()
+        with self._lock:
+            if self._connector is None:
+                if self._endpoint is None:
+                    assert self._error is not None
+                    raise self._error
+                from qc_tool.adapters.sftp.connection import SftpConnector
+
+                self._connector = SftpConnector(self._endpoint, *self._login)
+            return self._connector
+
+    @property
+    def server_id(self) -> str:
+        return self._inner().server_id
+
+    def connect(self) -> SiteConnection:
+        with self._lock:
+            first, self._taken = not self._taken, True
+        if not first:
+            return self._inner().connect()
+        self._done.wait()
+        if self._error is not None:
+            raise self._error
+        assert self._opened is not None
+        opened, self._opened = self._opened, None
+        return self._inner().adopt(*opened)
+
+    def close_unused(self) -> None:
+        """Close the first connection if nobody took it (the run failed before its scan)."""
+        with self._lock:
+            self._taken = True
+        self._done.wait()
+        if self._opened is not None:
+            self._opened[0].close()
+            self._opened = None
 
 
 def _local_user() -> str:
@@ -364,6 +506,8 @@ class _ProgressBar:
     def __init__(self, stream: TextIO) -> None:
         self._stream = stream
         self._tty = stream.isatty()
+        from qc_tool.services.progress import Rate
+
         self._rate = Rate()
         self._last_decile = -1
 

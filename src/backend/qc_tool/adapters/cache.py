@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import asdict, fields
 from pathlib import Path
@@ -103,22 +105,58 @@ class SqliteCache:
             return int(db.execute("SELECT COUNT(*) FROM images").fetchone()[0])
 
 
+def _result(blob: str) -> ImageResult:
+    data = {k: v for k, v in json.loads(blob).items() if k in _RESULT_FIELDS}
+    return ImageResult(**data)
+
+
 class UserCache:
     """One user's view of the cache: the ResultCache and MeasureCache the services take."""
 
     def __init__(self, store: SqliteCache, user: str) -> None:
         self._store = store
         self.user = user
+        self._ahead: dict[tuple[str, str], Future[dict[str, tuple[int, int, ImageResult]]]] = {}
+
+    def preload(self, server: str, prefix: str) -> None:
+        """Read and decode the site's rows on a thread while the scan lists the site: a
+        rescan's lookup of 1,400 results (~20 ms) then costs nothing after the listing."""
+        ahead: Future[dict[str, tuple[int, int, ImageResult]]] = Future()
+
+        def read() -> None:
+            try:
+                ahead.set_result(
+                    {
+                        path: (size, mtime, _result(blob))
+                        for path, size, mtime, blob in self._rows(
+                            "images", "result", server, prefix
+                        )
+                    }
+                )
+            except Exception as exc:  # noqa: BLE001 (get_many then reads the rows itself)
+                ahead.set_exception(exc)
+
+        self._ahead[(server, prefix)] = ahead
+        threading.Thread(target=read, name="qc-cache-ahead", daemon=True).start()
 
     def get_many(
         self, server: str, files: Sequence[RemoteFile], prefix: str
     ) -> Mapping[str, ImageResult]:
         """Cached results of the files whose size and mtime still match."""
-        out: dict[str, ImageResult] = {}
-        for f, blob in self._unchanged("images", "result", server, files, prefix):
-            data = {k: v for k, v in json.loads(blob).items() if k in _RESULT_FIELDS}
-            out[f.path] = ImageResult(**data)
-        return out
+        ahead = self._ahead.pop((server, prefix), None)
+        if ahead is not None and ahead.exception() is None:
+            rows = ahead.result()
+            return {
+                f.path: row[2]
+                for f in files
+                if (row := rows.get(f"{prefix}/{f.path}")) is not None
+                and row[0] == f.size
+                and row[1] == f.mtime
+            }
+        return {
+            f.path: _result(blob)
+            for f, blob in self._unchanged("images", "result", server, files, prefix)
+        }
 
     def _unchanged(
         self,
@@ -132,6 +170,17 @@ class UserCache:
         """(file, stored text) of this user's rows for ``files`` whose size and mtime still match
         (and, for measures, taken with the measuring ``key``)."""
         wanted = {f"{prefix}/{f.path}": f for f in files}
+        out: list[tuple[RemoteFile, str]] = []
+        for path, size, mtime, blob in self._rows(table, column, server, prefix, key):
+            f = wanted.get(path)
+            if f is not None and f.size == size and f.mtime == mtime:
+                out.append((f, blob))
+        return out
+
+    def _rows(
+        self, table: str, column: str, server: str, prefix: str, key: str | None = None
+    ) -> list[tuple[str, int, int, str]]:
+        """(path, size, mtime, stored text) of this user's rows below ``prefix``."""
         keyed = " AND key = ?" if key is not None else ""
         query = (
             f"SELECT path, size, mtime, {column} FROM {table}"
@@ -145,13 +194,8 @@ class UserCache:
             prefix + "/",
             prefix + "0",
         )
-        out: list[tuple[RemoteFile, str]] = []
         with self._store._db() as db:
-            for path, size, mtime, blob in db.execute(query, params):
-                f = wanted.get(path)
-                if f is not None and f.size == size and f.mtime == mtime:
-                    out.append((f, blob))
-        return out
+            return list(db.execute(query, params))
 
     def put_many(self, server: str, results: Sequence[ImageResult], prefix: str) -> None:
         now = time.time()

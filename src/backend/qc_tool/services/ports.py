@@ -91,6 +91,11 @@ class ResultCache(Protocol):
         """How many results are cached for this site, whatever their freshness."""
         ...
 
+    def preload(self, server: str, prefix: str) -> None:
+        """Start reading this site's results now, for the next ``get_many`` of it (a hint:
+        the answer is the same without it); the scan calls it before it lists the site."""
+        ...
+
 
 class MeasureCache(Protocol):
     """Per-file photo measures keyed by (server, path, size, mtime) and the measuring settings."""
@@ -133,6 +138,9 @@ class NoCache:
 
     def known(self, server: str, prefix: str) -> int:
         return 0
+
+    def preload(self, server: str, prefix: str) -> None:
+        return None
 
     def get_measures(
         self, server: str, files: Sequence[RemoteFile], prefix: str, key: str

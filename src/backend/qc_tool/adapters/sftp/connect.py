@@ -15,6 +15,13 @@ new connections at random once 10 are unauthenticated (MaxStartups 10:30:100). A
 the server closes before its banner or during the key exchange, as sshd does past
 MaxStartups, is opened again after a short pause, a few times; nothing is retried once the
 password has been sent, nor a host key that does not match.
+
+Round trips (50 ms each on a site link): paramiko waits for the answer to each request. The
+password goes right behind the request for the login service instead (SSH lets it: the
+server takes a connection's messages in order), and ``open_connection``, what the tool uses,
+takes the SFTP channel's opening as the round trip that settles the login. A login with its
+SFTP session is then TCP, banner, key exchange, login, channel, subsystem and SFTP's version
+exchange: two round trips fewer than paramiko's own calls (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -24,12 +31,16 @@ import random
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import paramiko
+from paramiko.auth_handler import AuthHandler
+from paramiko.common import cMSG_USERAUTH_REQUEST
+from paramiko.message import Message
 
 from qc_tool.adapters.sftp import hostkeys
 from qc_tool.adapters.sftp.errors import LINK_ERRORS, translate
@@ -42,6 +53,8 @@ from qc_tool.errors import (
 )
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 # Large windows keep many pipelined replies in flight on a long, fast link.
 WINDOW_SIZE = 64 * 1024 * 1024
@@ -100,6 +113,45 @@ def open_transport(
     a connection dropped before the login is opened again after ``drop_retry_delays``, and
     ServerBusy says when the last of those was dropped too.
     """
+    transport, _ = _log_in(
+        endpoint, username, password, handshakes, lambda t: _settled(t, endpoint)
+    )
+    return transport
+
+
+def open_connection(
+    endpoint: SftpEndpoint,
+    username: str,
+    password: str,
+    *,
+    handshakes: ServerSlots = SERVER_HANDSHAKES,
+    sock: socket.socket | None = None,
+) -> tuple[paramiko.Transport, paramiko.SFTPClient]:
+    """``open_transport`` and ``open_sftp`` in one round trip less: the SFTP channel's opening,
+    which only the server's logged-in process answers, is what settles the login.
+
+    ``sock``: a TCP connection to the endpoint already made, used by the first attempt (the
+    CLI dials before it imports paramiko); a connection opened again is dialled here.
+    """
+    transport, chan = _log_in(
+        endpoint, username, password, handshakes, lambda t: _open_channel(t, endpoint), sock
+    )
+    try:
+        return transport, _start_sftp(transport, chan, endpoint)
+    except BaseException:
+        transport.close()
+        raise
+
+
+def _log_in(
+    endpoint: SftpEndpoint,
+    username: str,
+    password: str,
+    handshakes: ServerSlots,
+    settle: Callable[[paramiko.Transport], T],
+    sock: socket.socket | None = None,
+) -> tuple[paramiko.Transport, T]:
+    """One connection logged in and ``settle``d, holding a handshake place until then."""
     tofu = endpoint.trust_on_first_use
     known = hostkeys.load_known_hosts(endpoint.known_hosts, trust_on_first_use=tofu)
     deadline = time.monotonic() + endpoint.slot_wait
@@ -110,7 +162,8 @@ def open_transport(
         left = max(0.0, deadline - time.monotonic())
         slot = handshakes.acquire(endpoint.server_id, endpoint.max_handshakes, left)
         try:
-            return _open_once(endpoint, known, username, password)
+            dialled, sock = sock, None  # a connection dropped is dialled again
+            return _open_once(endpoint, known, username, password, settle, dialled)
         except _Dropped as exc:
             delay = next(delays, None)
             if delay is None or time.monotonic() + delay > deadline:
@@ -126,15 +179,23 @@ def open_transport(
 
 
 def _open_once(
-    endpoint: SftpEndpoint, known: paramiko.HostKeys, username: str, password: str
-) -> paramiko.Transport:
-    """One connection: TCP, banner and key exchange, host key, one password attempt."""
+    endpoint: SftpEndpoint,
+    known: paramiko.HostKeys,
+    username: str,
+    password: str,
+    settle: Callable[[paramiko.Transport], T],
+    sock: socket.socket | None = None,
+) -> tuple[paramiko.Transport, T]:
+    """One connection: TCP (unless ``sock`` is one), banner and key exchange, host key, one
+    password attempt, and one round trip more (``settle``) so that the server, too, counts the
+    login done."""
     tofu = endpoint.trust_on_first_use
     where = f"{endpoint.host}:{endpoint.port}"
-    with translate(f"cannot reach the SFTP server {where}"):
-        sock = socket.create_connection(
-            (endpoint.host, endpoint.port), timeout=endpoint.connect_timeout
-        )
+    if sock is None:
+        with translate(f"cannot reach the SFTP server {where}"):
+            sock = socket.create_connection(
+                (endpoint.host, endpoint.port), timeout=endpoint.connect_timeout
+            )
     transport = paramiko.Transport(
         sock, default_window_size=WINDOW_SIZE, default_max_packet_size=MAX_PACKET_SIZE
     )
@@ -144,12 +205,12 @@ def _open_once(
             key = transport.get_remote_server_key()
             first_use = hostkeys.verify(known, endpoint.host_key_name, key, trust_on_first_use=tofu)
             _login(transport, endpoint, username, password)
-            _settled(transport, endpoint)
+            settled = settle(transport)
             if first_use:
                 assert endpoint.known_hosts is not None  # load_known_hosts refused otherwise
                 hostkeys.record(endpoint.known_hosts, endpoint.host_key_name, key)
             transport.set_keepalive(15)
-            return transport
+            return transport, settled
     except BaseException:
         transport.close()
         raise
@@ -216,7 +277,7 @@ def _login(
     # Dropped once the password was on its way: reported, never retried.
     with translate(f"the SFTP server {where} closed the connection during the login"):
         try:
-            transport.auth_password(username, password, fallback=False)
+            _PasswordLogin.attempt(transport, username, password)
         except paramiko.BadAuthenticationType as exc:
             raise AuthFailed(
                 "the SFTP server does not accept password logins "
@@ -257,6 +318,11 @@ def _settled(transport: paramiko.Transport, endpoint: SftpEndpoint) -> None:
 
 def open_sftp(transport: paramiko.Transport, endpoint: SftpEndpoint) -> paramiko.SFTPClient:
     """One SFTP channel over an authenticated transport, opened and then used with a deadline."""
+    return _start_sftp(transport, _open_channel(transport, endpoint), endpoint)
+
+
+def _open_channel(transport: paramiko.Transport, endpoint: SftpEndpoint) -> paramiko.Channel:
+    """A session channel, open (one round trip), each later wait on it bounded by op_timeout."""
     timeout = endpoint.op_timeout
     with translate("the SFTP server did not open an SFTP session"):
         try:
@@ -269,6 +335,18 @@ def open_sftp(transport: paramiko.Transport, endpoint: SftpEndpoint) -> paramiko
                 f"the SFTP server refused an SFTP session ({exc.text or 'open failed'})"
             ) from exc
     chan.settimeout(timeout)  # every later wait for a reply ends after this long
+    return chan
+
+
+def _start_sftp(
+    transport: paramiko.Transport, chan: paramiko.Channel, endpoint: SftpEndpoint
+) -> paramiko.SFTPClient:
+    """The "sftp" subsystem on ``chan``, then SFTP's version exchange: two round trips.
+
+    They cannot overlap on OpenSSH: it opens a session channel with a window of 0 bytes and
+    widens it only once the subsystem runs, so SFTP's INIT can only follow the answer.
+    """
+    timeout = endpoint.op_timeout
     with _watchdog(transport, timeout) as expired:
         try:
             # paramiko waits for the subsystem reply without a deadline: the watchdog closes
@@ -286,6 +364,42 @@ def open_sftp(transport: paramiko.Transport, endpoint: SftpEndpoint) -> paramiko
             raise RemoteUnavailable(
                 f"the SFTP server closed the connection while starting SFTP ({exc})"
             ) from exc
+
+
+class _PasswordLogin(AuthHandler):  # type: ignore[misc]  # paramiko is untyped
+    """paramiko's client login by password, with the password right behind the service request.
+
+    paramiko sends the request for the "ssh-userauth" service, waits for the server to accept
+    it, and only then sends the login: a round trip spent waiting. A server takes a
+    connection's messages in order (RFC 4253, 10 asks nothing more of the client), so the
+    login follows the request at once; OpenSSH and asyncssh both answer the pair in order.
+    The host key was verified before this is called, and the password is sent once.
+    """
+
+    @classmethod
+    def attempt(cls, transport: paramiko.Transport, username: str, password: str) -> None:
+        """One password attempt, as ``Transport.auth_password(..., fallback=False)`` makes it."""
+        if not transport.is_active() or not transport.initial_kex_done:
+            raise paramiko.SSHException("No existing session")
+        handler = cls(transport)
+        transport.auth_handler = handler
+        done = threading.Event()
+        handler.auth_password(username, password, done)
+        handler.wait_for_response(done)
+
+    def _request_auth(self) -> None:
+        super()._request_auth()  # SERVICE_REQUEST "ssh-userauth"
+        m = Message()
+        m.add_byte(cMSG_USERAUTH_REQUEST)
+        m.add_string(self.username)
+        m.add_string("ssh-connection")
+        m.add_string("password")
+        m.add_boolean(False)
+        m.add_string(self.password.encode("utf-8"))
+        self.transport._send_message(m)
+
+    def _parse_service_accept(self, m: Message) -> None:
+        """The service was accepted; the login already went with the request."""
 
 
 @contextmanager

@@ -6,14 +6,15 @@ import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import paramiko
+from paramiko.sftp import SFTP_NO_SUCH_FILE
 
-from qc_tool.adapters.sftp.connect import SftpEndpoint, open_sftp, open_transport
-from qc_tool.adapters.sftp.engine import Engine, Task
+from qc_tool.adapters.sftp.connect import SftpEndpoint, open_connection
+from qc_tool.adapters.sftp.engine import Engine, LStat, SftpStatus, Task
 from qc_tool.adapters.sftp.errors import LINK_ERRORS
-from qc_tool.adapters.sftp.limits import SERVER_SLOTS, ServerSlots
+from qc_tool.adapters.sftp.limits import SERVER_SLOTS, ServerSlots, Slot
 from qc_tool.adapters.sftp.tasks import entry, header_task, is_dir, listing_task, pixels_task
 from qc_tool.adapters.sftp.wire import Wire
 from qc_tool.domain import paths
@@ -29,6 +30,8 @@ from qc_tool.errors import RemoteError
 from qc_tool.services.ports import HeaderCallback, PixelCallback
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 # Files in flight per connection: enough to hide a 50 ms round trip at well over 1,000 images/s,
 # few enough to stay far below a server's open-file limit.
@@ -77,18 +80,32 @@ class SftpConnector:
         return f"{self.endpoint.server_id}{self.sites_root}"
 
     def connect(self) -> SftpConnection:
-        wait = self.endpoint.slot_wait if self._live.count == 0 else 0.0
-        slot = self.slots.acquire(self.endpoint.server_id, self.endpoint.max_connections, wait)
+        slot = self._slot()
         try:
-            transport = open_transport(self.endpoint, self.username, self.password)
-            try:
-                sftp = open_sftp(transport, self.endpoint)
-            except BaseException:
-                transport.close()
-                raise
+            transport, sftp = open_connection(self.endpoint, self.username, self.password)
         except BaseException:
             slot.release()
             raise
+        return self._connection(transport, sftp, slot)
+
+    def adopt(self, transport: paramiko.Transport, sftp: paramiko.SFTPClient) -> SftpConnection:
+        """A connection to this endpoint that ``open_connection`` opened before the connector
+        existed (the CLI logs in while the rest of the tool imports), taken in as if this
+        connector had opened it: it holds a slot until it closes."""
+        try:
+            slot = self._slot()
+        except BaseException:
+            transport.close()
+            raise
+        return self._connection(transport, sftp, slot)
+
+    def _slot(self) -> Slot:
+        wait = self.endpoint.slot_wait if self._live.count == 0 else 0.0
+        return self.slots.acquire(self.endpoint.server_id, self.endpoint.max_connections, wait)
+
+    def _connection(
+        self, transport: paramiko.Transport, sftp: paramiko.SFTPClient, slot: Slot
+    ) -> SftpConnection:
         self._live.add(1)
 
         def closed() -> None:
@@ -153,11 +170,13 @@ class SftpConnection:
         site = safe_name(site, "site")
         # Only a real folder of the sites root is a site: a symlink there (to anywhere) is
         # neither listed by list_sites nor followed here, whatever name a request gives. So
-        # the root is listed first, and the site only once it shows a folder of that name.
-        if site not in self._site_names():
-            raise RemoteError(f"there is no site {site!r} in {self._root}")
+        # the site is looked at first with LSTAT, which does not follow a link (one round
+        # trip, where listing the root took two), and opened only once it says "a folder".
         path = join_remote(self._root, site)
-        return _folder_names(self._run_one(self._listing(path), f"site {site!r}"))
+        entries = self._run_one(_site_listing(path, self._max_listing), f"site {site!r}")
+        if entries is None:
+            raise RemoteError(f"there is no site {site!r} in {self._root}")
+        return _folder_names(entries)
 
     def list_images(self, site: str, folders: Sequence[str]) -> dict[str, FolderListing]:
         site = safe_name(site, "site")
@@ -304,11 +323,11 @@ class SftpConnection:
         with self._owner_lock:
             self._owner = None
 
-    def _run_one(self, task: Task[list[Any]], what: str) -> list[Any]:
-        results: list[tuple[list[Any] | None, str | None]] = []
+    def _run_one(self, task: Task[T], what: str) -> T:
+        results: list[tuple[T, str | None]] = []
         self._engine().run(iter([(what, task)]), lambda k, v, e: results.append((v, e)))
         value, error = results[0]
-        if error is not None or value is None:
+        if error is not None:
             raise RemoteError(f"cannot list {what}: {error}")
         return value
 
@@ -331,6 +350,23 @@ class SftpConnection:
 
         self._engine().run(((k, self._listing(p)) for k, p in dirs.items()), done)
         return listed
+
+
+def _site_listing(path: str, limit: int | None) -> Task[list[Any] | None]:
+    """The entries of the folder ``path``; None if it is not one (a link, a file, nothing).
+
+    LSTAT first, alone: nothing is opened at ``path`` until its answer says a real folder.
+    """
+    try:
+        (found,) = yield [LStat(path)]
+    except SftpStatus as exc:
+        if exc.code == SFTP_NO_SUCH_FILE:
+            return None
+        raise
+    if not is_dir(found):
+        return None
+    entries: list[Any] = yield from listing_task(path, limit)
+    return entries
 
 
 def _folder_names(entries: list[Any]) -> list[str]:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from paramiko.sftp import (
+    CMD_ATTRS,
     CMD_DATA,
     CMD_HANDLE,
     CMD_NAME,
@@ -61,10 +62,16 @@ class ReadDir:
     handle: bytes
 
 
-Op = Open | Read | OpenDir | ReadDir
+@dataclass(frozen=True, slots=True)
+class LStat:
+    path: str
+
+
+Op = Open | Read | OpenDir | ReadDir | LStat
 # A task yields a batch of operations and receives their replies, in order:
 # Open/OpenDir -> handle (bytes); Read -> data (b"" at EOF); ReadDir -> list of
-# SFTPAttributes (None at the end of the directory).
+# SFTPAttributes (None at the end of the directory); LStat -> SFTPAttributes of the entry
+# itself (a link is not followed).
 Task = Generator[list[Op], list[Any], T]
 
 
@@ -179,6 +186,8 @@ class Engine:
             return data
         if reply.type == CMD_NAME and isinstance(op, ReadDir):
             return reply.names()
+        if reply.type == CMD_ATTRS and isinstance(op, LStat):
+            return reply.attrs()
         raise SftpStatus(-1, f"unexpected reply type {reply.type} to {type(op).__name__}")
 
     def _advance(self, running: _Running[K], replies: list[Any] | None, on_done: OnDone[K]) -> bool:
@@ -224,6 +233,8 @@ class Engine:
             return self._wire.open(op.path)
         if isinstance(op, OpenDir):
             return self._wire.opendir(op.path)
+        if isinstance(op, LStat):
+            return self._wire.lstat(op.path)
         return self._wire.readdir(op.handle)
 
     def _close_handles(self, running: _Running[Any]) -> None:

@@ -24,6 +24,7 @@ import paramiko
 from paramiko.message import Message
 from paramiko.sftp import (
     CMD_CLOSE,
+    CMD_LSTAT,
     CMD_OPEN,
     CMD_OPENDIR,
     CMD_READ,
@@ -40,6 +41,8 @@ MAX_REPLY = 16 * 1024 * 1024  # a length above this is not an SFTP reply: the st
 
 _HEAD = struct.Struct(">IBI")  # length, type, request id
 _U32 = struct.Struct(">I")
+_U64 = struct.Struct(">Q")
+_TWO = struct.Struct(">II")
 _READ = struct.Struct(">QI")
 
 
@@ -87,20 +90,69 @@ class Reply:
 
         Names are bytes on the server and need not be UTF-8 (paramiko's ``get_text`` would
         raise on them): one that is not, or that holds control characters, comes out escaped.
+        Decoded here with struct rather than by paramiko's Message, a call per field: a
+        site's 1,400 entries cost a few milliseconds, not twenty, on the rescan's critical
+        path. A field running past the body is garbage (paramiko would pad it with zeros).
         """
+        body = self.body
         count = self._u32(0)
         # Each entry takes at least three words (name, long name, attribute flags): a count
         # above what the body can hold is garbage, never decoded from paramiko's zero padding.
-        if count > (len(self.body) - 4) // 12:
+        if count > (len(body) - 4) // 12:
             raise WireError(f"garbage on the SFTP channel (a listing of {count} entries)")
-        msg = Message(self.body)
-        msg.get_int()  # the count
-        entries = []
-        for _ in range(count):
-            name = display_name(msg.get_string())
-            longname = msg.get_string().decode("utf-8", "replace")  # ls -l text; never used
-            entries.append(SFTPAttributes._from_msg(msg, name, longname))
+        u32, pos, entries = _U32.unpack_from, 4, []
+        try:
+            for _ in range(count):
+                (n,) = u32(body, pos)
+                raw = body[pos + 4 : pos + 4 + n]
+                pos += 4 + n
+                (n,) = u32(body, pos)
+                longname = body[pos + 4 : pos + 4 + n]  # ls -l text; never used
+                pos += 4 + n
+                attr = SFTPAttributes()
+                attr.filename = display_name(raw)
+                attr.longname = longname.decode("utf-8", "replace")
+                pos = _unpack_attrs(attr, body, pos + 4, u32(body, pos)[0])
+                entries.append(attr)
+        except struct.error as exc:
+            raise WireError(f"garbage on the SFTP channel (a listing cut short: {exc})") from exc
+        if pos > len(body):
+            raise WireError("garbage on the SFTP channel (a listing cut short)")
         return entries
+
+    def attrs(self) -> SFTPAttributes:
+        """The attributes of an ATTRS reply (to LSTAT: the entry itself, a link not followed)."""
+        self._need(4)
+        return SFTPAttributes._from_msg(Message(self.body))
+
+
+def _unpack_attrs(attr: SFTPAttributes, body: bytes, pos: int, flags: int) -> int:
+    """Fill ``attr`` from the attribute fields at ``pos`` (as ``SFTPAttributes._unpack``
+    reads them, SFTP v3); return the offset after them."""
+    attr._flags = flags
+    if flags & SFTPAttributes.FLAG_SIZE:
+        (attr.st_size,) = _U64.unpack_from(body, pos)
+        pos += 8
+    if flags & SFTPAttributes.FLAG_UIDGID:
+        attr.st_uid, attr.st_gid = _TWO.unpack_from(body, pos)
+        pos += 8
+    if flags & SFTPAttributes.FLAG_PERMISSIONS:
+        (attr.st_mode,) = _U32.unpack_from(body, pos)
+        pos += 4
+    if flags & SFTPAttributes.FLAG_AMTIME:
+        attr.st_atime, attr.st_mtime = _TWO.unpack_from(body, pos)
+        pos += 8
+    if flags & SFTPAttributes.FLAG_EXTENDED:
+        (pairs,) = _U32.unpack_from(body, pos)
+        pos += 4
+        for _ in range(pairs):
+            (n,) = _U32.unpack_from(body, pos)
+            key = body[pos + 4 : pos + 4 + n]
+            pos += 4 + n
+            (n,) = _U32.unpack_from(body, pos)
+            attr.attr[key] = body[pos + 4 : pos + 4 + n]
+            pos += 4 + n
+    return pos
 
 
 class Wire:
@@ -144,6 +196,9 @@ class Wire:
 
     def readdir(self, handle: bytes) -> int:
         return self._queue(CMD_READDIR, _string(handle))
+
+    def lstat(self, path: str) -> int:
+        return self._queue(CMD_LSTAT, _string(path.encode()))
 
     def flush(self) -> None:
         """Send every queued request; SSH splits them into as few packets as the window allows."""

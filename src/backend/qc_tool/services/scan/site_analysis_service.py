@@ -12,7 +12,8 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields
+from operator import attrgetter
 
 from qc_tool.domain.exif import summarize
 from qc_tool.domain.exif_reader import ExifBlock
@@ -75,6 +76,7 @@ def scan_site(
     pool = ConnectionPool(connector, first)
     prefix = f"/{site}"
     retries = Retries()  # connection failures this scan survives (listing and reading)
+    cache.preload(connector.server_id, prefix)  # read while the site is listed
     try:
         if options.max_connections > 1 and cache.known(connector.server_id, prefix) == 0:
             # Nothing cached: a cold scan of a real site needs a pool, so the second
@@ -114,7 +116,9 @@ def scan_site(
         used = min(dealer.width, pool.opened) if dealer.width else 1
         result = run.result(time.perf_counter() - started, used)
         result.stats.files_opened = run.files_opened
-        cache.put_many(connector.server_id, [r for r in result.images if not r.cached], prefix)
+        fresh = [r for r in result.images if not r.cached]
+        if fresh:  # a rescan of an unchanged site writes nothing
+            cache.put_many(connector.server_id, fresh, prefix)
         cache.prune(connector.server_id, prefix, [f.path for f in run.all_files])
     finally:
         pool.close()
@@ -225,7 +229,7 @@ class _Run:
 
     def take_cached(self, cached: Mapping[str, ImageResult]) -> None:
         for result in cached.values():
-            self._add(replace(result, cached=True))
+            self._add(_as_cached(result))
 
     def fresh_results(self) -> list[ImageResult]:
         """The results read by this scan so far (not those taken from the cache)."""
@@ -320,7 +324,7 @@ class _Run:
             gps = self._gps
         if done % PROGRESS_EVERY == 0 or done == self.total:
             log.info("Progress: %d/%d images processed, %d GPS points found", done, self.total, gps)
-        if folder_done:
+        if folder_done and log.isEnabledFor(logging.INFO):  # a pass over the folder: only to log
             self._log_folder(folder)
         if self._on_progress is not None:
             folder_total = len(self.listing[folder])
@@ -366,6 +370,17 @@ class _Run:
         out.stats.connections = connections
         out.stats.cached = sum(1 for i in out.images if i.cached)
         return out
+
+
+# ImageResult's fields but "cached", in order: a rescan copies every result of the site once,
+# and dataclasses.replace takes twice as long (4.8 against 2.6 us per result).
+_UNCACHED_FIELDS = attrgetter(*(f.name for f in fields(ImageResult) if f.name != "cached"))
+
+
+def _as_cached(result: ImageResult) -> ImageResult:
+    """``replace(result, cached=True)``, in half the time."""
+    # The getter yields every field but the last, "cached": mypy cannot count a tuple's items.
+    return ImageResult(*_UNCACHED_FIELDS(result), cached=True)  # type: ignore[misc]
 
 
 def _log_site(result: ScanResult) -> None:
