@@ -70,8 +70,9 @@ class CheckStats:
     speedup: float = 0.0  # cpu_seconds / seconds: how many cores the measuring kept busy
     process_cpu_seconds: float = 0.0  # this process (network, parsing, judging)
     peak_rss_mb: float = 0.0  # this process's high-water mark so far (not the workers')
-    memory_budget_mb: float = 0.0  # photos read and not yet measured may hold this much ...
-    held_peak_mb: float = 0.0  # ... and held at most this much
+    memory_budget_mb: float = 0.0  # photos from their first read to their measure's end ...
+    held_peak_mb: float = 0.0  # ... held at most this much (reserved before reading)
+    overdrawn_mb: float = 0.0  # taken past photos' reservations (reads beyond a file's size)
     budget_waits: int = 0  # times a reading thread waited for the workers to make room
     # How many photos were measured at once: (seconds into the pass, count) at the start and
     # at every change the governor made from the machine's load.
@@ -546,6 +547,7 @@ def _fill_stats(report: CheckReport, run: _CheckRun, seconds: float, process_cpu
 def _fill_adaptive_stats(s: CheckStats, budget: ByteBudget, governor: WorkerGovernor) -> None:
     s.memory_budget_mb = budget.limit / MB
     s.held_peak_mb = budget.peak / MB
+    s.overdrawn_mb = budget.overdrawn / MB
     s.budget_waits = budget.waits
     s.workers_over_time = list(governor.history)
     s.ours_cpu_seconds = governor.cpu_s
