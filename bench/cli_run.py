@@ -70,6 +70,8 @@ def run_cli(
         "peak_tree_mb": peak.peak_mb,
         "peak_tree_pss_mb": peak.peak_pss_mb,
         "peak_processes": peak.most_processes,
+        "peak_pss_by_role_mb": {k: round(v, 1) for k, v in peak.by_role.items()},
+        "pss_at_peak_mb": peak.at_peak,
     }
     if json_out is None:
         total = next(ln for ln in printed.decode().splitlines() if ln.startswith("total "))
@@ -85,7 +87,11 @@ def run_cli(
 
 
 class _TreePeak(threading.Thread):
-    """Samples the summed RSS of a process and its descendants until stopped."""
+    """Samples the summed RSS and PSS of a process and its descendants until stopped.
+
+    Also where the memory is: each role's highest PSS (``by_role``, MB), and the roles' PSS
+    in the sample where the tree peaked (``at_peak``).
+    """
 
     def __init__(self, pid: int) -> None:
         super().__init__(daemon=True)
@@ -94,6 +100,8 @@ class _TreePeak(threading.Thread):
         self.peak_mb = 0.0  # summed RSS
         self.peak_pss_mb = 0.0  # summed PSS
         self.most_processes = 0
+        self.by_role: dict[str, float] = {}
+        self.at_peak: dict[str, float] = {}
 
     def run(self) -> None:
         while not self._done.is_set():
@@ -102,12 +110,18 @@ class _TreePeak(threading.Thread):
             except psutil.Error:
                 return
             rss = pss = 0
+            roles: dict[str, float] = {}
             for p in procs:
                 try:
                     full = p.memory_full_info()  # Linux: /proc/PID/smaps_rollup
+                    role = _role(p, self._root)
                 except psutil.Error:
                     continue
                 rss, pss = rss + full.rss, pss + full.pss
+                roles[role] = roles.get(role, 0.0) + full.pss / 2**20
+                self.by_role[role] = max(self.by_role.get(role, 0.0), full.pss / 2**20)
+            if pss / 2**20 > self.peak_pss_mb:
+                self.at_peak = {k: round(v, 1) for k, v in roles.items()}
             self.peak_mb = max(self.peak_mb, rss / 2**20)
             self.peak_pss_mb = max(self.peak_pss_mb, pss / 2**20)
             self.most_processes = max(self.most_processes, len(procs))
@@ -116,3 +130,14 @@ class _TreePeak(threading.Thread):
     def stop(self) -> None:
         self._done.set()
         self.join(timeout=5)
+
+
+def _role(proc: psutil.Process, root: psutil.Process) -> str:
+    """What a process of the tree is: the CLI, the forkserver, its tracker, or a worker (the
+    forkserver's children, measuring or parsing: told apart by when they live)."""
+    if proc.pid == root.pid:
+        return "cli"
+    if proc.ppid() != root.pid:
+        return f"worker {proc.pid}"
+    line = " ".join(proc.cmdline())
+    return "resource_tracker" if "resource_tracker" in line else "forkserver"

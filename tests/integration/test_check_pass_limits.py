@@ -1,9 +1,8 @@
 """The check pass over SFTP within its memory budget, and measuring fewer at once under load.
 
-Bytes are counted, not RSS: a wrapper around the connection adds up every photo handed to the
-pass, and the executor subtracts each one when its measure ends; the difference is what the
-pass holds (waiting for a worker or being measured), plus at most the one photo in each
-reading thread's hand while it waits for room.
+Bytes are counted at the server, not from RSS or the budget's own figures: with the workers
+stopped, nothing read is let go, so every byte the server sent is still held by the pass (in
+flight, decoded, or waiting for a worker); the budget bounds all of it.
 """
 
 from __future__ import annotations
@@ -20,11 +19,10 @@ import pytest
 from PIL import Image
 from qc_tool.demo.imagegen import ImageSpec, build_jpeg, quantise_gps
 from qc_tool.demo.scene import encode_body, render_scene
-from qc_tool.demo.sftp_server import start_sftp_server
+from qc_tool.demo.sftp_server import SftpServerHandle, start_sftp_server
 from qc_tool.domain.models import ScanResult
-from qc_tool.domain.pixel_reader import PixelSource, read_pixels
-from qc_tool.domain.sparse import run_program
-from qc_tool.services.checks.budget import ByteBudget
+from qc_tool.domain.pixel_reader import PixelSource
+from qc_tool.services.checks.budget import ByteBudget, reservation
 from qc_tool.services.checks.options import CheckOptions
 from qc_tool.services.checks.run import CheckReport, check_site
 from qc_tool.services.ports import Connector, NoCache
@@ -155,10 +153,15 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def server(site: Path) -> Iterator[Connector]:
+def sftp(site: Path) -> Iterator[SftpServerHandle]:
     with start_sftp_server(site, {USER: PASSWORD}, sites_root="/sites") as srv:
-        kh = srv.write_known_hosts(site / "known_hosts")
-        yield connector(srv.host, srv.port, kh, "/sites", USER, PASSWORD)
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def server(sftp: SftpServerHandle, site: Path) -> Connector:
+    kh = sftp.write_known_hosts(site / "known_hosts")
+    return connector(sftp.host, sftp.port, kh, "/sites", USER, PASSWORD)
 
 
 @pytest.fixture(scope="module")
@@ -173,6 +176,12 @@ def unhurried(server: Connector, scan: ScanResult) -> CheckReport:
         return check_site(server, scan, pool, workers=2)
 
 
+@pytest.fixture(scope="module")
+def unhurried_whole(server: Connector, scan: ScanResult) -> CheckReport:
+    with ThreadPoolExecutor(2) as pool:
+        return check_site(server, scan, pool, workers=2, options=CheckOptions(whole_file=True))
+
+
 def _verdicts(report: CheckReport) -> list[tuple[str, bool, tuple[str, ...]]]:
     return [(c.name, c.valid, tuple(o.name for o in c.failures)) for c in report.images]
 
@@ -184,14 +193,22 @@ def _in_thread(work: Callable[[], CheckReport]) -> tuple[threading.Thread, list[
     return thread, out
 
 
-def test_photos_read_and_not_yet_measured_stay_within_the_budget(
-    server: Connector, scan: ScanResult, unhurried: CheckReport, site: Path
+@pytest.mark.parametrize("whole_file", [False, True], ids=["previews", "whole files"])
+def test_bytes_in_flight_and_waiting_for_a_worker_stay_within_one_budget(
+    sftp: SftpServerHandle,
+    server: Connector,
+    scan: ScanResult,
+    unhurried: CheckReport,
+    unhurried_whole: CheckReport,
+    site: Path,
+    whole_file: bool,
 ) -> None:
-    sizes = [_held_size(site, i) for i in range(PHOTOS)]
-    limit = 3 * max(sizes)  # room for three photos; the workers are stopped at first
+    sizes = [_file_size(site, i) for i in range(PHOTOS)]
+    limit = 3 * reservation(max(sizes))  # room for three photos; the workers are stopped
     tally, budget = Tally(), ByteBudget(limit)
     executor = GatedExecutor(tally)
-    options = CheckOptions(max_connections=CONNECTIONS, memory_budget=limit)
+    options = CheckOptions(max_connections=CONNECTIONS, memory_budget=limit, whole_file=whole_file)
+    sent_before = sftp.bytes_read
     thread, out = _in_thread(
         lambda: check_site(
             CountingConnector(server, tally),
@@ -203,28 +220,30 @@ def test_photos_read_and_not_yet_measured_stay_within_the_budget(
         )
     )
     try:
-        wait_until(lambda: budget.waits >= 1, message="a reader waiting for room")
+        # Stalled: a photo waits for room and none is being read; or the readers ran past
+        # the budget (what a pass without the budget's admission does).
+        wait_until(
+            lambda: sftp.bytes_read - sent_before > limit or (budget.queued and not budget.reading),
+            message="the readers stalled for room",
+        )
+        sent = sftp.bytes_read - sent_before
+        assert sent <= limit, (sent, limit)  # every byte sent is still held: none measured
         assert tally.handed < sum(sizes)  # the readers stopped: most photos are not read yet
     finally:
         executor.gate.set()
     thread.join(timeout=60)
     executor.shutdown()
-    assert budget.peak <= limit and budget.held == 0
-    assert tally.measured == tally.handed == sum(sizes)
-    # What the pass held, plus one photo in each reading thread's hand while it waited.
-    assert tally.most <= limit + CONNECTIONS * max(sizes), (tally.most, limit)
-    assert _verdicts(out[0]) == _verdicts(unhurried)
+    assert budget.peak <= limit and budget.held == 0 and budget.overdrawn == 0
+    assert _verdicts(out[0]) == _verdicts(unhurried_whole if whole_file else unhurried)
     assert out[0].stats.memory_budget_mb == pytest.approx(limit / 2**20)
     assert 0 < out[0].stats.held_peak_mb <= limit / 2**20
 
 
-def _held_size(site: Path, i: int) -> int:
-    """What the pass holds of photo ``i``: its preview and its header (read the same way)."""
-    data = (site / "sites" / SITE / "Tower" / f"DJI_{i:04d}.JPG").read_bytes()
-    return _held(run_program(read_pixels(len(data)), lambda off, n: data[off : off + n]))
+def _file_size(site: Path, i: int) -> int:
+    return (site / "sites" / SITE / "Tower" / f"DJI_{i:04d}.JPG").stat().st_size
 
 
-def test_a_photo_larger_than_the_budget_is_measured_alone(
+def test_a_photo_larger_than_the_budget_is_read_and_measured_alone(
     server: Connector, scan: ScanResult, unhurried: CheckReport, site: Path
 ) -> None:
     tally, budget = Tally(), ByteBudget(1)  # every photo is larger than the whole budget
@@ -240,8 +259,9 @@ def test_a_photo_larger_than_the_budget_is_measured_alone(
     )
     executor.shutdown()
     assert tally.most_running == 1  # one at a time
-    assert budget.peak == max(_held_size(site, i) for i in range(PHOTOS))  # one photo, never two
-    assert budget.waits > 0 and budget.held == 0
+    # One photo's reservation at a time, from its first read to the end of its measure.
+    assert budget.peak == max(reservation(_file_size(site, i)) for i in range(PHOTOS))
+    assert budget.waits > 0 and budget.held == 0 and budget.overdrawn == 0
     assert _verdicts(report) == _verdicts(unhurried)
 
 

@@ -46,6 +46,7 @@ from qc_tool.errors import (
     RemoteUnavailable,
     ServerBusy,
 )
+from qc_tool.services.checks.budget import ByteBudget
 from qc_tool.services.checks.options import CheckOptions
 from qc_tool.services.checks.run import CheckReport, check_site
 from qc_tool.services.jobs import Job, JobManager
@@ -282,11 +283,16 @@ def test_the_check_pass_survives_a_reset_too(
         proxy = _started(
             proxies, _proxy(world, faults=on_connection(0, Fault(reset_after=total // 2)))
         )
+        budget = ByteBudget(options.memory_budget)
         with caplog.at_level(logging.WARNING):
-            faulted = check_site(_via(proxy, world, tmp_path), scan, executor, options=options)
+            faulted = check_site(
+                _via(proxy, world, tmp_path), scan, executor, options=options, budget=budget
+            )
     assert proxy.links[0].reset and "retry 1 on a fresh connection" in caplog.text
     assert _outcomes(faulted) == _outcomes(clean)
     assert len(faulted.images) == CHECK_LAYOUT.total
+    # What the failed connection had reserved for its unfinished photos was given back.
+    assert budget.held == 0 and budget.queued == 0 and budget.peak > 0
 
 
 # -- 2. a peer that goes silent ---------------------------------------------------------------

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 from qc_tool.config import load
@@ -83,3 +86,28 @@ def test_each_setting_keeps_its_own_default(raw: str, parse: int, check: int) ->
 def test_a_negative_worker_count_is_refused() -> None:
     with pytest.raises(ValueError, match="QC_CHECK_WORKERS='-1' is not a valid whole number of 0"):
         load({"QC_CHECK_WORKERS": "-1"})
+
+
+def test_worker_processes_of_a_script_do_not_run_the_script_again(tmp_path: Path) -> None:
+    """The ``qc-tool`` script imports the whole CLI; its measuring processes need none of it."""
+    (tmp_path / "script_only.py").write_text("")  # imported by the script alone
+    (tmp_path / "probe.py").write_text(
+        "import sys\n\ndef imported(name):\n    return name in sys.modules\n"
+    )
+    script = tmp_path / "main_script.py"
+    script.write_text(
+        "import sys\n"
+        f"sys.path.insert(0, {str(tmp_path)!r})\n"
+        "import script_only\n"
+        "from probe import imported\n"
+        "from qc_tool.services.workers import WorkerPool\n"
+        "if __name__ == '__main__':\n"
+        "    pool = WorkerPool(1, 'probe')\n"
+        "    executor, _ = pool.executor()\n"
+        "    print(executor.submit(imported, 'script_only').result(timeout=60))\n"
+        "    pool.close()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert done.stdout.strip() == "False", done.stderr

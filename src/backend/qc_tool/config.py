@@ -212,8 +212,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "QC_CHECK_MEMORY_MB",
         "128",
-        "Photos read and not yet measured hold at most this much memory per check pass "
-        "(a larger photo is measured alone).",
+        "Photos hold at most this much memory per check pass, from their first read until "
+        "measured (a larger photo is read and measured alone).",
         POSITIVE,
     ),
     Setting("QC_MAX_JOBS", "4", "Scans that may run at once; more wait in a queue.", POSITIVE),

@@ -18,10 +18,10 @@ from qc_tool.domain.paths import (
     path_problem,
     safe_name,
 )
-from qc_tool.domain.pixel_reader import read_pixels
+from qc_tool.domain.pixel_reader import PixelSource, read_pixels
 from qc_tool.domain.sparse import ReadProgram, run_program
 from qc_tool.errors import NotFound, QCError, RemoteError
-from qc_tool.services.ports import HeaderCallback, PixelCallback
+from qc_tool.services.ports import HeaderCallback, PixelCallback, ReadAdmission
 
 
 class LocalConnector:
@@ -84,10 +84,24 @@ class LocalConnection:
         *,
         whole_file: bool = False,
         cancelled: Callable[[], bool] = lambda: False,
+        admission: ReadAdmission | None = None,
     ) -> None:
-        self._read_files(
-            site, files, lambda f: read_pixels(f.size, whole_file=whole_file), on_result, cancelled
-        )
+        def program(f: RemoteFile) -> ReadProgram[PixelSource]:
+            return read_pixels(f.size, whole_file=whole_file)
+
+        if admission is None:
+            self._read_files(site, files, program, on_result, cancelled)
+            return
+        # One file at a time: nothing is in flight while waiting for room.
+        for f in files:
+            if not admission.admit(f):
+                return
+            try:
+                self._read_files(site, [f], program, on_result, cancelled)
+            except BaseException:
+                admission.abandon(f)
+                raise
+            admission.finished(f)
 
     def _read_files(
         self,

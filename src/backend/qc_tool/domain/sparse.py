@@ -139,7 +139,10 @@ def fetch_exact(offset: int, length: int, chunk: int = 64 * 1024) -> ReadProgram
             elif len(data) < n:
                 again.append((off + len(data), n - len(data)))
         want = [(off, n) for off, n in again if off < end]
-    return bytes(out[: end - offset])
+        # Copied into ``out``: the replies (a whole file's worth) are let go before the copy
+        # below; whoever sent them keeps no use for them.
+        got.clear()
+    return bytes(memoryview(out)[: end - offset])  # one copy, not a slice and then a copy
 
 
 def _merge(ranges: list[Range], slack: int = 512) -> list[Range]:

@@ -18,6 +18,25 @@ HeaderCallback = Callable[[RemoteFile, ExifBlock | None, str | None], None]
 PixelCallback = Callable[[RemoteFile, PixelSource | None, str | None], None]
 
 
+class ReadAdmission(Protocol):
+    """Room for a photo's bytes before its reads start (the check pass's budget, budget.py).
+
+    A connection asks ``try_admit`` while it has reads in flight and ``admit`` (which waits)
+    only when it has none; a started read is never held back. ``requested`` tells of each
+    batch of reads, ``finished`` of a photo reported, ``abandon`` of one that will not be.
+    """
+
+    def try_admit(self, key: RemoteFile) -> bool: ...
+
+    def admit(self, key: RemoteFile) -> bool: ...
+
+    def requested(self, key: RemoteFile, nbytes: int) -> None: ...
+
+    def finished(self, key: RemoteFile) -> None: ...
+
+    def abandon(self, key: RemoteFile) -> None: ...
+
+
 class SiteConnection(Protocol):
     """One authenticated connection to where the sites live; used by one thread at a time."""
 
@@ -53,8 +72,13 @@ class SiteConnection(Protocol):
         *,
         whole_file: bool = False,
         cancelled: Callable[[], bool] = lambda: False,
+        admission: ReadAdmission | None = None,
     ) -> None:
-        """Read each file's embedded preview (or the whole file), reporting each as it finishes."""
+        """Read each file's embedded preview (or the whole file), reporting each as it finishes.
+
+        With ``admission``, a file's reads start only once it is admitted (its bytes fit the
+        caller's budget), and it is told of each file's reads and end.
+        """
         ...
 
     @property

@@ -22,9 +22,11 @@ from __future__ import annotations
 
 import ctypes
 import importlib
+import importlib.machinery
 import logging
 import multiprocessing
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -88,9 +90,33 @@ class WorkerPool:
         pool = ProcessPoolExecutor(
             max_workers=self._workers, mp_context=context, initializer=keep_freed_memory
         )
-        for warm in [pool.submit(_warm_up, self._imports) for _ in range(self._workers)]:
+        with _main_script_not_rerun():  # the processes start at these submits
+            warming = [pool.submit(_warm_up, self._imports) for _ in range(self._workers)]
+        for warm in warming:
             warm.result(timeout=WARM_UP_TIMEOUT_S)  # imports now, not in the first task's time
         return pool
+
+
+@contextmanager
+def _main_script_not_rerun() -> Iterator[None]:
+    """Processes started in this block do not run the parent's main script again.
+
+    A process started by forkserver (or spawn) first runs the parent's main script, so that
+    functions defined there can be unpickled. Ours are handed only functions of qc_tool's
+    modules, and for the ``qc-tool`` command that script imports the whole CLI (SSH, the
+    cache, ...): measured, 25 MB more per process (services/workers.py, docs/performance.md).
+    multiprocessing skips a main module whose spec is named ``__main__`` (as under ``python
+    -m``); a script's main module has no spec, so it gets that one while processes start.
+    """
+    main = sys.modules.get("__main__")
+    if main is None or getattr(main, "__spec__", None) is not None:
+        yield
+        return
+    main.__spec__ = importlib.machinery.ModuleSpec("__main__", None)
+    try:
+        yield
+    finally:
+        main.__spec__ = None
 
 
 def _warm_up(module: str) -> bool:

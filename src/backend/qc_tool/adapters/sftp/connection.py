@@ -27,7 +27,7 @@ from qc_tool.domain.paths import (
     safe_name,
 )
 from qc_tool.errors import RemoteError
-from qc_tool.services.ports import HeaderCallback, PixelCallback
+from qc_tool.services.ports import HeaderCallback, PixelCallback, ReadAdmission
 
 log = logging.getLogger(__name__)
 
@@ -251,6 +251,7 @@ class SftpConnection:
         *,
         whole_file: bool = False,
         cancelled: Callable[[], bool] = lambda: False,
+        admission: ReadAdmission | None = None,
     ) -> None:
         # Previews are ~0.3 MB and whole files ~7 MB: fewer in flight keeps memory bounded.
         in_flight = WHOLE_FILES_IN_FLIGHT if whole_file else PREVIEWS_IN_FLIGHT
@@ -261,6 +262,7 @@ class SftpConnection:
             on_result,
             in_flight,
             cancelled,
+            admission,
         )
 
     def _read_files(
@@ -271,6 +273,7 @@ class SftpConnection:
         on_result: Callable[[RemoteFile, Any, str | None], None],
         in_flight: int,
         cancelled: Callable[[], bool],
+        admission: ReadAdmission | None = None,
     ) -> None:
         site_path = join_remote(self._root, safe_name(site, "site"))
 
@@ -286,7 +289,7 @@ class SftpConnection:
 
         engine = self._engine(max_tasks=in_flight)
         try:
-            engine.run(tasks(), on_result)
+            engine.run(tasks(), on_result, admission)
         finally:
             self._opened += engine.stats.files_opened
 

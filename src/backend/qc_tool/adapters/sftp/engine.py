@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from paramiko.sftp import (
     CMD_ATTRS,
@@ -37,6 +37,7 @@ from qc_tool.errors import QCError, UnreadableImage
 log = logging.getLogger(__name__)
 
 K = TypeVar("K")
+K_contra = TypeVar("K_contra", contravariant=True)
 T = TypeVar("T")
 
 
@@ -112,6 +113,36 @@ class _Running(Generic[K]):
 OnDone = Callable[[K, Any, "str | None"], None]
 
 
+class Admission(Protocol[K_contra]):
+    """Room for a task's bytes: asked before a task starts, told of its reads and its end.
+
+    A task is started only once admitted, and once started it is never held back: what it
+    reads afterwards was reserved when it was admitted (or is taken past the reservation and
+    counted, ``requested``). The engine waits for room (``admit``) only when it has nothing in
+    flight, so the replies that end other tasks (and free room) are never left unread.
+    """
+
+    def try_admit(self, key: K_contra) -> bool:
+        """Admit the task now if there is room; otherwise it waits its turn."""
+        ...
+
+    def admit(self, key: K_contra) -> bool:
+        """Wait for room and admit the task; False: give up (the reads were cancelled)."""
+        ...
+
+    def requested(self, key: K_contra, nbytes: int) -> None:
+        """The task asks for ``nbytes`` more bytes."""
+        ...
+
+    def finished(self, key: K_contra) -> None:
+        """The task ended and was reported (``on_done`` returned)."""
+        ...
+
+    def abandon(self, key: K_contra) -> None:
+        """The task was admitted (or waited for room) and will not be reported by this run."""
+        ...
+
+
 class Engine:
     """Runs tasks over one SFTP channel's wire; only the owning thread may call ``run``."""
 
@@ -120,37 +151,69 @@ class Engine:
         self._max_tasks = max_tasks
         self._max_requests = max_requests
         self._pending: dict[int, tuple[_Running[Any] | None, int]] = {}
+        self._admission: Admission[Any] | None = None
         self.stats = EngineStats()
 
-    def run(self, tasks: Iterator[tuple[K, Task[Any]]], on_done: OnDone[K]) -> None:
+    def run(
+        self,
+        tasks: Iterator[tuple[K, Task[Any]]],
+        on_done: OnDone[K],
+        admission: Admission[K] | None = None,
+    ) -> None:
         """Run every task; ``on_done(key, value, error)`` is called once per finished task.
 
-        Raises RemoteUnavailable if the connection fails; tasks already reported are
-        final, the others were not reported and may be retried elsewhere.
+        With ``admission``, a task starts only once admitted (Admission). Raises
+        RemoteUnavailable if the connection fails; tasks already reported are final, the
+        others were not reported (their admission is abandoned) and may be retried elsewhere.
         """
         active = 0
         exhausted = False
-        with translate("the SFTP server stopped answering"):
-            while True:
-                while (
-                    not exhausted
-                    and active < self._max_tasks
-                    and (len(self._pending) < self._max_requests)
-                ):
-                    item = next(tasks, None)
-                    if item is None:
-                        exhausted = True
-                        break
-                    active += 1
-                    if self._advance(_Running(item[0], item[1]), None, on_done):
-                        active -= 1
-                self._wire.flush()
-                if exhausted and active == 0:
-                    # Replies to the last CLOSEs stay in flight rather than be waited for;
-                    # the next run on this wire reads and drops them.
-                    return
-                for reply in self._wire.receive(block=True):
-                    active -= self._dispatch(reply, on_done)
+        parked: tuple[K, Task[Any]] | None = None  # the next task, waiting for room
+        admitted: set[K] = set()
+        self._admission = admission
+
+        def done(key: K, value: Any, error: str | None) -> None:
+            on_done(key, value, error)
+            if admission is not None:
+                admitted.discard(key)
+                admission.finished(key)
+
+        try:
+            with translate("the SFTP server stopped answering"):
+                while True:
+                    while (
+                        not exhausted
+                        and active < self._max_tasks
+                        and (len(self._pending) < self._max_requests)
+                    ):
+                        item, parked = parked or next(tasks, None), None
+                        if item is None:
+                            exhausted = True
+                            break
+                        if admission is not None:
+                            if not admission.try_admit(item[0]):
+                                if active:  # replies will come: read them, ask again after
+                                    parked = item
+                                    break
+                                if not admission.admit(item[0]):
+                                    exhausted = True
+                                    break
+                            admitted.add(item[0])
+                        active += 1
+                        if self._advance(_Running(item[0], item[1]), None, done):
+                            active -= 1
+                    self._wire.flush()
+                    if exhausted and active == 0:
+                        # Replies to the last CLOSEs stay in flight rather than be waited for;
+                        # the next run on this wire reads and drops them.
+                        return
+                    for reply in self._wire.receive(block=True):
+                        active -= self._dispatch(reply, done)
+        finally:
+            self._admission = None
+            if admission is not None:
+                for key in [*admitted, *([parked[0]] if parked else [])]:
+                    admission.abandon(key)
 
     def _dispatch(self, reply: Reply, on_done: OnDone[Any]) -> int:
         """Hand one reply to its task; return 1 if that finished the task."""
@@ -220,6 +283,10 @@ class Engine:
         if not ops:
             raise UnreadableImage("internal error: a task asked for nothing")
         running.ops, running.replies, running.waiting = ops, [None] * len(ops), len(ops)
+        if self._admission is not None:
+            asked = sum(op.length for op in ops if isinstance(op, Read))
+            if asked:
+                self._admission.requested(running.key, asked)
         for slot, op in enumerate(ops):
             self._pending[self._send(op)] = (running, slot)
         return False

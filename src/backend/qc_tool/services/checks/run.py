@@ -28,7 +28,7 @@ from qc_tool.domain.checks.site import ImageEvidence, judge_site, rules_not_appl
 from qc_tool.domain.flight import FlightFacts
 from qc_tool.domain.models import TRUNCATED_BODY, ImageResult, RemoteFile, ScanResult
 from qc_tool.domain.pixel_reader import PixelSource
-from qc_tool.services.checks.budget import ByteBudget
+from qc_tool.services.checks.budget import ByteBudget, reservation
 from qc_tool.services.checks.measure import CachedMeasure, Measured, SourceInfo, measure
 from qc_tool.services.checks.options import MB, CheckOptions
 from qc_tool.services.ports import Connector, MeasureCache, NoCache, SiteConnection
@@ -70,8 +70,9 @@ class CheckStats:
     speedup: float = 0.0  # cpu_seconds / seconds: how many cores the measuring kept busy
     process_cpu_seconds: float = 0.0  # this process (network, parsing, judging)
     peak_rss_mb: float = 0.0  # this process's high-water mark so far (not the workers')
-    memory_budget_mb: float = 0.0  # photos read and not yet measured may hold this much ...
-    held_peak_mb: float = 0.0  # ... and held at most this much
+    memory_budget_mb: float = 0.0  # photos from their first read to their measure's end ...
+    held_peak_mb: float = 0.0  # ... held at most this much (reserved before reading)
+    overdrawn_mb: float = 0.0  # taken past photos' reservations (reads beyond a file's size)
     budget_waits: int = 0  # times a reading thread waited for the workers to make room
     # How many photos were measured at once: (seconds into the pass, count) at the start and
     # at every change the governor made from the machine's load.
@@ -196,11 +197,18 @@ def _read_and_measure(
     try:
         pool.grow(dealer.width, needed=lambda: dealer.left() > 20)
 
+        admission = _Admission(run.budget, cancelled)
+
         def read_on(
             conn: SiteConnection, dealt: Iterator[RemoteFile], report: OnResult[PixelSource]
         ) -> None:
             conn.read_pixels(
-                site, dealt, report, whole_file=options.whole_file, cancelled=cancelled
+                site,
+                dealt,
+                report,
+                whole_file=options.whole_file,
+                cancelled=cancelled,
+                admission=admission,
             )
 
         read_over_pool(pool, dealer, read_on, run.record, cancelled, "qc-check")
@@ -208,6 +216,56 @@ def _read_and_measure(
     finally:
         run.connections = pool.opened  # before close() forgets them
         pool.close()
+
+
+class _Admission:
+    """The pass's budget as the connections see it (a ReadAdmission): a photo's reads start
+    once its whole file fits (all its read program could ask for), so the bytes in flight
+    and those waiting for a worker are held under the one limit, whatever the photos' sizes.
+    """
+
+    def __init__(self, budget: ByteBudget, cancelled: Callable[[], bool]) -> None:
+        self._budget = budget
+        self._cancelled = cancelled
+        self._lock = threading.Lock()
+        self._asked: dict[str, int] = {}  # bytes each photo's reads asked for so far
+
+    def try_admit(self, f: RemoteFile) -> bool:
+        return self._budget.try_reserve(f.path, reservation(f.size))
+
+    def admit(self, f: RemoteFile) -> bool:
+        return self._budget.reserve(f.path, reservation(f.size), self._cancelled)
+
+    def requested(self, f: RemoteFile, nbytes: int) -> None:
+        with self._lock:
+            before = self._asked.get(f.path, 0)
+            self._asked[f.path] = after = before + nbytes
+        over = after - max(before, reservation(f.size))
+        if over > 0:  # a read program that reads more than its file: counted, not waited for
+            self._budget.extend(f.path, over)
+
+    def finished(self, f: RemoteFile) -> None:
+        with self._lock:
+            self._asked.pop(f.path, None)
+        self._budget.finished(f.path)
+
+    def abandon(self, f: RemoteFile) -> None:
+        with self._lock:
+            self._asked.pop(f.path, None)
+        self._budget.withdraw(f.path)
+        self._budget.release(f.path)
+
+
+def _kept(source: PixelSource) -> int:
+    """The bytes a photo holds while it waits for and goes through a worker."""
+    band = source.band.pixels.nbytes if source.band is not None else 0
+    return (
+        len(source.data)
+        + len(source.header)
+        + len(source.thumbnail or b"")
+        + len(source.tail)
+        + band
+    )
 
 
 class _CheckRun:
@@ -231,7 +289,7 @@ class _CheckRun:
         self.budget = budget
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)  # nothing waiting, nothing measuring
-        self._waiting: deque[tuple[RemoteFile, PixelSource, int]] = deque()
+        self._waiting: deque[tuple[RemoteFile, PixelSource]] = deque()
         self._measuring = 0
         self._futures: dict[str, Future[Measured]] = {}
         self._read_errors: dict[str, str] = {}
@@ -266,13 +324,12 @@ class _CheckRun:
                 self._sources[f.path] = SourceInfo(source.source, source.bytes_read, None)
             self._finished()
             return
-        held = len(source.data) + len(source.header)
-        # Backpressure: the reading thread waits while the photos read and not yet measured
-        # hold the whole budget (a larger photo alone goes through once nothing else is held).
-        self.budget.take(held)
+        # The photo keeps of its reservation what the worker is handed. Backpressure: the
+        # reading thread waits while the budget's count of photos wait for a worker.
+        self.budget.hand_over(f.path, _kept(source))
         with self._lock:
             self._sources[f.path] = SourceInfo(source.source, source.bytes_read, source.dimensions)
-            self._waiting.append((f, source, held))
+            self._waiting.append((f, source))
         self.dispatch()
 
     def waiting(self) -> bool:
@@ -286,21 +343,21 @@ class _CheckRun:
             with self._lock:
                 if self._cancelled() and self._waiting:
                     dropped, self._waiting = self._waiting, deque()
-                    for _, _, held in dropped:
-                        self.budget.give_back(held)
+                    for dropped_file, _ in dropped:
+                        self.budget.release(dropped_file.path)
                 if not self._waiting or self._measuring >= self._governor.count:
                     self._idle.notify_all()
                     return
-                f, source, held = self._waiting.popleft()
+                f, source = self._waiting.popleft()
                 self._measuring += 1
             future = self._executor.submit(measure, f.size, source, self._options.settings)
             del source  # the executor holds the bytes until the worker has them
             with self._lock:
                 self._futures[f.path] = future
-            future.add_done_callback(functools.partial(self._measured, f.path, held))
+            future.add_done_callback(functools.partial(self._measured, f.path))
 
-    def _measured(self, path: str, held: int, future: Future[Measured]) -> None:
-        self.budget.give_back(held)
+    def _measured(self, path: str, future: Future[Measured]) -> None:
+        self.budget.release(path)
         with self._lock:
             self._measuring -= 1
         self.dispatch()
@@ -490,6 +547,7 @@ def _fill_stats(report: CheckReport, run: _CheckRun, seconds: float, process_cpu
 def _fill_adaptive_stats(s: CheckStats, budget: ByteBudget, governor: WorkerGovernor) -> None:
     s.memory_budget_mb = budget.limit / MB
     s.held_peak_mb = budget.peak / MB
+    s.overdrawn_mb = budget.overdrawn / MB
     s.budget_waits = budget.waits
     s.workers_over_time = list(governor.history)
     s.ours_cpu_seconds = governor.cpu_s

@@ -29,6 +29,7 @@ from qc_tool.services.ports import (
     Connector,
     HeaderCallback,
     PixelCallback,
+    ReadAdmission,
     SiteConnection,
 )
 
@@ -284,10 +285,16 @@ class _Lent:
         *,
         whole_file: bool = False,
         cancelled: Callable[[], bool] = lambda: False,
+        admission: ReadAdmission | None = None,
     ) -> None:
         self._call(
             lambda: self._conn.read_pixels(
-                site, files, on_result, whole_file=whole_file, cancelled=cancelled
+                site,
+                files,
+                on_result,
+                whole_file=whole_file,
+                cancelled=cancelled,
+                admission=admission,
             ),
             cancelled,
         )
