@@ -22,6 +22,7 @@ from qc_tool.services.ports import (
     Connector,
     HeaderCallback,
     PixelCallback,
+    ReadAdmission,
     ResultCache,
     SiteConnection,
 )
@@ -156,6 +157,7 @@ class TimedConnection:
         *,
         whole_file: bool = False,
         cancelled: Callable[[], bool] = lambda: False,
+        admission: ReadAdmission | None = None,
     ) -> None:
         start = self._timeline.now()
         first: list[float] = []
@@ -174,7 +176,12 @@ class TimedConnection:
 
         try:
             self._inner.read_pixels(
-                site, counted(), noted, whole_file=whole_file, cancelled=cancelled
+                site,
+                counted(),
+                noted,
+                whole_file=whole_file,
+                cancelled=cancelled,
+                admission=admission,
             )
         finally:
             self._timeline.add(
