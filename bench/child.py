@@ -162,11 +162,11 @@ def run_checks(job: dict[str, Any]) -> dict[str, Any]:
     from concurrent.futures import ProcessPoolExecutor
 
     from qc_tool.adapters.local import LocalConnector
+    from qc_tool.heap import keep_freed_memory
     from qc_tool.services.checks.options import CheckOptions
     from qc_tool.services.checks.run import check_site
     from qc_tool.services.ports import NoCache
     from qc_tool.services.scan.site_analysis_service import scan_site
-    from qc_tool.services.workers import keep_freed_memory
 
     from bench.timeline import TimedConnector, Timeline
 
@@ -408,6 +408,9 @@ JOBS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
 
 
 def main() -> None:
+    from qc_tool.heap import share_heaps
+
+    share_heaps()  # as the CLI and the web app's workers do (qc_tool/heap.py)
     job = json.loads(sys.stdin.read())
     run = JOBS[job["kind"]]
     # Import what the job uses before taking the baseline, so "baseline" is interpreter + libs.

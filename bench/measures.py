@@ -32,8 +32,8 @@ from qc_tool.domain.checks.settings import CheckSettings
 from qc_tool.domain.pixel_reader import PixelSource, read_pixels
 from qc_tool.domain.sparse import run_program
 from qc_tool.errors import UnreadableImage
+from qc_tool.heap import keep_freed_memory
 from qc_tool.services.checks.measure import measure
-from qc_tool.services.workers import keep_freed_memory
 
 DEFAULT_DATA = Path(__file__).parent / "out" / "data" / "small"
 

@@ -14,7 +14,7 @@ from qc_tool.demo.imagegen import ImageSpec, build_jpeg, thumbnail_of
 from qc_tool.demo.scene import render_scene
 from qc_tool.demo.segments import strip_app_segments
 from qc_tool.demo.sites import SiteLayout, generate_site, make_body
-from qc_tool.domain.checks.band import decode_band, enough_texture
+from qc_tool.domain.checks.band import FOCUS_MAX_PIXELS, decode_band, enough_texture
 from qc_tool.domain.checks.duplicates import DuplicateCandidate, find_duplicates
 from qc_tool.domain.checks.settings import CheckSettings
 from qc_tool.domain.pixel_reader import (
@@ -140,7 +140,9 @@ def test_a_sky_top_photo_extends_its_read_until_the_band_has_texture() -> None:
     plain_scan = len(PHOTO) - len(plain.header)  # the textured scene stops at the first step
     assert plain.prefix_bytes <= len(plain.header) + BAND_STEPS[0] * plain_scan + 1
     assert source.prefix_bytes > first + 0.05 * scan  # read on past the first step
-    assert source.band is not None and enough_texture(source.band.pixels, BAND_SETTINGS)
+    assert source.band is not None and enough_texture(source.band.focus_rows(), BAND_SETTINGS)
+    # Measured on its lowest rows only, so the measure's memory stays bounded (band.py).
+    assert source.band.pixels.size > FOCUS_MAX_PIXELS >= source.band.focus_rows().size
     assert measured.pixels is not None and measured.pixels.blur.score is not None
 
 

@@ -19,6 +19,7 @@ from urllib.parse import unquote, urlsplit
 from qc_tool import config
 from qc_tool.domain.paths import display_text
 from qc_tool.errors import BadRequest, QCError
+from qc_tool.heap import share_heaps
 
 if TYPE_CHECKING:
     # Imported where used: a warm scan's start-up is the login's round trips, and the tool's
@@ -57,6 +58,7 @@ _DECISION_EXIT = {"pass": EXIT_PASS, "refly": EXIT_REFLY, "incomplete": EXIT_INC
 
 
 def main(argv: list[str] | None = None) -> int:
+    share_heaps()  # before any thread starts (heap.py)
     args = _parser().parse_args(argv)
     settings = config.load()
     logging.basicConfig(

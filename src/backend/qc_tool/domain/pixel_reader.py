@@ -165,7 +165,7 @@ def _read_band(buf: SparseBytes, found: _Header, header: bytes) -> ReadProgram[P
         except ImageDecodeError as exc:
             error, band = str(exc), None
             break
-        if at_end or enough_texture(band.pixels, BAND_SETTINGS):
+        if at_end or enough_texture(band.focus_rows(), BAND_SETTINGS):
             break
     if band is not None and not at_end:
         # Measured once here; the worker reuses it (Band.focus_with).

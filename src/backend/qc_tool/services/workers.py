@@ -20,7 +20,6 @@ cores idle and photos wait, one step at a time and only after a steady reading (
 
 from __future__ import annotations
 
-import ctypes
 import importlib
 import importlib.machinery
 import logging
@@ -36,14 +35,12 @@ from dataclasses import dataclass
 
 import psutil
 
+from qc_tool.heap import keep_freed_memory
+
 log = logging.getLogger("qc_tool.workers")
 INLINE_THREADS = 2  # a pool of 0 processes: threads of this process (tests, debugging)
 WARM_UP_TIMEOUT_S = 60
 MB = 1024 * 1024
-# glibc's mallopt parameters (malloc.h) and what the workers set them to: see keep_freed_memory.
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
-_KEEP_FREED_BYTES = 64 * MB
-_MMAP_ABOVE_BYTES = 32 * MB
 
 
 def check_workers_setting(configured: int | None) -> int:
@@ -122,23 +119,6 @@ def _main_script_not_rerun() -> Iterator[None]:
 def _warm_up(module: str) -> bool:
     importlib.import_module(module)
     return True
-
-
-def keep_freed_memory() -> None:
-    """Let a worker's heap keep the memory of its last photo for the next one (glibc only).
-
-    Measuring a photo allocates a few arrays of a few MB and frees them. By default glibc gives
-    such blocks back to the system at once and the next photo faults them in again, page by
-    page: measured, that doubled the CPU of a preview (21.7 -> 12.5 ms, bench/measures.py with
-    MALLOC_TRIM_THRESHOLD_/MALLOC_MMAP_THRESHOLD_ set as here). The peak stays what it was;
-    the memory is only kept, up to 64 MB of free heap per worker. Elsewhere: nothing to do.
-    """
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
-        return
-    mallopt(_M_TRIM_THRESHOLD, _KEEP_FREED_BYTES)
-    mallopt(_M_MMAP_THRESHOLD, _MMAP_ABOVE_BYTES)
 
 
 class MeasuringPool(WorkerPool):

@@ -38,6 +38,7 @@ from typing import Any
 from gunicorn.workers.gthread import ThreadWorker
 
 from qc_tool import config
+from qc_tool.heap import share_heaps
 
 HEAD_MAX_BYTES = 32 * 1024  # a browser's head here is well under 2 KiB; nginx's default is 32 KiB
 BODY_MAX_BYTES = 64 * 1024  # the app's MAX_CONTENT_LENGTH for every form (web/security.py)
@@ -153,6 +154,7 @@ class RequestBufferingWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn is
         self.reading: dict[Any, _Reading] = {}
 
     def init_process(self) -> None:
+        share_heaps()  # before the worker's threads start (heap.py)
         wanted = int(self.cfg.worker_connections)
         fit = make_room_for(wanted)
         if fit < wanted:

@@ -39,6 +39,10 @@ BAND_MIN_TEXTURED = 24
 BAND_HASH_SHARE = 0.1  # of the frame's height: the rows a thumbnail-less band's pHash covers
 BAND_HASH_MIN_TEXTURED = 24  # grid cells of those rows with texture, else the hash is FLAT
 FLAT = "flat band"  # the pHash of a featureless strip: compared with no other
+# Focus and texture are measured on at most this many pixels of a band, its lowest rows (a band
+# grows down past a plain top, so those are the rows with texture): the measure's arrays then
+# stay under ~16 MB, as for a whole frame at the analysis size, however far the band grew.
+FOCUS_MAX_PIXELS = 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,11 +57,16 @@ class Band:
     # whole file), with the settings it used: the worker reuses it rather than measure again.
     focus: tuple[CheckSettings, BlurMeasure] | None = None
 
+    def focus_rows(self) -> np.ndarray:
+        """The rows focus is measured on: the lowest ``FOCUS_MAX_PIXELS`` worth."""
+        rows = max(1, FOCUS_MAX_PIXELS // max(1, self.pixels.shape[1]))
+        return self.pixels[-rows:]
+
     def focus_with(self, settings: CheckSettings) -> BlurMeasure:
         """The rows' focus under ``settings``: the one already taken when they are the same."""
         if self.focus is not None and self.focus[0] == settings:
             return self.focus[1]
-        return focus_measure(self.pixels, settings)
+        return focus_measure(self.focus_rows(), settings)
 
 
 def decode_band(
