@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
+from types import SimpleNamespace
 
+import pytest
+from qc_tool.services import workers
 from qc_tool.services.workers import GovernorPolicy, LoadSample, PsutilSampler, WorkerGovernor
 from waiting import wait_until
 
@@ -82,3 +86,21 @@ def test_a_machine_busy_with_other_processes_makes_the_pass_shrink_without_thras
         wait_until(lambda: g.samples >= 40, message="more readings under the same load")
     assert changes == [1]  # one move down, and it stayed there while the load stayed
     assert [count for _, count in g.history] == [2, 1]
+
+
+def test_a_process_of_ours_started_between_readings_is_not_counted_as_other_load(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The measuring processes start with the pass: their first CPU is ours, not another job's."""
+    machine = iter([100.0, 101.6])  # busy CPU-seconds of the whole machine at each reading
+    ours = iter([{1: 5.0}, {1: 5.8, 2: 0.8}])  # this process, then a new worker (pid 2) too
+    clock = itertools.count(10.0)  # any interval: all the CPU in it is ours
+    monkeypatch.setattr(
+        workers.psutil, "cpu_times", lambda: SimpleNamespace(user=next(machine), system=0.0)
+    )
+    monkeypatch.setattr(workers.time, "monotonic", lambda: next(clock))
+    sampler = PsutilSampler()
+    monkeypatch.setattr(sampler, "_ours", lambda: (next(ours), 0))
+    sampler()  # the baseline
+    # 1.6 CPU-s, all of it ours: 0.8 by this process, 0.8 by the new worker.
+    assert sampler().others_busy_cores == pytest.approx(0.0)

@@ -163,7 +163,11 @@ class PsutilSampler:
         last, self._last = self._last, (now, busy, ours)
         others = 0.0
         if last is not None and now > last[0]:
-            mine = sum(cpu - last[2].get(pid, cpu) for pid, cpu in ours.items())
+            # A process of ours not listed last time started since (that listing had every
+            # descendant then alive): all its CPU is in this interval. Counted from its first
+            # listing instead, the measuring processes' start-up passed for another job's load
+            # and the pass shrank to one worker 1.5 s in (LAN, docs/performance.md run 5).
+            mine = sum(cpu - last[2].get(pid, 0.0) for pid, cpu in ours.items())
             others = max(0.0, (busy - last[1] - mine) / (now - last[0]))
         return LoadSample(
             min(others, float(self._cores)),
@@ -173,8 +177,7 @@ class PsutilSampler:
         )
 
     def _ours(self) -> tuple[dict[int, float], int]:
-        """CPU seconds per process of ours (a process that started since the last sample
-        counts from the next one), and their resident memory summed."""
+        """CPU seconds per process of ours, and their resident memory summed."""
         cpu: dict[int, float] = {}
         rss = 0
         for proc in [self._me, *self._me.children(recursive=True)]:
