@@ -265,16 +265,15 @@ def test_a_photo_larger_than_the_budget_is_read_and_measured_alone(
     assert _verdicts(report) == _verdicts(unhurried)
 
 
-def test_a_pass_under_load_measures_fewer_at_once_and_says_so(
-    server: Connector, scan: ScanResult, unhurried: CheckReport
-) -> None:
-    """An injected reading: other processes hold both cores from the start."""
+def _governed_pass(
+    server: Connector,
+    scan: ScanResult,
+    governor: WorkerGovernor,
+    meanwhile: Callable[[GatedExecutor], None],
+) -> tuple[CheckReport, GatedExecutor]:
+    """A pass whose measures wait at a gate while ``meanwhile`` watches the governor."""
     tally = Tally()
     executor = GatedExecutor(tally)
-    busy = LoadSample(others_busy_cores=2.0, available_mb=8000.0)
-    governor = WorkerGovernor(
-        2, sampler=lambda: busy, policy=GovernorPolicy(interval_s=0.01), cores=2
-    )
     thread, out = _in_thread(
         lambda: check_site(
             CountingConnector(server, tally),
@@ -287,15 +286,30 @@ def test_a_pass_under_load_measures_fewer_at_once_and_says_so(
     )
     try:
         wait_until(lambda: governor.count == 1, message=lambda: f"a shrink: {governor.history}")
-        executor.watching = True
+        meanwhile(executor)
     finally:
         executor.gate.set()
     thread.join(timeout=60)
     executor.shutdown()
-    stats = out[0].stats
-    assert [count for _, count in stats.workers_over_time] == [2, 1]
+    return out[0], executor
+
+
+def test_a_pass_under_load_measures_fewer_at_once_and_says_so(
+    server: Connector, scan: ScanResult, unhurried: CheckReport
+) -> None:
+    """An injected reading: other processes hold both cores from the start."""
+    busy = LoadSample(others_busy_cores=2.0, available_mb=8000.0)
+    governor = WorkerGovernor(
+        2, sampler=lambda: busy, policy=GovernorPolicy(interval_s=0.01), cores=2
+    )
+
+    def watch(executor: GatedExecutor) -> None:
+        executor.watching = True
+
+    report, executor = _governed_pass(server, scan, governor, watch)
+    assert [count for _, count in report.stats.workers_over_time] == [2, 1]
     assert executor.most_outstanding == 1  # after the shrink, one photo at a time went out
-    assert _verdicts(out[0]) == _verdicts(unhurried)
+    assert _verdicts(report) == _verdicts(unhurried)
 
 
 def test_a_pass_beside_cpu_burning_processes_shrinks_once_and_decides_the_same(
@@ -305,25 +319,11 @@ def test_a_pass_beside_cpu_burning_processes_shrinks_once_and_decides_the_same(
     cpu_burners: list[int],
 ) -> None:
     """Real readings (psutil): two other processes burn both cores while the pass runs."""
-    tally = Tally()
-    executor = GatedExecutor(tally)
     governor = WorkerGovernor(2, policy=GovernorPolicy(interval_s=0.05), cores=2)
-    thread, out = _in_thread(
-        lambda: check_site(
-            CountingConnector(server, tally),
-            scan,
-            executor,
-            options=CheckOptions(max_connections=CONNECTIONS),
-            workers=2,
-            governor=governor,
-        )
-    )
-    try:
-        wait_until(lambda: governor.count == 1, message=lambda: f"a shrink: {governor.history}")
+
+    def more_readings(_executor: GatedExecutor) -> None:
         wait_until(lambda: governor.samples >= 20, message="more readings under the same load")
-    finally:
-        executor.gate.set()
-    thread.join(timeout=60)
-    executor.shutdown()
-    assert [count for _, count in out[0].stats.workers_over_time] == [2, 1]  # no thrash
-    assert _verdicts(out[0]) == _verdicts(unhurried)
+
+    report, _executor = _governed_pass(server, scan, governor, more_readings)
+    assert [count for _, count in report.stats.workers_over_time] == [2, 1]  # no thrash
+    assert _verdicts(report) == _verdicts(unhurried)
