@@ -152,7 +152,7 @@ def print_check_stats(report: CheckReport, out: TextIO) -> None:
         f"\nchecks: {len(report.images)} images in {s.seconds:.1f} s ({s.images_per_s:.1f} images/s,"
         f" {s.seconds_per_image * 1000:.0f} ms/image); measuring CPU "
         f"{s.cpu_seconds:.1f} s = {s.speedup:.2f}x wall; {s.preview_images} previews, "
-        f"{s.full_images} whole files, {s.bytes_read / 1e6:.1f} MB read",
+        f"{s.band_images} bands, {s.full_images} whole files, {s.bytes_read / 1e6:.1f} MB read",
         file=out,
     )
     if s.workers_over_time:

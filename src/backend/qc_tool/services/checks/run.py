@@ -173,7 +173,8 @@ def check_site(
     report.stats.cached = len(cached)
     report.stats.connections = run.connections
     log.info(
-        "Checks of %s done: %d images, %d failed, %.1f s (%.1f images/s), speed-up %.2f",
+        "Checks of %s done: %d images, %d failed a photo check, %.1f s (%.1f images/s), "
+        "speed-up %.2f",
         scan.site,
         len(report.images),
         sum(c.valid is False for c in report.images),

@@ -4,6 +4,13 @@
 import { byId, clear, el } from "./dom.js";
 import { Kinds, messagesOf, showBytes, showNumber, showTime } from "./model.js";
 
+// What the checks read of a photo: its `checks.source` (docs/checks.md).
+const CHECKED_ON = {
+  preview: "the embedded preview",
+  band: "its top rows, EXIF thumbnail and end (no preview)",
+  full: "the whole file",
+};
+
 export class PreviewPane {
   constructor({ previewUrl }) {
     this.url = previewUrl;
@@ -57,8 +64,7 @@ export class PreviewPane {
         : showNumber(image.alt, 1) + " m"],
       ["Camera", image.camera || ""],
       ["Size", showBytes(image.size)],
-      ["Checked on", image.checks ? (image.checks.source === "preview"
-        ? "the embedded preview" : "the whole file") : ""],
+      ["Checked on", image.checks ? (CHECKED_ON[image.checks.source] || "") : ""],
     ];
     for (const [label, value] of facts) {
       if (value) {
