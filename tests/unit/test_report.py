@@ -129,9 +129,9 @@ def test_the_report_draws_and_lists_the_coverage_of_the_tower() -> None:
     assert html.count('class="orbit-gap"') == 1
     assert html.count('class="aim-line"') == len(tower_flight())
     assert html.count('stroke="#c62828" stroke-width="1.6"') == len(AIMED_AWAY)
-    assert "Tower-Scans at 45 m: 32 photos, largest gap 49.9°; holes 190.2° to 240°" in html
+    assert "Tower-Scans at 45 m: 32 photos, largest gap 50°; holes 190° to 240°" in html
     assert "holes 190" in html and "estimated from the orbits" in html
     for path in AIMED_AWAY:
         assert f"{path}: camera aimed" in html
     # The re-fly list is the verdict's, naming the orbit, its height and the azimuths.
-    assert "orbit at 45 m: fly again 190" in html
+    assert "orbit at 45 m: fly again 190° to 240°" in html

@@ -332,8 +332,9 @@ def azimuth_gaps(azimuths: Sequence[float], max_gap_deg: float) -> tuple[float, 
         width = (after - here) % 360.0 or (360.0 if len(ordered) == 1 else 0.0)
         largest = max(largest, width)
         if width > max_gap_deg:
-            gaps.append(Gap(round(here, 1), round(after, 1)))
-    return round(largest, 1), gaps
+            # Whole degrees: what a pilot flies by, and every surface shows the same number.
+            gaps.append(Gap(float(round(here) % 360), float(round(after) % 360)))
+    return float(round(largest)), gaps
 
 
 def _height_groups(heights: list[tuple[float, int]]) -> list[list[int]]:
