@@ -35,6 +35,8 @@ if [[ -z "${QC_SFTP_HOST:-}" ]]; then
     echo "    Open http://$QC_HTTP_HOST:$QC_PORT/ and log in as"
     echo "        username: $QC_DEMO_USER"
     echo "        password: $QC_DEMO_PASSWORD"
+    echo "    or check a site from a terminal (it asks for the password):"
+    echo "        .venv/bin/qc-tool scan sftp://$QC_DEMO_USER@$QC_SFTP_HOST:$QC_SFTP_PORT${QC_SITES_ROOT%/}/demo-tower --known-hosts $QC_KNOWN_HOSTS --checks"
     echo
 fi
 
