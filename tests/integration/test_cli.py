@@ -139,7 +139,7 @@ def test_folders_without_photos_say_what_they_hold(
     (site / "Tower" / "flight.SRT").write_bytes(b"log")
     assert main(["scan", str(site), "--no-cache"]) == 2
     line = capsys.readouterr().err.strip()
-    assert f"no photos in {site}: its 1 folders" in line and "only 2 other files" in line
+    assert f"no photos in {site}: its 1 folder and" in line and "only 2 other files" in line
 
 
 @pytest.mark.parametrize(
@@ -148,14 +148,29 @@ def test_folders_without_photos_say_what_they_hold(
         (["--checks", "--min-resolution", "big"], "a minimum resolution is WIDTHxHEIGHT"),
         (["--json", "/nonexistent-folder/result.json"], "no folder /nonexistent-folder"),
         (["--csv", "/"], "it is a folder"),
-        (["--min-resolution", "4000x3000"], "--min-resolution need --checks"),
-        (["--whole-files"], "--whole-files need --checks"),
+        (["--min-resolution", "4000x3000"], "--min-resolution needs --checks"),
+        (["--whole-files"], "--whole-files needs --checks"),
     ],
 )
 def test_bad_options_are_one_line_before_any_scan(
     good_site: Path, extra: list[str], message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["scan", str(good_site), "--no-cache", *extra]) == 2
+    assert message in _one_line_error(capsys)
+
+
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [
+        ("http://tech@sftp.example.com/sites/1", "is not an sftp:// URL nor a local folder"),
+        ("sftp//tech@127.0.0.1/sites/1", "is not an sftp:// URL nor a local folder"),
+        ("no-such-folder-here", "no such folder: no-such-folder-here"),
+    ],
+)
+def test_a_target_that_is_neither_a_url_nor_a_folder_says_which_it_looked_like(
+    target: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["scan", target, "--no-cache"]) == 2
     assert message in _one_line_error(capsys)
 
 

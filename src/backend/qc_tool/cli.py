@@ -164,7 +164,9 @@ def _scan(args: argparse.Namespace, settings: Settings) -> int:
     if not args.checks:
         needless = [o for o, v in _CHECK_ONLY if getattr(args, v)]
         if needless:
-            raise BadRequest(f"{', '.join(needless)} need --checks (they set the photo checks)")
+            one = len(needless) == 1
+            what = "an option of the photo checks" if one else "options of the photo checks"
+            raise BadRequest(f"{', '.join(needless)} need{'s' if one else ''} --checks ({what})")
     options = _check_options(args) if args.checks else None
     profile_path = args.site_profile or settings.site_profile
     site_profile = None
@@ -292,9 +294,10 @@ def _no_photos(target: str, result: ScanResult) -> str:
     """Why nothing was judged: the folders found, and the other files they hold."""
     if result.folders:
         others = result.other_files
-        held = f"only {others} other files" if others else "none"
+        held = f"only {others} other file{'s' if others != 1 else ''}" if others else "none"
+        n = len(result.folders)
         return (
-            f"no photos in {target}: its {len(result.folders)} folders and the folders below "
+            f"no photos in {target}: its {n} folder{'s' if n != 1 else ''} and the folders below "
             f"them hold {held} (photos are .jpg, .jpeg, .heic, .heif or .dng files)"
         )
     return f"no photos in {target}: a site holds folders of photos"
@@ -348,6 +351,13 @@ def _target(args: argparse.Namespace, settings: Settings) -> tuple[Connector, st
     if not args.target.startswith("sftp://"):
         path = Path(args.target).resolve()
         if not path.is_dir():
+            scheme = args.target.split("/", 1)[0]
+            if scheme.rstrip(":").isalpha() and scheme.endswith(":") or scheme.startswith("sftp"):
+                # "http://...", "sftp:/..." or "sftp//...": a URL, not a local folder.
+                raise BadRequest(
+                    f"{args.target} is not an sftp:// URL nor a local folder: "
+                    "sftp://USER@HOST[:PORT]/PATH/TO/SITE"
+                )
             raise BadRequest(f"no such folder: {args.target}")
         from qc_tool.adapters.local import LocalConnector
 
@@ -583,7 +593,8 @@ def _print_verdict(verdict: dict[str, Any], images: list[dict[str, Any]], out: T
         print("\nto fly again:", file=out)
     for item in verdict["refly"]:
         why = ", ".join(labels.get(k, k) for k in item["reasons"])
-        count = f"{len(item['photos'])} photos, " if item["photos"] else ""
+        n = len(item["photos"])
+        count = f"{n} photo{'s' if n != 1 else ''}, " if n else ""
         note = f" ({show(item['note'])})" if item.get("note") else ""
         print(f"  {show(item['folder'])}: {count}{why}{note}", file=out)
     for image in images:
