@@ -58,6 +58,7 @@ def test_the_map_draws_the_tower_the_rings_their_hole_and_the_camera_lines(
     expect(page.locator("#refly")).to_contain_text("orbit at 45 m: fly again")
     # The altitude profile plots height above take-off (the XMP the checks read).
     expect(page.locator("#profile-card")).to_have_attribute("data-measure", "height")
+    expect(page.locator("#profile-title")).to_have_text("Height above take-off over time")
     # These photos have no preview: the pane says they were judged on their top rows.
     page.locator("#images tbody tr").first.click()
     expect(page.locator("#preview-facts")).to_contain_text("its top rows, EXIF thumbnail and end")

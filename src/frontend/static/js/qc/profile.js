@@ -111,6 +111,8 @@ export class AltitudeProfile {
     const usable = timed.filter((i) => known(altOf(i)));
     const what = byHeight ? "Height above take-off" : "GPS altitude";
     this.card.dataset.measure = byHeight ? "height" : "gps";
+    // The table's Altitude column is the GPS altitude: the title says which one this is.
+    byId("profile-title").textContent = what + " over time";
     this.card.hidden = false;
     clear(this.box);
     this.points = [];
