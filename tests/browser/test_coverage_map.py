@@ -55,7 +55,7 @@ def test_the_map_draws_the_tower_the_rings_their_hole_and_the_camera_lines(
     expect(page.locator("#coverage-orbits li.has-gap")).to_have_count(1)
     expect(page.locator("#coverage-orbits li.has-gap")).to_contain_text("at 45 m")
     # The re-fly list names the orbit, its height and the azimuths to fly again.
-    expect(page.locator("#refly")).to_contain_text("orbit at 45 m: fly again")
+    expect(page.locator("#refly")).to_contain_text("orbit at 45 m above take-off: fly again")
     # The altitude profile plots height above take-off (the XMP the checks read).
     expect(page.locator("#profile-card")).to_have_attribute("data-measure", "height")
     expect(page.locator("#profile-title")).to_have_text("Height above take-off over time")

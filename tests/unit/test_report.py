@@ -134,4 +134,4 @@ def test_the_report_draws_and_lists_the_coverage_of_the_tower() -> None:
     for path in AIMED_AWAY:
         assert f"{path}: camera aimed" in html
     # The re-fly list is the verdict's, naming the orbit, its height and the azimuths.
-    assert "orbit at 45 m: fly again 190° to 240°" in html
+    assert "orbit at 45 m above take-off: fly again 190° to 240°" in html

@@ -31,7 +31,7 @@ def qc(make_app: MakeApp, user: str, password: str, **config: Any) -> dict[str, 
     return result
 
 
-def assert_the_planted_findings(result: dict[str, Any], hole_height: float) -> None:
+def assert_the_planted_findings(result: dict[str, Any], hole_height: float, which: str) -> None:
     coverage = result["coverage"]
     assert set(coverage) == {"tower", "orbits", "pointing_away"}
     gapped = [o for o in coverage["orbits"] if o["gaps"]]
@@ -41,14 +41,15 @@ def assert_the_planted_findings(result: dict[str, Any], hole_height: float) -> N
     assert len(coverage["orbits"]) == 3
     refly = {r["folder"]: r for r in result["verdict"]["refly"]}
     assert "orbit_gap" in refly[ORBIT_FOLDER]["reasons"]
-    assert f"orbit at {hole_height:g} m: fly again" in refly[ORBIT_FOLDER]["note"]
+    # The note says which height it gives: with and without the checks they differ.
+    assert f"orbit at {hole_height:.0f} m{which}: fly again" in refly[ORBIT_FOLDER]["note"]
 
 
 def test_a_tower_flight_is_judged_for_coverage_through_the_api(
     make_app: MakeApp, sftp_username: str, sftp_password: str, tower_site: Path
 ) -> None:
     result = qc(make_app, sftp_username, sftp_password)
-    assert_the_planted_findings(result, HOLE[0])  # height above take-off, from the XMP
+    assert_the_planted_findings(result, HOLE[0], " above take-off")  # from the XMP
     coverage = result["coverage"]
     assert coverage["tower"]["source"] == "estimated"
     assert haversine_m(coverage["tower"]["lat"], coverage["tower"]["lon"], *TOWER) < 5
@@ -76,7 +77,7 @@ def test_the_tower_from_the_site_profile_gives_the_same_findings(
         json.dumps({"tower": {"lat": TOWER[0], "lon": TOWER[1]}, "orbits": [ORBIT_FOLDER]})
     )
     result = qc(make_app, sftp_username, sftp_password, QC_SITE_PROFILE=profile)
-    assert_the_planted_findings(result, HOLE[0])
+    assert_the_planted_findings(result, HOLE[0], " above take-off")
     assert result["coverage"]["tower"] == {"lat": TOWER[0], "lon": TOWER[1], "source": "profile"}
     assert {a["path"] for a in result["coverage"]["pointing_away"]} == set(AIMED_AWAY)
 
@@ -86,6 +87,7 @@ def test_the_gps_pass_alone_finds_the_hole_by_gps_altitude(
 ) -> None:
     """Without the check pass no XMP is read: GPS altitude groups the orbits, no yaw is known."""
     result = qc(make_app, sftp_username, sftp_password, QC_CHECKS=0)
-    assert_the_planted_findings(result, HOLE[0] + 12.0)  # the take-off point's GPS altitude
+    # The take-off point's GPS altitude is 12 m.
+    assert_the_planted_findings(result, HOLE[0] + 12.0, " (GPS altitude)")
     assert result["coverage"]["pointing_away"] == []
     assert all(i["height_m"] is None and i["gimbal"] is None for i in result["images"])

@@ -127,6 +127,9 @@ class Shot:
     yaw: float | None = None  # camera yaw, degrees clockwise from true north
 
 
+HeightFrom = Literal["take-off", "gps"] | None
+
+
 @dataclass(frozen=True, slots=True)
 class Gap:
     from_deg: float
@@ -148,6 +151,17 @@ class Orbit:
     largest_gap_deg: float
     gaps: tuple[Gap, ...]  # wider than the profile's max_orbit_gap_deg, clockwise
     radius_m: float  # median distance from the tower (for the maps)
+    # What altitude_m measures: height above take-off (the DJI XMP the checks read), the GPS
+    # altitude (a scan without the checks), or None with no height.
+    altitude_from: HeightFrom = None
+
+    @property
+    def height_text(self) -> str:
+        """The orbit's height as every surface shows it, saying which height it is."""
+        if self.altitude_m is None:
+            return "unknown height"
+        which = {"take-off": " above take-off", "gps": " (GPS altitude)"}
+        return f"{self.altitude_m:.0f} m{which.get(self.altitude_from or '', '')}"
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -354,6 +368,7 @@ class _Group:
     folder: str
     members: list[int]  # indices into the located shots
     heights: list[float | None]
+    height_from: HeightFrom = None
 
 
 def _folder_groups(
@@ -367,10 +382,12 @@ def _folder_groups(
     out = []
     for folder in minimum:
         idx = members[folder]
+        height_from: HeightFrom = None
         if all(located[i].height_m is not None for i in idx):
             heights: list[float | None] = [located[i].height_m for i in idx]
+            height_from = "take-off"
         elif all(located[i].alt is not None for i in idx):
-            heights = [located[i].alt for i in idx]
+            heights, height_from = [located[i].alt for i in idx], "gps"
         else:
             heights = [None] * len(idx)
         if all(h is None for h in heights):
@@ -384,7 +401,7 @@ def _folder_groups(
                 continue
             if known and max(known) - min(known) > ORBIT_HEIGHT_SPAN_M:
                 continue
-            out.append(_Group(folder, [idx[k] for k in group], hs))
+            out.append(_Group(folder, [idx[k] for k in group], hs, height_from))
     return out
 
 
@@ -534,4 +551,5 @@ def _orbit(group: _Group, distances: Array, azimuths: list[float], max_gap: floa
         largest,
         tuple(gaps),
         round(float(np.median(distances[members])), 1),
+        group.height_from if known else None,
     )

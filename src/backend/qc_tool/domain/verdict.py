@@ -332,9 +332,8 @@ def _refly(
 
 def _orbit_note(orbit: Orbit) -> str:
     """The orbit and the azimuths (from the tower, clockwise from north) to fly again."""
-    height = f"{orbit.altitude_m:g} m" if orbit.altitude_m is not None else "unknown height"
     arcs = ", ".join(f"{g.from_deg:g}° to {g.to_deg:g}°" for g in orbit.gaps)
-    return f"orbit at {height}: fly again {arcs}"
+    return f"orbit at {orbit.height_text}: fly again {arcs}"
 
 
 def _notes(
