@@ -337,6 +337,17 @@ IN_VIEWPORT = """
 """
 
 
+POPUP_INSIDE_MAP = """
+() => {
+  const popup = document.querySelector("#map .leaflet-popup");
+  const map = document.querySelector("#map").getBoundingClientRect();
+  if (!popup) return false;
+  const r = popup.getBoundingClientRect();
+  return r.left >= map.left - 1 && r.right <= map.right + 1;  // a pixel's rounding aside
+}
+"""
+
+
 def in_viewport(page: Page, selector: str) -> bool:
     return bool(page.evaluate(f"({IN_VIEWPORT})", selector))
 
@@ -389,6 +400,10 @@ def test_at_390_px_no_page_scrolls_sideways_and_nothing_covers_a_button(
         drawn_map(page)
         widths["qc"] = page_width(page)
         page.screenshot(path=output_dir / "verdict-page-390.png", full_page=True)
+        # A photo chosen in the table opens its popup on the map, all of it inside the map.
+        page.locator("#images tbody tr").first.click()
+        expect(page.locator("#map .leaflet-popup")).to_be_visible()
+        page.wait_for_function(POPUP_INSIDE_MAP)
         for button in page.locator("#refly-list button, #far-list button").all():
             button.scroll_into_view_if_needed()
             assert uncovered(page, button)
