@@ -47,7 +47,8 @@ FOCUS_MAX_PIXELS = 1_000_000
 
 @dataclass(frozen=True, slots=True)
 class Band:
-    """The decoded top rows of a photo (uint8 luma at analysis scale) and the photo's size."""
+    """The decoded top rows of a photo (uint8 luma, at the scale decode_band was asked for:
+    pixel_reader.BAND_LONG_SIDE) and the photo's size."""
 
     pixels: np.ndarray  # rows x columns; may have 0 rows
     width: int
