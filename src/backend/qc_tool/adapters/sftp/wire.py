@@ -100,19 +100,15 @@ class Reply:
         # above what the body can hold is garbage, never decoded from paramiko's zero padding.
         if count > (len(body) - 4) // 12:
             raise WireError(f"garbage on the SFTP channel (a listing of {count} entries)")
-        u32, pos, entries = _U32.unpack_from, 4, []
+        pos, entries = 4, []
         try:
             for _ in range(count):
-                (n,) = u32(body, pos)
-                raw = body[pos + 4 : pos + 4 + n]
-                pos += 4 + n
-                (n,) = u32(body, pos)
-                longname = body[pos + 4 : pos + 4 + n]  # ls -l text; never used
-                pos += 4 + n
+                raw, pos = _string_at(body, pos)
+                longname, pos = _string_at(body, pos)  # ls -l text; never used
                 attr = SFTPAttributes()
                 attr.filename = display_name(raw)
                 attr.longname = longname.decode("utf-8", "replace")
-                pos = _unpack_attrs(attr, body, pos + 4, u32(body, pos)[0])
+                pos = _unpack_attrs(attr, body, pos)
                 entries.append(attr)
         except struct.error as exc:
             raise WireError(f"garbage on the SFTP channel (a listing cut short: {exc})") from exc
@@ -121,14 +117,31 @@ class Reply:
         return entries
 
     def attrs(self) -> SFTPAttributes:
-        """The attributes of an ATTRS reply (to LSTAT: the entry itself, a link not followed)."""
+        """The attributes of an ATTRS reply (to LSTAT: the entry itself, a link not followed),
+        decoded as a listing's are."""
         self._need(4)
-        return SFTPAttributes._from_msg(Message(self.body))
+        attr = SFTPAttributes()
+        try:
+            end = _unpack_attrs(attr, self.body, 0)
+        except struct.error as exc:
+            raise WireError(f"garbage on the SFTP channel (attributes cut short: {exc})") from exc
+        if end > len(self.body):
+            raise WireError("garbage on the SFTP channel (attributes cut short)")
+        return attr
 
 
-def _unpack_attrs(attr: SFTPAttributes, body: bytes, pos: int, flags: int) -> int:
-    """Fill ``attr`` from the attribute fields at ``pos`` (as ``SFTPAttributes._unpack``
-    reads them, SFTP v3); return the offset after them."""
+def _string_at(body: bytes, pos: int) -> tuple[bytes, int]:
+    """The length-prefixed string at ``pos`` and the offset after it (a string running past
+    the body comes out short; the caller checks the final offset)."""
+    (n,) = _U32.unpack_from(body, pos)
+    return body[pos + 4 : pos + 4 + n], pos + 4 + n
+
+
+def _unpack_attrs(attr: SFTPAttributes, body: bytes, pos: int) -> int:
+    """Fill ``attr`` from the attributes at ``pos``, their flags first (as
+    ``SFTPAttributes._unpack`` reads them, SFTP v3); return the offset after them."""
+    (flags,) = _U32.unpack_from(body, pos)
+    pos += 4
     attr._flags = flags
     if flags & SFTPAttributes.FLAG_SIZE:
         (attr.st_size,) = _U64.unpack_from(body, pos)
@@ -146,12 +159,8 @@ def _unpack_attrs(attr: SFTPAttributes, body: bytes, pos: int, flags: int) -> in
         (pairs,) = _U32.unpack_from(body, pos)
         pos += 4
         for _ in range(pairs):
-            (n,) = _U32.unpack_from(body, pos)
-            key = body[pos + 4 : pos + 4 + n]
-            pos += 4 + n
-            (n,) = _U32.unpack_from(body, pos)
-            attr.attr[key] = body[pos + 4 : pos + 4 + n]
-            pos += 4 + n
+            key, pos = _string_at(body, pos)
+            attr.attr[key], pos = _string_at(body, pos)
     return pos
 
 
