@@ -81,9 +81,10 @@ def decode_band(
     libjpeg cannot decode at all (a truncated prefix is not an error: that is the point).
     """
     share = 1.0 if complete else min(1.0, rows_share)
-    size = _frame(prefix)
+    frame = _frame(prefix)
+    size = frame[1] if frame is not None else None
     while True:
-        data = prefix if complete else _cut_frame(prefix, share) + _EOI
+        data = prefix if complete else _cut_frame(prefix, frame, share) + _EOI
         rows, decoded, drawn = _decode(data, size, long_side, complete)
         if complete or share >= 1.0 or decoded < drawn:
             break
@@ -131,31 +132,32 @@ def _decode(
     return Band(rows, width, height, complete), decoded, drawn
 
 
-def _frame(prefix: bytes) -> tuple[int, int] | None:
-    """(width, height) from the first frame header (SOFn) of a JPEG's header."""
-    for _offset, marker, payload in header_segments(prefix):
+def _frame(prefix: bytes) -> tuple[int, tuple[int, int]] | None:
+    """Where the first frame header (SOFn) of a JPEG's header is, and its (width, height)."""
+    for offset, marker, payload in header_segments(prefix):
         if is_sof(marker):
-            return frame_size(payload)
+            size = frame_size(payload)
+            return (offset, size) if size is not None else None
     return None
 
 
-def _cut_frame(prefix: bytes, rows_share: float) -> bytes:
-    """The prefix with its frame header (SOFn) saying ``rows_share`` of its rows.
+def _cut_frame(
+    prefix: bytes, frame: tuple[int, tuple[int, int]] | None, rows_share: float
+) -> bytes:
+    """The prefix with its frame header (``frame``: where, and its size) saying
+    ``rows_share`` of its rows.
 
     libjpeg draws every row the frame header gives, grey where the data has stopped: left
     whole, the prefix of a tenth of a 4000x3000 photo is drawn to the whole frame. With fewer
     rows in the header, libjpeg stops there. Measured on 16 benchmark photos (a tenth of the
     data, 2000 px): 8.1 ms per band against 11.2, the same pixels.
     """
-    if rows_share >= 1.0:
+    if rows_share >= 1.0 or frame is None:
         return prefix
-    for offset, marker, payload in header_segments(prefix):
-        size = frame_size(payload) if is_sof(marker) else None
-        if size is not None:
-            rows = max(16, math.ceil(size[1] * rows_share))
-            at = offset + 5  # FF Cn, the length (2 bytes), the precision (1), then the height
-            return prefix[:at] + struct.pack(">H", min(rows, size[1])) + prefix[at + 2 :]
-    return prefix
+    offset, (_width, height) = frame
+    rows = max(16, math.ceil(height * rows_share))
+    at = offset + 5  # FF Cn, the length (2 bytes), the precision (1), then the height
+    return prefix[:at] + struct.pack(">H", min(rows, height)) + prefix[at + 2 :]
 
 
 def _mcu_rows(img: Image.Image, scale: float) -> int:
