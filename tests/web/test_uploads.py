@@ -114,6 +114,7 @@ def test_the_sites_page_links_the_upload_form(logged_in: FlaskClient) -> None:
     form = logged_in.get("/uploads").get_data(as_text=True)
     assert 'enctype="multipart/form-data"' in form and 'name="zip"' in form
     assert "At most 2,048 MB per ZIP, 5,000 entries" in form
+    assert "Photos (.jpg, .jpeg, .heic, .heif or .dng) are checked" in form
 
 
 def test_a_zip_is_checked_and_served_as_a_page_a_csv_and_a_sorted_zip(

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from urllib.parse import unquote, urlsplit
 
 from qc_tool import config
-from qc_tool.domain.paths import display_text
+from qc_tool.domain.paths import IMAGE_SUFFIXES_TEXT, display_text
 from qc_tool.errors import BadRequest, QCError
 from qc_tool.heap import share_heaps
 
@@ -298,7 +298,7 @@ def _no_photos(target: str, result: ScanResult) -> str:
         n = len(result.folders)
         return (
             f"no photos in {target}: its {n} folder{'s' if n != 1 else ''} and the folders below "
-            f"them hold {held} (photos are .jpg, .jpeg, .heic, .heif or .dng files)"
+            f"them hold {held} (photos are {IMAGE_SUFFIXES_TEXT} files)"
         )
     return f"no photos in {target}: a site holds folders of photos"
 

@@ -19,6 +19,8 @@ MAX_NAME = 255
 # them; every other file of a folder is listed as an "other file". A file's format is decided
 # by its bytes when it is read, never by this name.
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".heic", ".heif", ".dng")
+# The same, as messages name them: ".jpg, .jpeg, .heic, .heif or .dng".
+IMAGE_SUFFIXES_TEXT = ", ".join(IMAGE_SUFFIXES[:-1]) + " or " + IMAGE_SUFFIXES[-1]
 # Entries one listing may hold (QC_MAX_LISTING). A site folder holds hundreds of photos; a
 # folder of tens of thousands is a mistake (a whole archive uploaded into one folder) or
 # hostile, and listing it whole would hold every entry's attributes in memory.

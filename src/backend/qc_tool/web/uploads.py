@@ -30,6 +30,7 @@ from flask_wtf.csrf import CSRFProtect
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Response
 
+from qc_tool.domain.paths import IMAGE_SUFFIXES_TEXT
 from qc_tool.domain.verdict import DECISION_LABELS
 from qc_tool.errors import NotFound, UploadRefused, UploadTooLarge
 from qc_tool.services.previews import max_edge_for
@@ -250,5 +251,6 @@ def _form(problem: str | None, status: int) -> tuple[str, int]:
         max_total_mb=limits.max_photo_bytes / MB,
         max_files=limits.max_entries,
         decisions=DECISION_LABELS,
+        photo_suffixes=IMAGE_SUFFIXES_TEXT,
     )
     return page, status

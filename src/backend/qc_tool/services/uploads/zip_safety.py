@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Self
 
-from qc_tool.domain.paths import is_image_name, safe_name
+from qc_tool.domain.paths import IMAGE_SUFFIXES_TEXT, is_image_name, safe_name
 from qc_tool.errors import PathRejected, UploadRefused, UploadTooLarge
 
 log = logging.getLogger(__name__)
@@ -239,7 +239,7 @@ def _plan(infos: list[zipfile.ZipInfo], limits: ZipLimits) -> ZipPlan:
     _refuse_overlaps(infos)
     if not photos:
         raise UploadRefused(
-            "The ZIP holds no photos (.jpg, .jpeg, .heic, .heif or .dng)"
+            f"The ZIP holds no photos ({IMAGE_SUFFIXES_TEXT})"
             + (f"; it holds {len(skipped)} other file(s)." if skipped else ".")
         )
     total = sum(i.file_size for i in photos)
